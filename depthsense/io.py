@@ -1,0 +1,417 @@
+"""Reading and writing depth maps, RGB images, HDF5 samples and intrinsics.
+
+Depth on disk follows the KITTI depth-completion convention: a single-channel 16-bit
+PNG whose value is ``round(depth_m * 256)``; 0 means "no measurement". In memory depth
+is float32 metres with 0 for missing (ARCHITECTURE.md section 2).
+
+Every reader validates what it is handed and raises :class:`DepthFileError` whose
+message names the file, what was found, what was expected and the fix. Every writer
+writes a temporary file in the destination directory and ``os.replace``-s it, so a
+crash never leaves half a file under the real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from depthsense.errors import DepthFileError, ShapeError
+
+__all__ = [
+    "DepthFileError",
+    "ShapeError",
+    "KITTI_DEPTH_SCALE",
+    "MAX_DEPTH_M",
+    "read_depth",
+    "write_depth",
+    "read_rgb",
+    "write_rgb",
+    "write_image",
+    "read_h5",
+    "read_intrinsics",
+    "atomic_write_bytes",
+    "atomic_output",
+    "png_info",
+]
+
+KITTI_DEPTH_SCALE = 256.0
+"""On-disk value = round(depth_m * KITTI_DEPTH_SCALE)."""
+
+MAX_DEPTH_M = 65535 / KITTI_DEPTH_SCALE
+"""Largest depth a KITTI uint16 PNG can hold (255.996 m)."""
+
+_MAX_PIXELS = 100_000_000  # refuse absurd images before decoding them into memory
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def read_depth(path: str | os.PathLike) -> np.ndarray:
+    """Read a KITTI-convention depth PNG.
+
+    Args:
+        path: a single-channel 16-bit PNG, value = round(depth*256), 0 = invalid.
+    Returns:
+        (H,W) float32 depth in metres; 0 where invalid.
+    Raises:
+        DepthFileError: missing file, not a PNG, truncated PNG, 8-bit or multi-channel
+            PNG (the message names the file and the fix).
+    """
+    path = Path(path)
+    data = _read_bytes(path, "depth map")
+    info = png_info(data, path)
+    if info["bit_depth"] != 16:
+        raise DepthFileError(
+            f"{path}: {info['bit_depth']}-bit {info['colour']} PNG; KITTI depth is a "
+            "16-bit single-channel PNG (value = depth*256). Re-save it as uint16 "
+            "(e.g. depthsense.io.write_depth), not as an 8-bit visualisation."
+        )
+    if info["colour_type"] != 0:
+        raise DepthFileError(
+            f"{path}: 16-bit {info['colour']} PNG; depth must be a single-channel "
+            "(greyscale) PNG. Did you pass the colourised preview or the RGB image? "
+            "Pass the raw uint16 depth PNG."
+        )
+    raw = _decode(data, path, "depth map")
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise DepthFileError(
+            f"{path}: decoded to {raw.dtype} with shape {raw.shape}; expected a (H,W) "
+            "uint16 depth PNG. Re-save it as a single-channel uint16 PNG."
+        )
+    return raw.astype(np.float32) / np.float32(KITTI_DEPTH_SCALE)
+
+
+def write_depth(path: str | os.PathLike, depth) -> None:
+    """Write metric depth as a KITTI uint16 PNG (value = round(depth*256)), atomically.
+
+    Args:
+        path: destination ``.png``; its directory must exist.
+        depth: (H,W), (1,H,W) or (1,1,H,W) float array or tensor in metres, 0 = invalid.
+    Raises:
+        DepthFileError: non-float, NaN/Inf or negative values, wrong shape, or an
+            unwritable destination. Values above 255.996 m are clipped with a warning.
+    """
+    path = Path(path)
+    arr = _to_numpy(depth)
+    arr = _squeeze_to_2d(arr, path)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DepthFileError(
+            f"{path}: write_depth got a {arr.dtype} array; it expects float depth in "
+            "metres (it does the *256 scaling itself). Convert with .astype(np.float32) "
+            "(and divide by 256 if the values are already KITTI-scaled)."
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).sum())
+        raise DepthFileError(
+            f"{path}: depth has {bad} NaN/Inf values; mark missing depth with 0 instead "
+            "(e.g. np.nan_to_num(depth, nan=0.0, posinf=0.0))."
+        )
+    if arr.min(initial=0.0) < 0:
+        bad = int((arr < 0).sum())
+        raise DepthFileError(
+            f"{path}: depth has {bad} negative values (min {arr.min():.3f} m); depth is "
+            "a distance >= 0 with 0 meaning missing. Clip or zero them before writing."
+        )
+    if arr.max(initial=0.0) > MAX_DEPTH_M:
+        warnings.warn(
+            f"{path}: {int((arr > MAX_DEPTH_M).sum())} depth values exceed "
+            f"{MAX_DEPTH_M:.3f} m, the KITTI uint16 limit; they were clipped.",
+            stacklevel=2,
+        )
+    scaled = np.clip(np.rint(arr.astype(np.float64) * KITTI_DEPTH_SCALE), 0, 65535)
+    write_image(path, scaled.astype(np.uint16))
+
+
+# --------------------------------------------------------------------------- RGB
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read a colour image.
+
+    Args:
+        path: PNG/JPEG/...: 8-bit or 16-bit, RGB, RGBA (alpha dropped) or 8-bit grey
+            (replicated to three channels).
+    Returns:
+        (H,W,3) float32 RGB in [0,1].
+    Raises:
+        DepthFileError: missing, unreadable or truncated file, or a 16-bit single
+            channel image (a depth map handed in as the image).
+    """
+    path = Path(path)
+    data = _read_bytes(path, "image")
+    if data.startswith(_PNG_SIGNATURE):
+        png_info(data, path)  # validates the header and detects truncation
+    elif data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-64:]:
+        raise DepthFileError(
+            f"{path}: truncated JPEG (no end-of-image marker); the download or copy "
+            "was cut short. Copy the file again."
+        )
+    img = _decode(data, path, "image")
+    if img.ndim == 2:
+        if img.dtype != np.uint8:
+            raise DepthFileError(
+                f"{path}: single-channel {img.dtype} image looks like a depth map, not an "
+                "RGB image. Pass the camera image first and the sparse depth second."
+            )
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise DepthFileError(f"{path}: image has {img.shape[2]} channels; expected 1, 3 or 4.")
+    scale = 255.0 if img.dtype == np.uint8 else 65535.0
+    return np.ascontiguousarray(img, dtype=np.float32) / np.float32(scale)
+
+
+def write_rgb(path: str | os.PathLike, rgb) -> None:
+    """Write an RGB image atomically (format from the extension).
+
+    Args:
+        rgb: (H,W,3) float in [0,1] (clipped) or uint8, RGB channel order.
+    """
+    path = Path(path)
+    arr = _to_numpy(rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ShapeError(f"{path}: write_rgb expects (H,W,3), got {arr.shape}")
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.rint(arr.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    write_image(path, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Encode ``array`` (OpenCV channel order) by the path's extension and write atomically.
+
+    Raises:
+        DepthFileError: unknown extension, encoder failure or unwritable destination.
+    """
+    path = Path(path)
+    ext = path.suffix.lower() or ".png"
+    try:
+        ok, buf = cv2.imencode(ext, array)
+    except cv2.error as exc:
+        raise DepthFileError(f"{path}: cannot encode a {array.dtype} image as {ext}: {exc}") from None
+    if not ok:
+        raise DepthFileError(f"{path}: OpenCV could not encode a {array.dtype} image as {ext}.")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+# --------------------------------------------------------------------------- HDF5, intrinsics
+
+
+def read_h5(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read datasets ``keys`` from an HDF5 file.
+
+    Raises:
+        DepthFileError: missing file, not HDF5 / corrupt, or a key missing (the message
+            lists the keys present).
+    """
+    import h5py  # local: only NYU-style data needs it
+
+    path = Path(path)
+    _check_file(path, "HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in keys if k not in f]
+            if missing:
+                raise DepthFileError(
+                    f"{path}: HDF5 file lacks {missing}; it has {sorted(f.keys())}. "
+                    "Expected the sparse-to-dense NYU layout with 'rgb' and 'depth'."
+                )
+            return {k: np.asarray(f[k][()]) for k in keys}
+    except DepthFileError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise DepthFileError(
+            f"{path}: not a readable HDF5 file ({exc}). Re-download or re-convert it."
+        ) from None
+
+
+def read_intrinsics(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
+    """Read a 3x3 camera matrix K.
+
+    Accepts KITTI depth_selection intrinsics files (9 numbers, row-major), a 3x4
+    projection matrix (12 numbers, K = P[:, :3]), or a calibration file of ``name: v v
+    ...`` lines together with ``key`` (e.g. ``"P_rect_02"``).
+
+    Raises:
+        DepthFileError: missing file, non-numeric text, wrong number of values, or a
+            matrix whose focal lengths are not positive.
+    """
+    path = Path(path)
+    text = _read_bytes(path, "intrinsics file").decode("utf-8", errors="replace")
+    if key is not None:
+        lines = [ln.split(":", 1)[1] for ln in text.splitlines() if ln.split(":", 1)[0].strip() == key]
+        if not lines:
+            raise DepthFileError(f"{path}: no line '{key}: ...' in the calibration file.")
+        text = lines[0]
+    try:
+        values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        raise DepthFileError(
+            f"{path}: intrinsics must be 9 numbers (K row-major) or 12 (P 3x4); found "
+            "non-numeric text. Pass key= for a 'name: values' calibration file."
+        ) from None
+    if values.size == 9:
+        k = values.reshape(3, 3)
+    elif values.size == 12:
+        k = values.reshape(3, 4)[:, :3]
+    else:
+        raise DepthFileError(
+            f"{path}: found {values.size} numbers; intrinsics must be 9 (K 3x3) or 12 (P 3x4)."
+        )
+    if not (k[0, 0] > 0 and k[1, 1] > 0):
+        raise DepthFileError(f"{path}: focal lengths fx={k[0, 0]}, fy={k[1, 1]} must be positive.")
+    return k
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path``.
+
+    For writers that need a file name (``torch.save``, ``savefig``). On an exception
+    the temporary file is removed and ``path`` is left untouched.
+
+    Raises:
+        DepthFileError: the directory is missing or not writable.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise DepthFileError(
+            f"{path}: output directory {directory} does not exist; create it first."
+        )
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
+    except OSError as exc:
+        raise DepthFileError(
+            f"{path}: cannot write in {directory} ({exc.strerror}); choose a writable output directory."
+        ) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def png_info(data: bytes, path: Path | str = "<bytes>") -> dict:
+    """Parse a PNG's IHDR and check it is complete.
+
+    Returns:
+        dict with ``width``, ``height``, ``bit_depth``, ``colour_type``, ``colour``.
+    Raises:
+        DepthFileError: not a PNG, a broken header, a truncated file or an image too
+            large to decode.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        kind = _sniff(data)
+        raise DepthFileError(
+            f"{path}: not a PNG file (looks like {kind}); depth maps must be 16-bit PNGs "
+            "(KITTI convention: uint16, depth*256)."
+        )
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise DepthFileError(f"{path}: PNG header is damaged (no IHDR chunk). Copy the file again.")
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
+    if b"IEND" not in data[-12:]:
+        raise DepthFileError(
+            f"{path}: truncated PNG (no IEND chunk); the write or copy was cut short. "
+            "Copy or export the file again."
+        )
+    if width == 0 or height == 0 or width * height > _MAX_PIXELS:
+        raise DepthFileError(f"{path}: PNG of {width}x{height} pixels is empty or too large.")
+    return {
+        "width": width,
+        "height": height,
+        "bit_depth": bit_depth,
+        "colour_type": colour_type,
+        "colour": _PNG_COLOUR_TYPES.get(colour_type, f"colour-type-{colour_type}"),
+    }
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise DepthFileError(f"{path}: {what} not found; check the path.")
+    if not path.is_file():
+        raise DepthFileError(f"{path}: is a directory, not a {what}; pass a file.")
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    _check_file(path, what)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DepthFileError(f"{path}: cannot read {what} ({exc.strerror}); check permissions.") from None
+    if not data:
+        raise DepthFileError(f"{path}: empty file; expected a {what}.")
+    return data
+
+
+def _decode(data: bytes, path: Path, what: str) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DepthFileError(
+            f"{path}: cannot be decoded as an image ({_sniff(data)}); it is corrupt or not "
+            f"a {what}. Copy or export it again as PNG."
+        )
+    if img.size > 4 * _MAX_PIXELS:
+        raise DepthFileError(f"{path}: image of shape {img.shape} is too large.")
+    return img
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if data.startswith(b"\xff\xd8"):
+        return "JPEG"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if data.startswith(b"\x89HDF"):
+        return "HDF5"
+    if data[:64].isascii():
+        return "text"
+    return "unknown binary data"
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor, without importing torch here
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _squeeze_to_2d(arr: np.ndarray, path: Path) -> np.ndarray:
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2 or arr.size == 0:
+        raise DepthFileError(
+            f"{path}: depth must be (H,W) (or (1,H,W), (1,1,H,W)); got shape {arr.shape}."
+        )
+    return arr
