@@ -1,0 +1,218 @@
+import os
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from depthsense import io
+from depthsense.errors import DepthFileError, ShapeError
+
+
+def _depth(rng, h=17, w=23):
+    d = rng.uniform(0.5, 90.0, size=(h, w)).astype(np.float32)
+    d[rng.random((h, w)) < 0.3] = 0.0
+    return d
+
+
+def test_depth_png_round_trip_within_quantisation(tmp_path):
+    rng = np.random.default_rng(1)
+    d = _depth(rng)
+    io.write_depth(tmp_path / "d.png", d)
+    back = io.read_depth(tmp_path / "d.png")
+    assert back.dtype == np.float32 and back.shape == d.shape
+    assert np.all(np.abs(back - d) <= 0.5 / 256 + 1e-6)
+    np.testing.assert_array_equal(back == 0, d == 0)
+
+
+def test_depth_png_is_kitti_uint16(tmp_path):
+    io.write_depth(tmp_path / "d.png", np.array([[0.0, 1.0], [2.5, 255.0]], np.float32))
+    raw = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_ANYDEPTH)
+    assert raw.dtype == np.uint16
+    np.testing.assert_array_equal(raw, [[0, 256], [640, 65280]])
+
+
+def test_write_depth_accepts_tensor_and_leading_ones(tmp_path):
+    t = torch.full((1, 1, 3, 4), 2.0)
+    io.write_depth(tmp_path / "t.png", t)
+    np.testing.assert_array_equal(io.read_depth(tmp_path / "t.png"), np.full((3, 4), 2.0, np.float32))
+
+
+def test_write_depth_clips_far_values_with_warning(tmp_path):
+    with pytest.warns(UserWarning, match="clipped"):
+        io.write_depth(tmp_path / "far.png", np.array([[300.0, 1.0]], np.float32))
+    back = io.read_depth(tmp_path / "far.png")
+    assert back[0, 0] == pytest.approx(65535 / 256)
+
+
+@pytest.mark.parametrize(
+    "array, needle",
+    [
+        (np.array([[1.0, np.nan]], np.float32), "NaN"),
+        (np.array([[1.0, np.inf]], np.float32), "NaN/Inf"),
+        (np.array([[1.0, -2.0]], np.float32), "negative"),
+        (np.array([[1, 2]], np.uint16), "float depth in metres"),
+        (np.zeros((2, 3, 4), np.float32), "shape"),
+    ],
+)
+def test_write_depth_rejects_bad_arrays(tmp_path, array, needle):
+    target = tmp_path / "bad.png"
+    with pytest.raises(DepthFileError, match=needle) as exc:
+        io.write_depth(target, array)
+    assert "bad.png" in str(exc.value)
+    assert not target.exists()
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "d.png"
+    io.write_depth(target, np.ones((4, 4), np.float32))
+    before = target.read_bytes()
+    with pytest.raises(RuntimeError):
+        with io.atomic_output(target) as tmp:
+            tmp.write_bytes(b"half a file")
+            raise RuntimeError("crash mid-write")
+    assert target.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["d.png"]
+
+
+def test_write_into_missing_directory_names_it(tmp_path):
+    with pytest.raises(DepthFileError, match="does not exist"):
+        io.write_depth(tmp_path / "nope" / "d.png", np.ones((2, 2), np.float32))
+
+
+def _bad_depth_file(tmp_path, kind):
+    p = tmp_path / f"{kind}.png"
+    if kind == "missing":
+        return p
+    if kind == "text":
+        p.write_text("this is not an image")
+    elif kind == "truncated":
+        io.write_depth(p, np.ones((20, 20), np.float32))
+        p.write_bytes(p.read_bytes()[:-30])
+    elif kind == "eight_bit":
+        cv2.imwrite(str(p), np.full((4, 4), 7, np.uint8))
+    elif kind == "rgb16":
+        cv2.imwrite(str(p), np.full((4, 4, 3), 700, np.uint16))
+    elif kind == "rgb8":
+        cv2.imwrite(str(p), np.full((4, 4, 3), 7, np.uint8))
+    elif kind == "jpeg":
+        p = tmp_path / "photo.jpg"
+        cv2.imwrite(str(p), np.full((4, 4, 3), 7, np.uint8))
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "corrupt_idat":
+        io.write_depth(p, np.ones((20, 20), np.float32))
+        data = bytearray(p.read_bytes())
+        # Keep the header and IEND but scramble the compressed pixel data.
+        start = data.index(b"IDAT") + 4
+        for i in range(start, start + 20):
+            data[i] ^= 0xFF
+        p.write_bytes(bytes(data))
+    return p
+
+
+@pytest.mark.parametrize(
+    "kind, needle",
+    [
+        ("missing", "not found"),
+        ("text", "not a PNG"),
+        ("truncated", "truncated"),
+        ("eight_bit", "8-bit"),
+        ("rgb16", "single-channel"),
+        ("rgb8", "8-bit"),
+        ("jpeg", "not a PNG"),
+        ("empty", "empty"),
+        ("corrupt_idat", "cannot be decoded"),
+    ],
+)
+def test_read_depth_rejects_bad_files_naming_them(tmp_path, kind, needle):
+    p = _bad_depth_file(tmp_path, kind)
+    with pytest.raises(DepthFileError, match=needle) as exc:
+        io.read_depth(p)
+    assert p.name in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_read_depth_rejects_directory(tmp_path):
+    with pytest.raises(DepthFileError, match="directory"):
+        io.read_depth(tmp_path)
+
+
+def test_rgb_round_trip_png_and_channel_order(tmp_path):
+    rgb = np.zeros((5, 6, 3), np.float32)
+    rgb[..., 0] = 1.0  # pure red
+    io.write_rgb(tmp_path / "im.png", rgb)
+    back = io.read_rgb(tmp_path / "im.png")
+    assert back.dtype == np.float32 and back.shape == (5, 6, 3)
+    np.testing.assert_allclose(back, rgb)
+    # OpenCV stores BGR: the red channel lands in the last plane on disk.
+    assert cv2.imread(str(tmp_path / "im.png"))[0, 0].tolist() == [0, 0, 255]
+
+
+def test_read_rgb_grey_and_alpha(tmp_path):
+    cv2.imwrite(str(tmp_path / "g.png"), np.full((3, 3), 51, np.uint8))
+    g = io.read_rgb(tmp_path / "g.png")
+    assert g.shape == (3, 3, 3) and np.allclose(g, 0.2)
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[..., 1] = 255
+    bgra[..., 3] = 10
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    assert np.allclose(io.read_rgb(tmp_path / "a.png")[..., 1], 1.0)
+
+
+def test_read_rgb_rejects_depth_map_and_truncated_jpeg(tmp_path):
+    io.write_depth(tmp_path / "depth.png", np.ones((4, 4), np.float32))
+    with pytest.raises(DepthFileError, match="looks like a depth map"):
+        io.read_rgb(tmp_path / "depth.png")
+    io.write_rgb(tmp_path / "im.jpg", np.random.default_rng(0).random((32, 32, 3)))
+    data = (tmp_path / "im.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DepthFileError, match="cut.jpg.*truncated"):
+        io.read_rgb(tmp_path / "cut.jpg")
+
+
+def test_write_rgb_shape_error(tmp_path):
+    with pytest.raises(ShapeError, match=r"\(H,W,3\)"):
+        io.write_rgb(tmp_path / "x.png", np.zeros((4, 4)))
+
+
+def test_read_intrinsics_formats(tmp_path):
+    (tmp_path / "k9.txt").write_text("721.5 0 609.5 0 721.5 172.8 0 0 1\n")
+    k = io.read_intrinsics(tmp_path / "k9.txt")
+    assert k.shape == (3, 3) and k[0, 0] == 721.5 and k[1, 2] == 172.8
+    (tmp_path / "calib.txt").write_text(
+        "calib_time: 09-Jan-2012\nP_rect_02: 7.2e+02 0 6.0e+02 4.5e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
+    )
+    k = io.read_intrinsics(tmp_path / "calib.txt", key="P_rect_02")
+    assert k[0, 2] == 600.0 and k[2, 2] == 1.0
+    (tmp_path / "bad.txt").write_text("1 2 3")
+    with pytest.raises(DepthFileError, match="bad.txt.*found 3 numbers"):
+        io.read_intrinsics(tmp_path / "bad.txt")
+    with pytest.raises(DepthFileError, match="no line 'P_rect_03"):
+        io.read_intrinsics(tmp_path / "calib.txt", key="P_rect_03")
+
+
+def test_read_h5_round_trip_and_errors(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["rgb"] = np.zeros((3, 4, 5), np.uint8)
+        f["depth"] = np.ones((4, 5), np.float32)
+    out = io.read_h5(tmp_path / "s.h5", ["rgb", "depth"])
+    assert out["rgb"].shape == (3, 4, 5) and out["depth"].dtype == np.float32
+    with pytest.raises(DepthFileError, match="lacks \\['normals'\\]"):
+        io.read_h5(tmp_path / "s.h5", ["normals"])
+    (tmp_path / "junk.h5").write_bytes(b"\x00" * 64)
+    with pytest.raises(DepthFileError, match="junk.h5: not a readable HDF5"):
+        io.read_h5(tmp_path / "junk.h5", ["rgb"])
+
+
+def test_png_info_parses_header():
+    ok, buf = cv2.imencode(".png", np.zeros((3, 5), np.uint16))
+    info = io.png_info(buf.tobytes())
+    assert (info["width"], info["height"], info["bit_depth"], info["colour_type"]) == (5, 3, 16, 0)
+    bogus = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDX" + b"\x00" * 17 + struct.pack(">I", zlib.crc32(b""))
+    with pytest.raises(DepthFileError, match="damaged"):
+        io.png_info(bogus + b"IEND")
