@@ -1,0 +1,1086 @@
+"""Procedural street world with a 64-beam LiDAR simulator, written in KITTI or ReDWeb layout.
+
+No real data set can be downloaded here, so this module renders one (ARCHITECTURE.md
+section 4). Every frame is an independent street scene drawn from
+``numpy.random.default_rng(SeedSequence([seed, index]))``: the same ``(seed, index)``
+gives the same arrays and byte-identical files.
+
+World and camera
+    Right-handed camera frame: x right, y down, z forward (metres). The camera sits at
+    the origin, :data:`CAMERA_HEIGHT` (1.65 m) above a ground plane ``y = 1.65``; the
+    camera/LiDAR rig has a small random yaw, pitch and roll, which is how road slope
+    shows up in the image. The scene holds a road, raised sidewalks (curb 10-18 cm),
+    building boxes at varied setbacks with gaps (side streets), parked cars and a car
+    ahead (body box + cabin box), poles (vertical cylinders) and trees (trunk cylinder +
+    sphere crown). The sky is at infinity.
+
+    Intrinsics are KITTI's camera 2 as seen in depth completion's 1216x352 crop
+    (fx = fy = 721.5377, cx = 596.5593, cy = 149.854), scaled by ``width/1216`` (focal
+    length, cx) and ``height/352`` (cy) for other sizes; see :func:`kitti_intrinsics`.
+
+Ground truth
+    Dense z-depth along the optical axis (metres) from vectorised ray casting against
+    the analytic primitives (ray-plane, ray-box slabs, ray-cylinder, ray-sphere; the
+    nearest hit wins). Sky and anything farther than :data:`MAX_DEPTH` (80 m) is 0, and
+    so is everything above the LiDAR's top beam (+0.5 deg): KITTI's ground truth is
+    accumulated LiDAR and has none there either, so no method is scored on pixels no
+    input can reach.
+
+RGB
+    Float [0,1] (H,W,3), saved as 8-bit: per-object albedo and procedural texture
+    (asphalt noise and lane markings, sidewalk tiles, facade window grids, car glass,
+    foliage noise), Lambert shading from a random sun using the hit normal, a sky
+    gradient, distance haze and mild uniform noise (standard deviation 0.01). Colour edges
+    therefore coincide with depth edges.
+
+LiDAR
+    HDL-64E-like (:data:`HDL64E_ELEVATIONS_DEG`: 32 beams from +2.0 to -8.33 deg, 32
+    from -8.83 to -24.8 deg) with azimuth step :attr:`LidarSpec.az_step_deg` (0.17 deg,
+    the HDL-64E at 10 Hz), mounted at 1.73 m height, 0.27 m behind and 0.06 m right of
+    the camera (KITTI's rig). Only the camera-facing sector and the beams that can land
+    in the image are cast. Ranges get Gaussian noise (1.5 cm) and 3 % random drop-outs;
+    points are moved to the camera frame, projected with K, rounded to the nearest
+    pixel, limited to 0 < z <= 80 m and z-buffered (the nearer point wins). Because the
+    LiDAR looks from another place it sees some surfaces the camera cannot, and those
+    points appear next to occluding edges (bleed-through), as in real KITTI.
+
+    Density is about 4.4 % of pixels at 1216x352 (4.2-4.6 % over seeds; the scan
+    lines are ~4-6 px apart, points ~2 px apart along a line). A physical sensor's
+    point count does not depend on the image size, so by default a narrower image gets
+    a proportionally coarser sensor (:meth:`LidarSpec.for_image`: ``round(64 s)``
+    beams, azimuth step ``0.17/s`` deg, ``s = width/1216``), which keeps KITTI's
+    pixel spacing and a density of ~4-4.4 % at any size (4.3 % at 320x96, 4.1 % at
+    216x64). Pass ``lidar=LidarSpec()`` to keep the full HDL-64E instead: its density
+    then grows about like ``0.044 * (1216*352) / (W*H)`` until points merge (44 % at
+    320x96).
+
+KITTI layout (``generate(layout="kitti")``), for N frames split by :func:`split_counts`
+(frames are rendered with indices 0..N-1 in the order train, val, val_selection, test)::
+
+    OUT/train/<drive>_sync/proj_depth/velodyne_raw/image_02/<frame:010d>.png   uint16, depth*256
+    OUT/train/<drive>_sync/proj_depth/groundtruth/image_02/<frame:010d>.png
+    OUT/val/<drive>_sync/proj_depth/{velodyne_raw,groundtruth}/image_02/<frame>.png
+    OUT/<date>/<drive>_sync/image_02/data/<frame>.png                          RGB (raw layout)
+    OUT/<date>/calib_cam_to_cam.txt   (P_rect_02: 12 numbers, K = P[:, :3])
+    OUT/<date>/calib_velo_to_cam.txt  (R, T: p_cam = R p_velo + T, camera 2's frame)
+    OUT/depth_selection/val_selection_cropped/image/<drive>_sync_image_<frame>_image_02.png
+    OUT/depth_selection/val_selection_cropped/velodyne_raw/<drive>_sync_velodyne_raw_<frame>_image_02.png
+    OUT/depth_selection/val_selection_cropped/groundtruth_depth/<drive>_sync_groundtruth_depth_<frame>_image_02.png
+    OUT/depth_selection/val_selection_cropped/intrinsics/<drive>_sync_image_<frame>_image_02.txt
+    OUT/depth_selection/test_depth_completion_anonymous/{image,velodyne_raw}/<i:010d>.png
+    OUT/depth_selection/test_depth_completion_anonymous/intrinsics/<i:010d>.txt
+
+``<date>`` is :data:`KITTI_DATE`, drives are ``2011_09_26_drive_0001`` ... numbered in
+the order train, val, val_selection, each holding at most ``frames_per_drive`` frames
+numbered from 5 (KITTI depth completion has no depth for a drive's first five frames).
+All images keep the rendered size (nothing is cropped), and every frame shares one K.
+Intrinsics files are the 9 numbers of K, row-major, on one line.
+
+ReDWeb layout (``generate(layout="redweb")``)::
+
+    OUT/Imgs/synth_<index:06d>.jpg   RGB
+    OUT/RDs/synth_<index:06d>.png    8-bit relative depth, see relative_depth_u8
+
+Relative depth mapping (:func:`relative_depth_u8`): over valid GT pixels (0 < d <= 80)
+``value = round(254 * (log d - log d_min) / (log d_max - log d_min))`` with the image's
+own min/max, so 0 = nearest, 254 = farthest (larger = farther, monotone); 255 = sky /
+invalid. If all valid depths are equal they map to 0. Readers use ``valid = value !=
+255`` and relative depth ``(value + 1) / 255``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import cv2
+import numpy as np
+
+from depthsense.errors import DepthFileError
+from depthsense.io import atomic_write_bytes, write_depth, write_image, write_rgb
+
+__all__ = [
+    "KITTI_DATE",
+    "DEFAULT_HEIGHT",
+    "DEFAULT_WIDTH",
+    "MIN_SIZE",
+    "MAX_DEPTH",
+    "CAMERA_HEIGHT",
+    "LIDAR_HEIGHT",
+    "FRAMES_PER_DRIVE",
+    "FIRST_FRAME",
+    "HDL64E_ELEVATIONS_DEG",
+    "LAYOUTS",
+    "LidarSpec",
+    "SyntheticFrame",
+    "render_frame",
+    "generate",
+    "split_counts",
+    "kitti_intrinsics",
+    "drive_name",
+    "frame_name",
+    "relative_depth_u8",
+    "write_kitti_frame",
+    "write_redweb_frame",
+]
+
+KITTI_DATE = "2011_09_26"
+"""Date prefix of every synthetic drive (the KITTI raw recording day it imitates)."""
+
+DEFAULT_HEIGHT = 352
+DEFAULT_WIDTH = 1216
+MIN_SIZE = 32
+"""Smallest height/width accepted; below it the scene is a handful of pixels."""
+
+MAX_DEPTH = 80.0
+"""Ground truth and LiDAR depth beyond this many metres is set to 0 (invalid)."""
+
+CAMERA_HEIGHT = 1.65
+LIDAR_HEIGHT = 1.73
+FRAMES_PER_DRIVE = 20
+FIRST_FRAME = 5
+"""KITTI depth completion numbers a drive's frames from 5 (it needs +-5 neighbours)."""
+
+LAYOUTS = ("kitti", "redweb")
+
+HDL64E_ELEVATIONS_DEG: tuple[float, ...] = tuple(
+    round(float(e), 4)
+    for e in np.concatenate([np.linspace(2.0, -8.33, 32), np.linspace(-8.83, -24.8, 32)])
+)
+"""Elevation of the 64 beams, top first: upper block 1/3 deg apart, lower block ~1/2 deg."""
+
+# KITTI camera 2 (2011_09_26) in depth completion's 1216x352 crop of the 1242x375 image.
+_KITTI_F = 721.5377
+_KITTI_CX = 609.5593 - 13.0
+_KITTI_CY = 172.854 - 23.0
+
+_EPS = 1e-4  # smallest accepted ray parameter: ignores self-hits at the origin
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class LidarSpec:
+    """A rotating multi-beam LiDAR rigidly mounted next to the camera.
+
+    Attributes:
+        beams: how many of the 64 HDL-64E beams to keep (evenly spaced, 1..64).
+        az_step_deg: azimuth between consecutive firings (0.17 = HDL-64E at 10 Hz).
+        offset_m: LiDAR origin in the camera frame (x right, y down, z forward); the
+            default is KITTI's rig: 0.06 m right, 0.08 m above, 0.27 m behind camera 2.
+        range_noise_m: standard deviation of Gaussian range noise.
+        dropout: probability that a return is lost.
+        max_range_m: farthest return the sensor reports.
+    Raises:
+        ValueError: a field out of range (the message names it).
+    """
+
+    beams: int = 64
+    az_step_deg: float = 0.17
+    offset_m: tuple[float, float, float] = (0.06, -0.08, -0.27)  # 1.73 m - 1.65 m = 0.08 m up
+    range_noise_m: float = 0.015
+    dropout: float = 0.03
+    max_range_m: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.beams, int) and 1 <= self.beams <= len(HDL64E_ELEVATIONS_DEG)):
+            raise ValueError(f"LidarSpec.beams={self.beams!r}; expected an int in 1..64.")
+        if not 0.005 <= self.az_step_deg <= 10.0:
+            raise ValueError(f"LidarSpec.az_step_deg={self.az_step_deg}; expected 0.005..10 degrees.")
+        if len(self.offset_m) != 3:
+            raise ValueError(f"LidarSpec.offset_m={self.offset_m!r}; expected 3 numbers (x, y, z).")
+        if self.range_noise_m < 0 or not 0 <= self.dropout < 1 or self.max_range_m <= 0:
+            raise ValueError(
+                f"LidarSpec: range_noise_m={self.range_noise_m} must be >= 0, dropout="
+                f"{self.dropout} in [0, 1), max_range_m={self.max_range_m} > 0."
+            )
+
+    @classmethod
+    def for_image(cls, height: int, width: int) -> "LidarSpec":
+        """The default sensor for a ``height`` x ``width`` render.
+
+        At 1216 pixels wide (or more) this is the HDL-64E itself. Narrower images get a
+        proportionally coarser sensor (``beams = round(64 s)``, ``az_step = 0.17 / s``
+        with ``s = width / 1216``, which is also the focal-length scale), so scan lines
+        and points keep KITTI's spacing in pixels and the density stays ~4-5 %.
+        """
+        s = width / DEFAULT_WIDTH
+        if s >= 1.0:
+            return cls()
+        return cls(beams=max(1, min(64, round(64 * s))), az_step_deg=cls.az_step_deg / s)
+
+    def elevations_deg(self) -> np.ndarray:
+        """(beams,) float64 elevation of the kept beams, top first (degrees, up > 0)."""
+        idx = np.round(np.linspace(0, len(HDL64E_ELEVATIONS_DEG) - 1, self.beams)).astype(int)
+        return np.asarray(HDL64E_ELEVATIONS_DEG, dtype=np.float64)[idx]
+
+
+@dataclass
+class SyntheticFrame:
+    """One rendered frame.
+
+    Attributes:
+        rgb: (H,W,3) float32 in [0,1].
+        gt: (H,W) float32 z-depth in metres, 0 = sky or beyond 80 m.
+        sparse: (H,W) float32 projected LiDAR z-depth in metres, 0 = no point.
+        K: (3,3) float64 camera matrix.
+        beam: (H,W) int16 index (into ``LidarSpec.elevations_deg()``, 0 = top) of the
+            beam whose point was kept at each pixel, -1 where ``sparse`` is 0.
+    """
+
+    rgb: np.ndarray
+    gt: np.ndarray
+    sparse: np.ndarray
+    K: np.ndarray
+    beam: np.ndarray
+
+    @property
+    def density(self) -> float:
+        """Fraction of pixels with a LiDAR point."""
+        return float(np.count_nonzero(self.sparse)) / self.sparse.size
+
+
+def kitti_intrinsics(height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH) -> np.ndarray:
+    """KITTI camera-2 intrinsics for a ``height`` x ``width`` image.
+
+    At 352x1216 this is K of depth completion's cropped images; other sizes scale f and
+    cx by ``width/1216`` and cy by ``height/352`` (same horizontal field of view).
+
+    Returns:
+        (3,3) float64 K.
+    """
+    s = width / DEFAULT_WIDTH
+    return np.array(
+        [
+            [_KITTI_F * s, 0.0, _KITTI_CX * s],
+            [0.0, _KITTI_F * s, _KITTI_CY * height / DEFAULT_HEIGHT],
+            [0.0, 0.0, 1.0],
+        ],
+        dtype=np.float64,
+    )
+
+
+def render_frame(
+    seed: int,
+    index: int,
+    height: int = DEFAULT_HEIGHT,
+    width: int = DEFAULT_WIDTH,
+    *,
+    lidar: LidarSpec | None = None,
+) -> SyntheticFrame:
+    """Render frame ``index`` of the world seeded by ``seed``.
+
+    Args:
+        seed, index: non-negative ints; the frame's generator is seeded from both.
+        height, width: image size in pixels (>= :data:`MIN_SIZE`).
+        lidar: sensor model; default ``LidarSpec.for_image(height, width)`` (the
+            HDL-64E at 1216 wide, a proportionally coarser one for smaller images).
+    Returns:
+        :class:`SyntheticFrame` (rgb, gt, sparse, K, beam).
+    Raises:
+        ValueError: negative or non-integer seed/index, or a size below MIN_SIZE.
+    """
+    _check_int("seed", seed, 0)
+    _check_int("index", index, 0)
+    _check_int("height", height, MIN_SIZE)
+    _check_int("width", width, MIN_SIZE)
+    lidar = LidarSpec.for_image(height, width) if lidar is None else lidar
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    K = kitti_intrinsics(height, width)
+    rot = _sample_rig(rng)
+    scene = _sample_scene(rng)
+
+    dirs = _camera_rays(K, height, width, rot)
+    def visible(lo, hi):
+        return _screen_slices(lo, hi, rot, K, height, width)
+
+    t, pid, slices = _cast(scene, (0.0, 0.0, 0.0), dirs, visible)
+    gt = np.where(t <= MAX_DEPTH, t, np.float32(0.0)).astype(np.float32)
+    rgb = _shade(scene, rng, dirs, t, pid, slices)
+    sparse, beam = _simulate_lidar(scene, rng, rot, K, height, width, lidar)
+    gt = _limit_to_lidar_fov(gt, K, lidar)
+    return SyntheticFrame(rgb=rgb, gt=gt, sparse=sparse, K=K, beam=beam)
+
+
+def _limit_to_lidar_fov(gt: np.ndarray, K: np.ndarray, lidar: LidarSpec, margin_deg: float = 0.5) -> np.ndarray:
+    """Zero ground truth above the LiDAR's top beam, as in KITTI.
+
+    KITTI's ground truth is accumulated LiDAR, so it only exists inside the sensor's
+    vertical field of view; the image rows above the top beam have none. Keeping a
+    dense ray-cast GT there would score every completion method on pixels that no
+    input can reach. Elevation is measured from the LiDAR origin in the rig frame (the
+    camera and LiDAR share the rig's pitch and roll).
+    """
+    h, w = gt.shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = gt.astype(np.float64)
+    x = (u - K[0, 2]) / K[0, 0] * z - lidar.offset_m[0]
+    y = (v - K[1, 2]) / K[1, 1] * z - lidar.offset_m[1]
+    elevation = np.degrees(np.arctan2(-y, np.hypot(x, z - lidar.offset_m[2])))
+    top = float(lidar.elevations_deg()[0]) + margin_deg
+    return np.where((gt > 0) & (elevation <= top), gt, np.float32(0.0)).astype(np.float32)
+
+
+def split_counts(frames: int) -> dict[str, int]:
+    """How :func:`generate` distributes ``frames`` frames in the KITTI layout.
+
+    test = val_selection = max(1, round(0.05 N)) when N >= 4, else 0;
+    val = max(1, round(0.15 N)) when N >= 2, else 0; train = the rest (>= 1).
+    E.g. N=1 -> 1/0/0/0, 2 -> 1/1/0/0, 3 -> 2/1/0/0, 4 -> 1/1/1/1, 10 -> 6/2/1/1,
+    100 -> 75/15/5/5 (train/val/val_selection/test).
+
+    Raises:
+        ValueError: ``frames`` < 1.
+    """
+    _check_int("frames", frames, 1)
+    small = max(1, round(0.05 * frames)) if frames >= 4 else 0
+    val = max(1, round(0.15 * frames)) if frames >= 2 else 0
+    return {"train": frames - val - 2 * small, "val": val, "val_selection": small, "test": small}
+
+
+def drive_name(number: int) -> str:
+    """KITTI drive name without the ``_sync`` suffix, e.g. ``2011_09_26_drive_0001``."""
+    return f"{KITTI_DATE}_drive_{number:04d}"
+
+
+def frame_name(frame: int) -> str:
+    """KITTI's 10-digit frame stem, e.g. ``0000000005``."""
+    return f"{frame:010d}"
+
+
+def relative_depth_u8(gt: np.ndarray) -> np.ndarray:
+    """Map metric depth to ReDWeb-style 8-bit relative depth.
+
+    Args:
+        gt: (H,W) float depth in metres, 0 (or negative) = invalid.
+    Returns:
+        (H,W) uint8: 0..254 = normalised log depth (larger = farther), 255 = invalid.
+    """
+    gt = np.asarray(gt, dtype=np.float64)
+    out = np.full(gt.shape, 255, dtype=np.uint8)
+    valid = gt > 0
+    if not valid.any():
+        return out
+    logd = np.log(gt[valid])
+    lo, hi = float(logd.min()), float(logd.max())
+    if hi - lo < 1e-9:
+        out[valid] = 0
+    else:
+        out[valid] = np.rint(254.0 * (logd - lo) / (hi - lo)).astype(np.uint8)
+    return out
+
+
+def generate(
+    out_dir: str | os.PathLike,
+    layout: str = "kitti",
+    frames: int = 10,
+    seed: int = 0,
+    height: int = DEFAULT_HEIGHT,
+    width: int = DEFAULT_WIDTH,
+    *,
+    splits: Mapping[str, int] | None = None,
+    lidar: LidarSpec | None = None,
+    frames_per_drive: int = FRAMES_PER_DRIVE,
+    progress: bool = False,
+) -> dict:
+    """Render ``frames`` frames and write them under ``out_dir`` in ``layout``.
+
+    Args:
+        out_dir: output root; created if missing. Existing files of the same names are
+            replaced atomically, others are left alone.
+        layout: ``"kitti"`` or ``"redweb"`` (trees in the module docstring).
+        frames: number of frames (>= 1), rendered with indices 0..frames-1.
+        seed: world seed (>= 0).
+        height, width: image size (>= :data:`MIN_SIZE`).
+        splits: KITTI only: counts for ``train``/``val``/``val_selection``/``test``
+            summing to ``frames``; default :func:`split_counts`.
+        lidar: sensor model, default ``LidarSpec.for_image(height, width)``.
+        frames_per_drive: KITTI only: frames per drive folder (>= 1).
+        progress: show a tqdm progress bar.
+    Returns:
+        Summary dict: ``out_dir``, ``layout``, ``frames``, ``seed``, ``height``,
+        ``width``, ``splits`` (counts), ``drives`` (names per split, KITTI), ``files``
+        (number written), ``mean_density`` (LiDAR), ``mean_gt_density``, ``K``.
+    Raises:
+        ValueError: unknown layout, bad counts or sizes (the message names the argument).
+        DepthFileError: ``out_dir`` cannot be created or written.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r}; known layouts: {', '.join(LAYOUTS)}.")
+    _check_int("frames", frames, 1)
+    _check_int("seed", seed, 0)
+    _check_int("height", height, MIN_SIZE)
+    _check_int("width", width, MIN_SIZE)
+    _check_int("frames_per_drive", frames_per_drive, 1)
+    counts = _resolve_splits(frames, splits) if layout == "kitti" else {"all": frames}
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DepthFileError(
+            f"{out}: cannot create the output directory ({exc.strerror}); choose a writable directory."
+        ) from None
+    if not os.access(out, os.W_OK):
+        raise DepthFileError(f"{out}: output directory is not writable; choose a writable directory.")
+
+    jobs = _kitti_jobs(counts, frames_per_drive) if layout == "kitti" else [("redweb", None, None)] * frames
+    bar = None
+    if progress:
+        from tqdm import tqdm  # local: only needed for interactive runs
+
+        bar = tqdm(total=frames, desc=f"synthetic/{layout}", unit="frame")
+    files = 0
+    density = gt_density = 0.0
+    K = kitti_intrinsics(height, width)
+    if layout == "kitti":
+        files += _write_calib(out, K, height, width, lidar or LidarSpec.for_image(height, width))
+    try:
+        for index, (split, drive, frame) in enumerate(jobs):
+            f = render_frame(seed, index, height, width, lidar=lidar)
+            density += f.density
+            gt_density += float(np.count_nonzero(f.gt)) / f.gt.size
+            if layout == "kitti":
+                files += len(write_kitti_frame(out, f, split, drive, frame))
+            else:
+                files += len(write_redweb_frame(out, f, f"synth_{index:06d}"))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    drives: dict[str, list[str]] = {}
+    for split, drive, _ in jobs:
+        if drive is not None and drive_name(drive) not in drives.setdefault(split, []):
+            drives[split].append(drive_name(drive))
+    return {
+        "out_dir": str(out),
+        "layout": layout,
+        "frames": frames,
+        "seed": seed,
+        "height": height,
+        "width": width,
+        "splits": counts,
+        "drives": drives,
+        "files": files,
+        "mean_density": density / frames,
+        "mean_gt_density": gt_density / frames,
+        "K": K.tolist(),
+    }
+
+
+def write_kitti_frame(
+    out_dir: str | os.PathLike, frame: SyntheticFrame, split: str, drive: int | None, number: int
+) -> list[Path]:
+    """Write one frame into the KITTI tree under ``out_dir`` (see the module docstring).
+
+    Args:
+        split: ``train``, ``val``, ``val_selection`` or ``test``.
+        drive: drive number (ignored for ``test``).
+        number: KITTI frame number (train/val/val_selection) or anonymous index (test).
+    Returns:
+        The paths written.
+    Raises:
+        ValueError: unknown split. DepthFileError: unwritable destination.
+    """
+    out = Path(out_dir)
+    stem = frame_name(number)
+    if split in ("train", "val", "val_selection") and drive is None:
+        raise ValueError(f"write_kitti_frame: split {split!r} needs a drive number.")
+    if split in ("train", "val"):
+        seq = f"{drive_name(drive)}_sync"
+        proj = out / split / seq / "proj_depth"
+        targets = [
+            (out / KITTI_DATE / seq / "image_02" / "data" / f"{stem}.png", "rgb"),
+            (proj / "velodyne_raw" / "image_02" / f"{stem}.png", "sparse"),
+            (proj / "groundtruth" / "image_02" / f"{stem}.png", "gt"),
+        ]
+    elif split == "val_selection":
+        seq = f"{drive_name(drive)}_sync"
+        sel = out / "depth_selection" / "val_selection_cropped"
+        targets = [
+            (sel / "image" / f"{seq}_image_{stem}_image_02.png", "rgb"),
+            (sel / "velodyne_raw" / f"{seq}_velodyne_raw_{stem}_image_02.png", "sparse"),
+            (sel / "groundtruth_depth" / f"{seq}_groundtruth_depth_{stem}_image_02.png", "gt"),
+            (sel / "intrinsics" / f"{seq}_image_{stem}_image_02.txt", "K"),
+        ]
+    elif split == "test":
+        test = out / "depth_selection" / "test_depth_completion_anonymous"
+        targets = [
+            (test / "image" / f"{stem}.png", "rgb"),
+            (test / "velodyne_raw" / f"{stem}.png", "sparse"),
+            (test / "intrinsics" / f"{stem}.txt", "K"),
+        ]
+    else:
+        raise ValueError(f"write_kitti_frame: split={split!r}; known: train, val, val_selection, test.")
+    for path, what in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if what == "rgb":
+            write_rgb(path, frame.rgb)
+        elif what == "K":
+            atomic_write_bytes(path, (" ".join(f"{v:.6e}" for v in frame.K.ravel()) + "\n").encode())
+        else:
+            write_depth(path, getattr(frame, what))
+    return [path for path, _ in targets]
+
+
+def write_redweb_frame(out_dir: str | os.PathLike, frame: SyntheticFrame, name: str) -> list[Path]:
+    """Write ``Imgs/<name>.jpg`` and ``RDs/<name>.png`` (:func:`relative_depth_u8`).
+
+    Returns:
+        The paths written.
+    """
+    out = Path(out_dir)
+    (out / "Imgs").mkdir(parents=True, exist_ok=True)
+    (out / "RDs").mkdir(parents=True, exist_ok=True)
+    img, rd = out / "Imgs" / f"{name}.jpg", out / "RDs" / f"{name}.png"
+    write_rgb(img, frame.rgb)
+    write_image(rd, relative_depth_u8(frame.gt))
+    return [img, rd]
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _resolve_splits(frames: int, splits: Mapping[str, int] | None) -> dict[str, int]:
+    if splits is None:
+        return split_counts(frames)
+    known = ("train", "val", "val_selection", "test")
+    unknown = sorted(set(splits) - set(known))
+    if unknown:
+        raise ValueError(f"splits has unknown keys {unknown}; known: {', '.join(known)}.")
+    counts = {k: int(splits.get(k, 0)) for k in known}
+    if any(v < 0 for v in counts.values()) or sum(counts.values()) != frames:
+        raise ValueError(
+            f"splits={counts} must be non-negative and sum to frames={frames}."
+        )
+    return counts
+
+
+def _kitti_jobs(counts: Mapping[str, int], per_drive: int) -> list[tuple[str, int | None, int]]:
+    """(split, drive number or None, frame number) for every frame, in render order."""
+    jobs: list[tuple[str, int | None, int]] = []
+    drive = 0
+    for split in ("train", "val", "val_selection"):
+        for i in range(counts[split]):
+            if i % per_drive == 0:
+                drive += 1
+            jobs.append((split, drive, FIRST_FRAME + i % per_drive))
+    jobs.extend(("test", None, i) for i in range(counts["test"]))
+    return jobs
+
+
+def _write_calib(out: Path, K: np.ndarray, h: int, w: int, lidar: LidarSpec) -> int:
+    """KITTI raw calibration files for the synthetic date (cam_to_cam and velo_to_cam)."""
+    day = out / KITTI_DATE
+    day.mkdir(parents=True, exist_ok=True)
+
+    def row(values) -> str:
+        return " ".join(f"{float(v):.6e}" for v in np.ravel(values))
+
+    p0 = np.hstack([K, np.zeros((3, 1))])
+    # Camera 2 sits 0.06 m left of camera 0 (KITTI): P_rect_02 carries fx * 0.06.
+    p2 = np.hstack([K, np.array([[K[0, 0] * 0.06], [0.0], [0.0]])])
+    cam = "\n".join(
+        [
+            "calib_time: 01-Jan-2011 00:00:00",
+            f"S_rect_00: {row([w, h])}",
+            f"R_rect_00: {row(np.eye(3))}",
+            f"P_rect_00: {row(p0)}",
+            f"S_rect_02: {row([w, h])}",
+            f"R_rect_02: {row(np.eye(3))}",
+            f"P_rect_02: {row(p2)}",
+            "",
+        ]
+    )
+    # Velodyne axes: x forward, y left, z up -> camera x = -y_v, y = -z_v, z = x_v.
+    r_velo = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    velo = "\n".join(
+        ["calib_time: 01-Jan-2011 00:00:00", f"R: {row(r_velo)}", f"T: {row(lidar.offset_m)}", ""]
+    )
+    atomic_write_bytes(day / "calib_cam_to_cam.txt", cam.encode())
+    atomic_write_bytes(day / "calib_velo_to_cam.txt", velo.encode())
+    return 2
+
+
+# --------------------------------------------------------------------------- scene
+
+
+@dataclass
+class _Prim:
+    kind: str  # "box" | "cyl" | "sph"
+    lo: tuple[float, float, float]  # axis-aligned bounds (for culling and boxes)
+    hi: tuple[float, float, float]
+    material: int
+    colour: tuple[float, float, float]
+    params: tuple[float, ...] = ()  # cyl: (cx, cz, r); sph: (cx, cy, cz, r); building: window grid
+
+
+@dataclass
+class _Scene:
+    prims: list[_Prim]
+    road: tuple[float, float, float]  # left edge x, right edge x, centre-line x
+    sun: np.ndarray  # (3,) unit vector towards the sun, world frame
+    tex_fine: np.ndarray  # (256,256) float32 noise in [0,1]
+    tex_coarse: np.ndarray  # (256,256) float32 smooth noise in [0,1]
+
+
+_M_GROUND, _M_SIDEWALK, _M_BUILDING, _M_CAR, _M_CABIN, _M_POLE, _M_TRUNK, _M_CROWN = range(8)
+
+_FACADE_TINTS = np.array(
+    [
+        [1.0, 0.9, 0.78],
+        [0.9, 0.9, 0.95],
+        [1.0, 0.78, 0.66],
+        [0.8, 0.85, 0.9],
+        [0.95, 0.95, 0.85],
+        [0.75, 0.55, 0.45],
+    ]
+)
+
+
+def _sample_rig(rng: np.random.Generator) -> np.ndarray:
+    """World-from-camera rotation: small yaw, pitch (road slope) and roll."""
+    yaw, pitch, roll = np.deg2rad(rng.uniform([-4.0, -1.5, -1.0], [4.0, 1.5, 1.0]))
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
+    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    r_pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return r_yaw @ r_pitch @ r_roll
+
+
+def _sample_scene(rng: np.random.Generator) -> _Scene:
+    g = CAMERA_HEIGHT
+    road_l, road_r = -rng.uniform(3.5, 7.5), rng.uniform(4.0, 8.0)
+    curb = rng.uniform(0.10, 0.18)
+    prims: list[_Prim] = []
+
+    def box(lo, hi, material, colour, params=()):
+        prims.append(_prim("box", lo, hi, material, colour, params))
+
+    for side in (-1.0, 1.0):
+        edge = road_r if side > 0 else road_l
+        walk = rng.uniform(1.5, 4.0)
+        x_a, x_b = sorted((edge, edge + side * walk))
+        box((x_a, g - curb, -20.0), (x_b, g + 0.5, 200.0), _M_SIDEWALK, rng.uniform(0.55, 0.7) * np.ones(3))
+        # Buildings along the sidewalk, with gaps (side streets, yards).
+        z = rng.uniform(-30.0, -5.0)
+        while z < 140.0:
+            if rng.random() < 0.3:
+                z += rng.uniform(5.0, 20.0)
+                continue
+            length, setback, depth = rng.uniform(8.0, 28.0), rng.uniform(0.0, 6.0), rng.uniform(8.0, 16.0)
+            height = rng.uniform(4.5, 18.0)
+            x0 = edge + side * (walk + setback)
+            x1 = x0 + side * depth
+            colour = rng.uniform(0.35, 0.8) * _FACADE_TINTS[rng.integers(len(_FACADE_TINTS))]
+            window = (rng.uniform(2.4, 4.0), rng.uniform(2.8, 3.6), height)
+            box((min(x0, x1), g - height, z), (max(x0, x1), g, z + length), _M_BUILDING, colour, window)
+            z += length
+        # Parked cars along the curb.
+        z = rng.uniform(1.0, 12.0)
+        for _ in range(int(rng.integers(0, 5))):
+            _add_car(box, rng, g, side, edge - side * rng.uniform(0.15, 0.4), z)
+            z += rng.uniform(4.0, 5.0) + rng.uniform(1.0, 12.0)
+        # Poles and trees on the sidewalk.
+        for _ in range(int(rng.integers(0, 4))):
+            x = edge + side * rng.uniform(0.3, 0.8)
+            zc, r = rng.uniform(3.0, 70.0), rng.uniform(0.06, 0.15)
+            top = g - curb - rng.uniform(4.0, 9.0)
+            _add_cyl(prims, x, zc, r, top, g - curb, _M_POLE, rng.uniform(0.4, 0.6) * np.ones(3))
+        for _ in range(int(rng.integers(0, 4))):
+            x = edge + side * rng.uniform(0.8, max(walk - 0.5, 0.9))
+            zc, r, trunk = rng.uniform(4.0, 70.0), rng.uniform(0.12, 0.25), rng.uniform(2.5, 4.0)
+            crown = rng.uniform(1.2, 2.5)
+            _add_cyl(prims, x, zc, r, g - curb - trunk, g - curb, _M_TRUNK, (0.36, 0.26, 0.16))
+            cy = g - curb - trunk - 0.6 * crown
+            green = np.array([0.22, 0.45, 0.16]) * rng.uniform(0.7, 1.2)
+            lo, hi = (x - crown, cy - crown, zc - crown), (x + crown, cy + crown, zc + crown)
+            prims.append(_prim("sph", lo, hi, _M_CROWN, green, (x, cy, zc, crown)))
+    if rng.random() < 0.6:  # a car ahead in our lane
+        _add_car(box, rng, g, 1.0, rng.uniform(-0.5, 0.5) + 0.9, rng.uniform(8.0, 35.0))
+    if rng.random() < 0.4:  # the street ends at a building
+        z0 = rng.uniform(45.0, 120.0)
+        colour = rng.uniform(0.35, 0.8) * _FACADE_TINTS[rng.integers(len(_FACADE_TINTS))]
+        height = rng.uniform(6.0, 25.0)
+        window = (rng.uniform(2.4, 4.0), rng.uniform(2.8, 3.6), height)
+        box((-80.0, g - height, z0), (80.0, g, z0 + 12.0), _M_BUILDING, colour, window)
+
+    sun_az, sun_el = rng.uniform(0.0, 2 * math.pi), np.deg2rad(rng.uniform(25.0, 60.0))
+    sun = np.array(
+        [math.cos(sun_el) * math.sin(sun_az), -math.sin(sun_el), math.cos(sun_el) * math.cos(sun_az)]
+    )
+    tex_fine = rng.random((256, 256), dtype=np.float32)
+    # Blur a wrapped copy so the tiled texture has no seams.
+    tex_coarse = np.pad(rng.random((256, 256), dtype=np.float32), 16, mode="wrap")
+    tex_coarse = cv2.GaussianBlur(tex_coarse, (0, 0), 4.0)[16:-16, 16:-16]
+    tex_coarse = (tex_coarse - tex_coarse.min()) / max(float(np.ptp(tex_coarse)), 1e-6)
+    centre = road_l + 0.45 * (road_r - road_l)
+    return _Scene(prims, (road_l, road_r, centre), sun, tex_fine, tex_coarse.astype(np.float32))
+
+
+def _add_car(
+    box: Callable, rng: np.random.Generator, g: float, side: float, outer_x: float, z: float
+) -> None:
+    """A car whose outer side is at ``outer_x`` (curb side) and rear at ``z``."""
+    length, width = rng.uniform(3.8, 4.9), rng.uniform(1.65, 1.9)
+    body_top, cabin_top = g - rng.uniform(0.9, 1.05), g - rng.uniform(1.4, 1.6)
+    x0, x1 = sorted((outer_x, outer_x - side * width))
+    colour = rng.uniform(0.05, 0.9, 3)
+    box((x0, body_top, z), (x1, g - 0.2, z + length), _M_CAR, colour)
+    front, back = rng.uniform(0.9, 1.3), rng.uniform(0.5, 0.9)
+    box((x0 + 0.1, cabin_top, z + back), (x1 - 0.1, body_top, z + length - front), _M_CABIN, colour)
+
+
+def _add_cyl(
+    prims: list[_Prim], x: float, z: float, r: float, top: float, bottom: float, material: int, colour
+) -> None:
+    prims.append(_prim("cyl", (x - r, top, z - r), (x + r, bottom, z + r), material, colour, (x, z, r)))
+
+
+def _prim(kind: str, lo, hi, material: int, colour, params=()) -> _Prim:
+    # Plain Python floats: numpy float64 scalars would upcast the float32 ray arrays.
+    def floats(v):
+        return tuple(float(c) for c in v)
+
+    return _Prim(kind, floats(lo), floats(hi), material, floats(colour), floats(params))
+
+
+# --------------------------------------------------------------------------- ray casting
+
+
+def _camera_rays(K: np.ndarray, height: int, width: int, rot: np.ndarray) -> np.ndarray:
+    """(3,H,W) float32 world-frame ray directions scaled so the camera-frame z is 1.
+
+    With that scaling the ray parameter t of a hit *is* its z-depth.
+    """
+    xn = ((np.arange(width) - K[0, 2]) / K[0, 0]).astype(np.float32)[None, :]
+    yn = ((np.arange(height) - K[1, 2]) / K[1, 1]).astype(np.float32)[:, None]
+    r = rot.astype(np.float32)
+    return np.stack([r[i, 0] * xn + r[i, 1] * yn + r[i, 2] for i in range(3)])
+
+
+def _cast(
+    scene: _Scene,
+    origin: tuple[float, float, float],
+    dirs: np.ndarray,
+    slices: Callable[[tuple, tuple], tuple | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest hit of every ray.
+
+    Args:
+        origin: common ray origin (world).
+        dirs: (3,A,B) float32 ray directions.
+        slices: maps a primitive's world bounds to the (rows, cols) slices of the ray
+            grid that can hit it, or None if none can; default: all rays.
+    Returns:
+        t (A,B) float32 ray parameter of the nearest hit (inf = none), pid (A,B)
+        int16: -1 none, 0 ground, k = ``scene.prims[k-1]``, and the slice pair used
+        for each primitive (None where it was culled).
+    """
+    ox, oy, oz = (float(v) for v in origin)
+    safe = np.where(np.abs(dirs) < 1e-12, np.float32(1e-12), dirs)
+    inv = (1.0 / safe).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(dirs[1] > 1e-9, (CAMERA_HEIGHT - oy) * inv[1], np.inf).astype(np.float32)
+    t[t < _EPS] = np.inf
+    pid = np.where(np.isfinite(t), 0, -1).astype(np.int16)
+    everything = (slice(None), slice(None))
+    used: list = []
+    for k, p in enumerate(scene.prims, start=1):
+        sl = everything if slices is None else slices(p.lo, p.hi)
+        used.append(sl)
+        if sl is None:
+            continue
+        d = dirs[(slice(None), *sl)]
+        if p.kind == "box":
+            th = _ray_box((ox, oy, oz), inv[(slice(None), *sl)], p.lo, p.hi)
+        elif p.kind == "cyl":
+            th = _ray_cylinder((ox, oy, oz), d, p.params, p.lo[1], p.hi[1])
+        else:
+            th = _ray_sphere((ox, oy, oz), d, p.params)
+        bt = t[sl]  # view: writes land in t
+        closer = th < bt
+        bt[closer] = th[closer]
+        pid[sl][closer] = k
+    return t, pid, used
+
+
+def _ray_box(o, inv: np.ndarray, lo, hi) -> np.ndarray:
+    """Slab test; entry parameter of rays starting outside the box, inf on a miss."""
+    a = (lo[0] - o[0]) * inv[0]
+    b = (hi[0] - o[0]) * inv[0]
+    near, far = np.minimum(a, b), np.maximum(a, b)
+    for i in (1, 2):
+        a = (lo[i] - o[i]) * inv[i]
+        b = (hi[i] - o[i]) * inv[i]
+        np.maximum(near, np.minimum(a, b), out=near)
+        np.minimum(far, np.maximum(a, b), out=far)
+    near[(far < near) | (near < _EPS)] = np.inf
+    return near
+
+
+def _ray_cylinder(o, d: np.ndarray, params, top: float, bottom: float) -> np.ndarray:
+    """Vertical cylinder (axis along y, side surface only; top/bottom are not caps)."""
+    cx, cz, r = params
+    ex, ez = o[0] - cx, o[2] - cz
+    a = d[0] * d[0] + d[2] * d[2]
+    b = d[0] * ex + d[2] * ez  # half of the usual b
+    c = ex * ex + ez * ez - r * r
+    disc = b * b - a * c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (-b - np.sqrt(disc)) / a
+    y = o[1] + t * d[1]
+    t[~((disc >= 0) & (t > _EPS) & (y >= top) & (y <= bottom))] = np.inf
+    return t
+
+
+def _ray_sphere(o, d: np.ndarray, params) -> np.ndarray:
+    cx, cy, cz, r = params
+    e = (o[0] - cx, o[1] - cy, o[2] - cz)
+    a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    b = d[0] * e[0] + d[1] * e[1] + d[2] * e[2]
+    c = e[0] ** 2 + e[1] ** 2 + e[2] ** 2 - r * r
+    disc = b * b - a * c
+    with np.errstate(invalid="ignore"):
+        t = (-b - np.sqrt(disc)) / a
+    t[~((disc >= 0) & (t > _EPS))] = np.inf
+    return t
+
+
+_BOX_EDGES = [(i, i | bit) for i in range(8) for bit in (1, 2, 4) if not i & bit]
+
+
+def _screen_slices(lo, hi, rot: np.ndarray, K: np.ndarray, height: int, width: int, near: float = 0.05):
+    """Pixel rows/cols that can see the world box [lo, hi] (conservative, clipped at z=near)."""
+    corners = np.array(list(itertools.product(*zip(lo, hi))), dtype=np.float64)
+    cam = corners @ rot  # p_cam = R^T p_world (camera at the world origin)
+    z = cam[:, 2]
+    pts = [cam[z >= near]]
+    for i, j in _BOX_EDGES:
+        if (z[i] - near) * (z[j] - near) < 0:
+            s = (near - z[i]) / (z[j] - z[i])
+            pts.append((cam[i] + s * (cam[j] - cam[i]))[None])
+    pts = np.concatenate(pts)
+    if len(pts) == 0:
+        return None
+    u = K[0, 0] * pts[:, 0] / pts[:, 2] + K[0, 2]
+    v = K[1, 1] * pts[:, 1] / pts[:, 2] + K[1, 2]
+    c0, c1 = max(math.floor(u.min()) - 1, 0), min(math.ceil(u.max()) + 2, width)
+    r0, r1 = max(math.floor(v.min()) - 1, 0), min(math.ceil(v.max()) + 2, height)
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+# --------------------------------------------------------------------------- shading
+
+
+def _normals(scene: _Scene, pts: tuple[np.ndarray, ...], pid: np.ndarray, slices: list) -> np.ndarray:
+    """(3,H,W) float32 unit normals of the hit points ``pts`` (3 x (H,W)) on primitives ``pid``.
+
+    Ground and sky get (0,-1,0). Each primitive is handled inside its screen slice
+    (from the cast), so the cost follows its image size, not the whole image.
+    """
+    n = np.zeros((3, *pid.shape), dtype=np.float32)
+    n[1] = -1.0
+    for k, (p, sl) in enumerate(zip(scene.prims, slices), start=1):
+        if sl is None:
+            continue
+        mine = pid[sl] == k
+        if not mine.any():
+            continue
+        qx, qy, qz = (c[sl][mine] for c in pts)
+        if p.kind == "box":
+            gaps = np.stack([np.abs(q - b[a]) for a, q in enumerate((qx, qy, qz)) for b in (p.lo, p.hi)])
+            face = np.argmin(gaps, axis=0)
+            nn = np.zeros((3, face.size), dtype=np.float32)
+            nn[face // 2, np.arange(face.size)] = np.where(face % 2 == 0, -1.0, 1.0)
+        elif p.kind == "cyl":
+            cx, cz, r = p.params
+            nn = np.stack([(qx - cx) / r, np.zeros_like(qx), (qz - cz) / r])
+        else:
+            cx, cy, cz, r = p.params
+            nn = np.stack([(qx - cx) / r, (qy - cy) / r, (qz - cz) / r])
+            nn /= np.maximum(np.linalg.norm(nn, axis=0), 1e-6)
+        n[(slice(None), *sl)][:, mine] = nn
+    return n
+
+
+# Extra palette entries after the primitives' own colours.
+_EXTRA_COLOURS = np.array(
+    [
+        [0.27, 0.27, 0.29],  # asphalt
+        [0.36, 0.33, 0.24],  # dirt beside the road (yards, side streets)
+        [0.85, 0.85, 0.82],  # lane marking
+        [0.10, 0.13, 0.18],  # facade window
+        [0.08, 0.09, 0.12],  # car glass
+    ],
+    dtype=np.float32,
+)
+_HORIZON = np.array([0.80, 0.85, 0.90], np.float32)
+_ZENITH = np.array([0.33, 0.52, 0.85], np.float32)
+
+
+def _shade(
+    scene: _Scene, rng: np.random.Generator, dirs: np.ndarray, t: np.ndarray, pid: np.ndarray, slices: list
+) -> np.ndarray:
+    """(H,W,3) float32 RGB in [0,1] for camera rays ``dirs`` (3,H,W) with hits (t, pid).
+
+    Works on whole (H,W) planes (no boolean compression): each pixel picks a palette
+    entry (object colour or a texture colour) and a brightness factor.
+    """
+    h, w = t.shape
+    n_prims = len(scene.prims)
+    hit = pid >= 0
+    tt = np.where(hit, t, np.float32(0.0))
+    x, y, z = dirs[0] * tt, dirs[1] * tt, dirs[2] * tt
+    normal = _normals(scene, (x, y, z), pid, slices)
+    mat_of = np.array([-1, _M_GROUND] + [p.material for p in scene.prims], dtype=np.int16)
+    mat = mat_of[pid + 1]
+    ax, ay, az = np.abs(normal[0]), np.abs(normal[1]), np.abs(normal[2])
+    dom_x = (ax >= ay) & (ax >= az)
+    dom_y = ~dom_x & (ay >= az)
+
+    # Texture coordinates: the two world axes spanning the surface.
+    ta = np.where(dom_x, z, x)
+    tb = np.where(dom_y, z, y)
+    fine = _lookup(scene.tex_fine, ta * 12.0, tb * 12.0)
+    coarse = _lookup(scene.tex_coarse, ta * 0.7, tb * 0.7)
+    mod = 0.87 + 0.08 * fine + 0.1 * coarse
+
+    cls = pid.astype(np.int32) - 1  # palette index: k-1 for primitive k, extras after
+    asphalt, dirt, marking, window, glass = range(n_prims, n_prims + 5)
+    ground = mat == _M_GROUND
+    road_l, road_r, centre = scene.road
+    on_road = ground & (x > road_l) & (x < road_r)
+    cls[ground] = dirt
+    cls[on_road] = asphalt
+    dashes = (np.abs(x - centre) < 0.08) & (_fmod(z, 9.0) < 3.0)
+    edges = (np.abs(x - (road_r - 0.3)) < 0.07) | (np.abs(x - (road_l + 0.3)) < 0.07)
+    painted = on_road & (dashes | edges)
+    cls[painted] = marking
+
+    seams = (mat == _M_SIDEWALK) & dom_y & ((_fmod(x, 1.2) < 0.04) | (_fmod(z, 1.2) < 0.04))
+    mod[seams] *= 0.7
+
+    # Window grid per primitive (column period, floor height, building height).
+    no_grid = (1.0, 1.0, 0.0)
+    grid = [no_grid] + [p.params[:3] if p.material == _M_BUILDING else no_grid for p in scene.prims]
+    grid = np.array(grid, np.float32)
+    facade = (mat == _M_BUILDING) & ~dom_y
+    gidx = np.where(facade, pid, 0)
+    along = np.where(dom_x, z, x)
+    above = CAMERA_HEIGHT - y
+    fw = _fmod(along / grid[gidx, 0], 1.0)
+    fh = _fmod(above / grid[gidx, 1], 1.0)
+    win = facade & (fw > 0.25) & (fw < 0.75) & (fh > 0.3) & (fh < 0.8)
+    win &= (above > 0.8) & (above < grid[gidx, 2] - 0.6)
+    cls[win] = window
+    mod[win] = 1.0 + 1.5 * coarse[win]  # sky reflections vary across panes
+
+    cls[(mat == _M_CABIN) & ~(dom_y & (normal[1] < 0))] = glass  # roof keeps the body colour
+    crown = mat == _M_CROWN
+    mod[crown] = 0.6 + 0.6 * fine[crown] * coarse[crown]
+
+    own = np.array([p.colour for p in scene.prims], np.float32).reshape(-1, 3)
+    palette = np.vstack([own, _EXTRA_COLOURS])
+    sun = scene.sun.astype(np.float32)
+    lambert = np.maximum(normal[0] * sun[0] + normal[1] * sun[1] + normal[2] * sun[2], 0.0)
+    bright = mod * (0.4 + 0.75 * lambert)
+    haze = 1.0 - np.exp(-tt / np.float32(300.0))
+    colour = palette[np.maximum(cls, 0)] * (bright * (1.0 - haze))[..., None] + _HORIZON * haze[..., None]
+
+    up = np.clip(-dirs[1] / np.sqrt(dirs[0] ** 2 + dirs[1] ** 2 + dirs[2] ** 2) * 3.0, 0.0, 1.0)[..., None]
+    sky = _HORIZON * (1.0 - up) + _ZENITH * up
+    img = np.where(hit[..., None], colour, sky)
+    # Uniform noise of standard deviation 0.01 (cheaper to draw than Gaussian).
+    img += (rng.random((h, w, 3), dtype=np.float32) - np.float32(0.5)) * np.float32(0.01 * math.sqrt(12.0))
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def _fmod(a: np.ndarray, period: float | np.ndarray) -> np.ndarray:
+    """``a mod period`` in [0, period); much faster than np.mod for floats."""
+    return a - np.floor(a / period) * period
+
+
+def _lookup(tex: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    n = tex.shape[0]  # a power of two: & (n-1) is the wrap-around
+    i = np.floor(a).astype(np.int32) & (n - 1)
+    j = np.floor(b).astype(np.int32) & (n - 1)
+    return tex.ravel()[i * n + j]
+
+
+# --------------------------------------------------------------------------- LiDAR
+
+
+def _simulate_lidar(
+    scene: _Scene,
+    rng: np.random.Generator,
+    rot: np.ndarray,
+    K: np.ndarray,
+    height: int,
+    width: int,
+    spec: LidarSpec,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cast the LiDAR's camera-facing rays, project the returns and z-buffer them.
+
+    Returns:
+        sparse (H,W) float32 z-depth (0 = none) and beam (H,W) int16 (-1 = none).
+    """
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    # Only rays that can land in the image (plus a margin for the mounting parallax).
+    margin = 3.0
+    half_az = math.degrees(math.atan(max(cx, width - 1 - cx) / fx)) + margin
+    el_top = math.degrees(math.atan(cy / fy)) + margin
+    el_bottom = -math.degrees(math.atan((height - 1 - cy) / fy)) - margin
+    elev_all = spec.elevations_deg()
+    keep = np.nonzero((elev_all <= el_top) & (elev_all >= el_bottom))[0]
+    n_az = int(math.floor(2 * half_az / spec.az_step_deg)) + 1
+    az = np.deg2rad(-half_az + spec.az_step_deg * np.arange(n_az))
+    el = np.deg2rad(elev_all[keep])
+    cos_el, sin_el = np.cos(el)[:, None], np.sin(el)[:, None]
+    d_rig = np.stack(
+        [cos_el * np.sin(az)[None], np.broadcast_to(-sin_el, (el.size, az.size)), cos_el * np.cos(az)[None]]
+    )
+    d_world = np.einsum("ij,jab->iab", rot, d_rig).astype(np.float32)
+    offset = np.asarray(spec.offset_m, dtype=np.float64)
+    origin = tuple(float(v) for v in rot @ offset)
+
+    t, _, _ = _cast(scene, origin, d_world)
+    # Random draws cover every ray so the stream does not depend on what was hit.
+    noise = rng.standard_normal(t.shape) * spec.range_noise_m
+    lost = rng.random(t.shape) < spec.dropout
+    ok = np.isfinite(t) & (t <= spec.max_range_m) & ~lost
+    rng_m = t[ok].astype(np.float64) + noise[ok]
+    beam_idx = np.broadcast_to(keep[:, None], t.shape)[ok]
+    p = offset[:, None] + d_rig[:, ok] * rng_m  # camera frame: offset + range * rig direction
+    z = p[2]
+    front = (z > 0.1) & (z <= MAX_DEPTH)
+    p, z, beam_idx = p[:, front], z[front], beam_idx[front]
+    u = np.rint(fx * p[0] / z + cx).astype(np.int64)
+    v = np.rint(fy * p[1] / z + cy).astype(np.int64)
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    flat, z, beam_idx = (v * width + u)[inside], z[inside], beam_idx[inside]
+
+    order = np.lexsort((z, flat))  # by pixel, nearest first: the nearer point wins
+    flat_s = flat[order]
+    first = np.ones(flat_s.size, dtype=bool)
+    first[1:] = flat_s[1:] != flat_s[:-1]
+    win = order[first]
+    sparse = np.zeros(height * width, dtype=np.float32)
+    beam = np.full(height * width, -1, dtype=np.int16)
+    sparse[flat[win]] = z[win]
+    beam[flat[win]] = beam_idx[win]
+    return sparse.reshape(height, width), beam.reshape(height, width)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r}; expected an integer >= {minimum}.")
