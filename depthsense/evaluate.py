@@ -1,0 +1,1187 @@
+"""Evaluation: sparsity levels x models -> metric tables, and the report writers.
+
+One run evaluates every model on every sparsity level of one data split::
+
+    from depthsense.evaluate import EvalConfig, evaluate
+    report = evaluate(EvalConfig(dataset="synthetic", data_root="data/synth", split="val",
+                                 checkpoints=("runs/unet/best.pt",), out="reports/eval"))
+    print(report.markdown(["mae", "rmse"]))
+
+Levels (rows of the tables), in this order:
+
+* ``uniform``: ``density=d`` of the pixels sampled uniformly from the ground truth
+  (``data.sparsify.uniform``), named ``"0.5%"``, ``"5%"``, ...; ascending;
+* ``beams``: the data set's LiDAR input thinned to ``b`` scan lines, named ``"64 beams"``;
+  descending (KITTI layouts only);
+* ``lidar``: the data set's own sparse input, unchanged (``"lidar"`` for KITTI layouts,
+  ``"500 points"`` for NYU, whose own input is 500 points sampled from the ground truth);
+* ``rgb-only``: no sparse input, for monocular (RGB-only) checkpoints.
+
+Every level is a data set built once (``data.build_dataset(..., density=d | beams=b,
+seed=seed)``); all models of the level run on the same samples, batch 1, full frames
+(no crop). Sparsification is seeded per ``(seed, image index)``, and models run in
+eval mode, so two runs with the same config give identical tables (forward times are
+kept apart: ``Report.timings``, the ``time_ms`` rows of the CSV, and their own Markdown
+table).
+
+Models (columns): checkpoints (name ``<run dir>/<file stem>``, or ``NAME=PATH``; made
+unique with ``-2``, ``-3``, ...) and non-learned baselines by registry name (``ip_basic``,
+``nearest``). Metric models get ``depthsense.metrics.DEFAULT_METRICS`` (MAE, RMSE in mm,
+iMAE, iRMSE in 1/km, AbsRel, SqRel, delta<1.25^k) on the sparse levels. Monocular
+checkpoints (``needs_sparse`` False) predict relative depth of arbitrary scale, so they get
+``RELATIVE_METRICS`` (after per-image scale-and-shift alignment, plus WHDR) on the one
+``rgb-only`` level; that is the only level of a ReDWeb run, and NYU / KITTI-layout runs add
+it when a monocular checkpoint is given. Metrics are averaged per image over the images
+with valid ground truth (KITTI devkit convention).
+
+Also measured per level: the actual input density (mean over images of the fraction of
+pixels with sparse depth; for uniform levels it is below the request when the ground
+truth has fewer valid pixels, which the report notes), and per model the median forward
+time per image in ms (one untimed warm-up forward per model first; CUDA synchronised).
+
+Files written to ``cfg.out`` (each to a temporary file, then ``os.replace``d):
+``report.md``, ``report.csv`` (long format), ``report.json`` (config, checkpoints with
+their stored train config and step, versions, git commit, results),
+``mae_vs_density.png`` / ``rmse_vs_density.png`` (log-x, *measured* density; beam and
+LiDAR levels as separate markers), ``mae_vs_beams.png`` / ``rmse_vs_beams.png`` when
+beam levels exist, and ``panel_<i>.png`` qualitative panels (``depthsense.viz.make_panel``)
+at the LiDAR level (else the first beam level, else the middle uniform level, else
+rgb-only); a monocular prediction appears there after scale-and-shift alignment to the GT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io as _stdio
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from depthsense.config import UsageError, resolve_device
+from depthsense.errors import CheckpointError, DatasetError
+from depthsense.io import atomic_output, atomic_write_bytes, write_rgb
+from depthsense.metrics import (
+    DEFAULT_METRICS,
+    HIGHER_IS_BETTER,
+    METRIC_UNITS,
+    RELATIVE_METRICS,
+    MetricAccumulator,
+    ssi_align,
+)
+
+__all__ = [
+    "EvalConfig",
+    "Level",
+    "EvalModel",
+    "Report",
+    "evaluate",
+    "eval_parser",
+    "eval_config_from_args",
+    "checkpoint_names",
+    "DEFAULT_DENSITIES",
+    "DEFAULT_BEAMS",
+    "DEFAULT_BASELINES",
+    "CSV_COLUMNS",
+    "TIME_METRIC",
+    "REPORT_FORMAT",
+]
+
+DEFAULT_DENSITIES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+"""Uniform input densities (fraction of pixels) swept by default on metric data sets."""
+
+DEFAULT_BEAMS: tuple[int, ...] = (64, 32, 16, 8)
+"""LiDAR beam counts swept by default on KITTI-layout data sets."""
+
+DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest")
+"""Non-learned baselines evaluated by default on data sets with sparse input."""
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "level", "level_kind", "density_requested", "density_measured", "model", "metric", "value",
+)
+"""Columns of ``report.csv`` (one row per level x model x metric, plus ``time_ms`` rows)."""
+
+TIME_METRIC = "time_ms"
+"""Metric name of the forward-time rows in ``report.csv`` (median ms per image)."""
+
+REPORT_FORMAT = 1
+"""Version of the ``report.json`` layout."""
+
+_LIDAR_DATASETS = ("kitti", "synthetic")
+_SPARSE_LEVEL_KINDS = ("uniform", "beams", "lidar")
+_METRIC_TITLES = {
+    "mae": "MAE", "rmse": "RMSE", "imae": "iMAE", "irmse": "iRMSE", "absrel": "AbsRel",
+    "sqrel": "SqRel", "delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³",
+    "ssi_absrel": "AbsRel (aligned)", "ssi_rmse": "RMSE (aligned)", "ssi_delta1": "δ<1.25 (aligned)",
+    "whdr": "WHDR",
+}
+_SHORTFALL = 0.9  # a uniform level whose measured density is below 90 % of the request gets a note
+
+
+def _field(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything an evaluation run needs; saved in ``report.json``.
+
+    ``None`` in ``baselines``, ``densities`` and ``beams`` means "the data set's default"
+    (:meth:`resolved` fills it in); an empty tuple means "none".
+    """
+
+    dataset: str = _field("synthetic", "data set: kitti | synthetic | nyu | redweb")
+    data_root: str | None = _field(None, "data set root folder (required)")
+    split: str = _field("val", "split to evaluate (needs ground truth: not KITTI's test)")
+    checkpoints: tuple = _field((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name")
+    baselines: tuple | None = _field(
+        None, "non-learned baselines by name (default ip_basic nearest; none on redweb); 'none' for none"
+    )
+    densities: tuple | None = _field(
+        None, "uniform input densities in (0,1], e.g. 0.005,0.01 (default 0.5%..50%; none on redweb); 'none' to skip"
+    )
+    beams: tuple | None = _field(
+        None, "LiDAR beam counts, e.g. 64,32,16,8 (default on kitti/synthetic; none elsewhere); 'none' to skip"
+    )
+    lidar: bool = _field(True, "also evaluate the data set's own sparse input (level 'lidar')")
+    max_images: int = _field(0, "images per level, evenly spaced over the split (0: all)")
+    seed: int = _field(0, "seed of the uniform sparsification (per image: [seed, index])")
+    device: str = _field("auto", "auto | cpu | cuda | cuda:N")
+    out: str = _field("reports/eval", "report directory (created; files in it are replaced)")
+    panels: int = _field(3, "qualitative panels panel_<i>.png to write")
+    workers: int = _field(0, "DataLoader worker processes loading samples (0: main process)")
+    progress: bool = _field(True, "show a progress bar")
+
+    def resolved(self) -> "EvalConfig":
+        """Fill per-data-set defaults, normalise the sweeps and validate every value.
+
+        Uniform densities are sorted ascending and beam counts descending, duplicates
+        removed. Nothing is read from disk here.
+
+        Raises:
+            UsageError: unknown data set or baseline, missing data root, a density outside
+                (0, 1], a beam count that does not divide 64, a sweep the data set cannot
+                do (beams on nyu/redweb, densities or baselines on redweb), negative counts.
+        """
+        import data
+        import models
+
+        known = data.available_datasets()
+        if self.dataset not in known:
+            raise UsageError(f"--dataset {self.dataset!r} is unknown; known data sets: {', '.join(known)}")
+        if not self.data_root:
+            raise UsageError(f"--dataset {self.dataset} needs --data-root DIR (the data set's root folder)")
+        for name in ("max_images", "seed", "panels", "workers"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        redweb = self.dataset == "redweb"
+        lidar_layout = self.dataset in _LIDAR_DATASETS
+
+        densities = (() if redweb else DEFAULT_DENSITIES) if self.densities is None else tuple(self.densities)
+        for d in densities:
+            if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 < float(d) <= 1.0:
+                raise UsageError(
+                    f"--densities: {d!r} is outside (0, 1]; a density is the fraction of pixels with "
+                    "sparse input, e.g. 0.05 for 5%"
+                )
+        densities = tuple(sorted({float(d) for d in densities}))
+        names = [_uniform_name(d) for d in densities]
+        if len(set(names)) != len(names):
+            raise UsageError(f"--densities {list(densities)}: two densities round to the same level name {names}")
+
+        beams = (DEFAULT_BEAMS if lidar_layout else ()) if self.beams is None else tuple(self.beams)
+        for b in beams:
+            if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 64 or 64 % b:
+                raise UsageError(f"--beams: {b!r} is not a divisor of 64; use e.g. 64,32,16,8")
+        beams = tuple(sorted(set(beams), reverse=True))
+
+        baselines = (() if redweb else DEFAULT_BASELINES) if self.baselines is None else tuple(self.baselines)
+        classical = sorted(n for n in models.available_models() if not _registered_class(n).learned)
+        for b in baselines:
+            if b not in models.available_models():
+                raise UsageError(f"--baselines: unknown baseline {b!r}; known baselines: {', '.join(classical)}")
+            if b not in classical:
+                raise UsageError(
+                    f"--baselines: {b!r} is a learned model; evaluate a trained one with --checkpoints "
+                    f"RUN_DIR/best.pt (baselines: {', '.join(classical)})"
+                )
+        baselines = tuple(dict.fromkeys(baselines))
+
+        if redweb and densities:
+            raise UsageError("--dataset redweb has no metric depth to sample sparse input from; pass --densities none")
+        if beams and not lidar_layout:
+            raise UsageError(f"--dataset {self.dataset} has no LiDAR scan lines to thin; pass --beams none")
+        if redweb and baselines:
+            raise UsageError(
+                f"--dataset redweb has no sparse input for the baselines {list(baselines)}; pass --baselines none"
+            )
+        if not self.checkpoints and not baselines:
+            raise UsageError("nothing to evaluate: pass --checkpoints FILE ... and/or --baselines NAME ...")
+        return dataclasses.replace(
+            self,
+            checkpoints=tuple(str(c) for c in self.checkpoints),
+            baselines=baselines,
+            densities=densities,
+            beams=beams,
+            lidar=bool(self.lidar and not redweb),
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**kw)
+
+    def to_argv(self) -> list[str]:
+        """Command-line arguments that rebuild this config with ``eval_config_from_args``."""
+        argv = ["--dataset", self.dataset, "--split", self.split, "--out", self.out]
+        if self.data_root:
+            argv += ["--data-root", str(self.data_root)]
+        if self.checkpoints:
+            argv += ["--checkpoints", *map(str, self.checkpoints)]
+        if self.baselines is not None:
+            argv += ["--baselines", *(self.baselines or ("none",))]
+        if self.densities is not None:
+            argv += ["--densities", ",".join(repr(float(d)) for d in self.densities) or "none"]
+        if self.beams is not None:
+            argv += ["--beams", ",".join(str(b) for b in self.beams) or "none"]
+        if not self.lidar:
+            argv.append("--no-lidar")
+        for name in ("max_images", "seed", "panels", "workers"):
+            argv += ["--" + name.replace("_", "-"), str(getattr(self, name))]
+        argv += ["--device", self.device]
+        if not self.progress:
+            argv.append("--no-progress")
+        return argv
+
+
+@dataclass(frozen=True)
+class Level:
+    """One sparsity level: a row of the tables.
+
+    Attributes:
+        name: row label and key, e.g. ``"5%"``, ``"32 beams"``, ``"lidar"``, ``"rgb-only"``.
+        kind: ``"uniform"`` | ``"beams"`` | ``"lidar"`` | ``"rgb-only"``.
+        density: requested uniform density (fraction of pixels), uniform levels only.
+        beams: beam count, beam levels only.
+    """
+
+    name: str
+    kind: str
+    density: float | None = None
+    beams: int | None = None
+
+    @property
+    def sparse(self) -> bool:
+        """True for levels with sparse input (metric models), False for ``rgb-only``."""
+        return self.kind in _SPARSE_LEVEL_KINDS
+
+
+@dataclass
+class EvalModel:
+    """One evaluated model: a column of the tables.
+
+    Attributes:
+        name: unique column name.
+        model: the module, in eval mode on the evaluation device.
+        source: ``"checkpoint"`` or ``"baseline"``.
+        relative: True for monocular (RGB-only, relative-depth) models.
+        path: absolute checkpoint path (``None`` for baselines).
+        info: registry name, model config and, for checkpoints, the stored ``train_cfg``,
+            ``step`` and ``metrics``.
+    """
+
+    name: str
+    model: nn.Module
+    source: str
+    relative: bool
+    path: str | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return RELATIVE_METRICS if self.relative else DEFAULT_METRICS
+
+
+@dataclass
+class Report:
+    """The results of one evaluation run and its writers.
+
+    Attributes:
+        config: the resolved :class:`EvalConfig`.
+        levels: evaluated levels in row order.
+        models: evaluated models in column order (``EvalModel.model`` is not serialised).
+        tables: level name -> model name -> metric name -> value (``None`` if no image of
+            the level had ground truth); deterministic for a given config.
+        timings: level name -> model name -> median forward time per image in ms.
+        level_stats: level name -> ``{"density_measured", "images", "images_with_gt"}``.
+        notes: warnings worth reading next to the numbers (e.g. capped densities).
+        meta: run facts for ``report.json``: versions, git commit, device, data set size,
+            evaluated image indices, wall time, creation time.
+        panels: qualitative panels (uint8 RGB arrays) written as ``panel_<i>.png``.
+        files: paths written by :meth:`write`.
+    """
+
+    config: EvalConfig
+    levels: list[Level]
+    models: list[EvalModel]
+    tables: dict[str, dict[str, dict[str, float | None]]]
+    timings: dict[str, dict[str, float | None]]
+    level_stats: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    panels: list[np.ndarray] = field(default_factory=list, repr=False)
+    files: list[Path] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ views
+
+    def markdown(self, metrics: Sequence[str] | None = None) -> str:
+        """The report as Markdown.
+
+        Args:
+            metrics: ``None`` for the full ``report.md``; otherwise only the tables of these
+                metrics (e.g. ``["mae", "rmse"]``, which the CLI prints), plus the relative
+                table if any name is a relative metric.
+        Returns:
+            Markdown text ending in a newline.
+        """
+        full = metrics is None
+        names = list(DEFAULT_METRICS) if full else [m for m in metrics if m in DEFAULT_METRICS]
+        rel_names = list(RELATIVE_METRICS) if full else [m for m in metrics if m in RELATIVE_METRICS]
+        unknown = [] if full else [m for m in metrics if m not in METRIC_UNITS]
+        if unknown:
+            raise KeyError(f"unknown metric(s) {unknown}; known metrics: {', '.join(METRIC_UNITS)}")
+        lines: list[str] = []
+        if full:
+            lines += self._md_header()
+        sparse_levels = [lv for lv in self.levels if lv.sparse]
+        metric_models = [m for m in self.models if not m.relative]
+        if sparse_levels and metric_models:
+            for name in names:
+                lines += self._md_metric_table(name, sparse_levels, metric_models)
+        rel_models = [m for m in self.models if m.relative]
+        rel_levels = [lv for lv in self.levels if not lv.sparse]
+        if rel_names and rel_models and rel_levels:
+            lines += self._md_relative_table(rel_names, rel_levels, rel_models)
+        if full:
+            lines += self._md_timing_table()
+            lines += self._md_footer()
+        return "\n".join(lines).rstrip("\n") + "\n"
+
+    def to_dict(self) -> dict:
+        """Everything except the panel images, JSON-able (the content of ``report.json``)."""
+        return _jsonable({
+            "format": REPORT_FORMAT,
+            "config": self.config.to_dict(),
+            **self.meta,
+            "levels": [
+                {"name": lv.name, "kind": lv.kind, "density_requested": lv.density, "beams": lv.beams,
+                 **self.level_stats.get(lv.name, {})}
+                for lv in self.levels
+            ],
+            "models": [
+                {"name": m.name, "source": m.source, "relative": m.relative, "path": m.path,
+                 "metrics": list(m.metric_names), **m.info}
+                for m in self.models
+            ],
+            "checkpoints": [
+                {"name": m.name, "path": m.path, "model": m.info.get("model"),
+                 "train_cfg": m.info.get("train_cfg"), "step": m.info.get("step")}
+                for m in self.models if m.source == "checkpoint"
+            ],
+            "metric_units": {k: METRIC_UNITS[k] for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
+            "results": self.tables,
+            "timings_ms": self.timings,
+            "notes": list(self.notes),
+        })
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON text (no NaN: missing values are ``null``)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """Rows of ``report.csv``: every level x model x metric, then the ``time_ms`` rows."""
+        rows: list[dict[str, Any]] = []
+        for lv in self.levels:
+            measured = self.level_stats.get(lv.name, {}).get("density_measured")
+            base = {"level": lv.name, "level_kind": lv.kind, "density_requested": lv.density,
+                    "density_measured": measured}
+            for m in self.models:
+                values = self.tables.get(lv.name, {}).get(m.name)
+                if values is None:
+                    continue
+                rows += [{**base, "model": m.name, "metric": k, "value": values[k]} for k in m.metric_names]
+                rows.append({**base, "model": m.name, "metric": TIME_METRIC,
+                             "value": self.timings[lv.name][m.name]})
+        return rows
+
+    # ------------------------------------------------------------------ writers
+
+    def write(self, out: str | Path | None = None) -> list[Path]:
+        """Write every report file into ``out`` (default ``config.out``), atomically each.
+
+        Returns:
+            The paths written (also stored in ``files``).
+        Raises:
+            DepthFileError: the directory cannot be created or written.
+        """
+        out = Path(out if out is not None else self.config.out)
+        _make_out_dir(out)
+        written: list[Path] = []
+        for i, panel in enumerate(self.panels):
+            write_rgb(out / f"panel_{i}.png", panel)
+            written.append(out / f"panel_{i}.png")
+        written += _write_plots(self, out)
+        self.files = written + [out / "report.md", out / "report.csv", out / "report.json"]
+        self.meta["files"] = [p.name for p in self.files]
+        atomic_write_bytes(out / "report.csv", self._csv_text().encode())
+        atomic_write_bytes(out / "report.json", self.to_json().encode())
+        atomic_write_bytes(out / "report.md", self.markdown().encode())
+        return list(self.files)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _csv_text(self) -> str:
+        buf = _stdio.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.csv_rows():
+            writer.writerow({k: "" if v is None else (repr(float(v)) if isinstance(v, float) else v)
+                             for k, v in row.items()})
+        return buf.getvalue()
+
+    def _md_header(self) -> list[str]:
+        cfg, meta = self.config, self.meta
+        commit = meta.get("git_commit")
+        rev = "no git commit (not a git checkout)" if not commit else (
+            f"commit `{commit[:12]}`" + (" with uncommitted changes" if meta.get("git_dirty") else "")
+        )
+        versions = meta.get("versions", {})
+        evaluated = meta.get("images_evaluated")
+        lines = [
+            "# DepthSense evaluation report",
+            "",
+            f"Data set `{cfg.dataset}` split `{cfg.split}` at `{cfg.data_root}`: {evaluated} of "
+            f"{meta.get('images_in_split')} images per level, device `{meta.get('device')}`, "
+            f"{meta.get('seconds', 0.0):.1f} s.",
+            "",
+            f"Produced by depthsense {versions.get('depthsense')} ({rev}; torch {versions.get('torch')}, "
+            f"numpy {versions.get('numpy')}) on {meta.get('created')}. The full config is in "
+            "`report.json`; to reproduce:",
+            "",
+            "```",
+            "depthsense-evaluate " + " ".join(_shell_quote(a) for a in cfg.to_argv()),
+            "```",
+            "",
+            "Metrics are averaged per image over the images with valid ground truth (KITTI devkit "
+            "convention); **bold** is the best model of a row. Density = fraction of pixels with "
+            "sparse input (measured = mean over the evaluated images).",
+            "",
+            "## Models",
+            "",
+            "| column | source | model | trained at | step | path |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m in self.models:
+            train_cfg = m.info.get("train_cfg") or {}
+            trained = "—"
+            if m.source == "checkpoint":
+                if train_cfg.get("density") is not None:
+                    trained = f"{100 * float(train_cfg['density']):g}% uniform"
+                elif train_cfg.get("beams") is not None:
+                    trained = f"{train_cfg['beams']} beams"
+                elif train_cfg:
+                    trained = "own sparse input" if not m.relative else "rgb"
+                else:
+                    trained = "?"
+            step = m.info.get("step")
+            lines.append(
+                f"| {m.name} | {m.source} | {m.info.get('model')}{' (relative depth)' if m.relative else ''} | "
+                f"{trained} | {'—' if step is None else step} | {m.path or '—'} |"
+            )
+        lines.append("")
+        return lines
+
+    def _md_metric_table(self, name: str, levels: list[Level], models: list[EvalModel]) -> list[str]:
+        unit = METRIC_UNITS[name]
+        better = "higher" if name in HIGHER_IS_BETTER else "lower"
+        lines = [
+            f"## {_METRIC_TITLES.get(name, name)}{f' [{unit}]' if unit else ''} ({better} is better)",
+            "",
+            "| level | density requested | density measured | " + " | ".join(m.name for m in models) + " |",
+            "|---|---:|---:|" + "---:|" * len(models),
+        ]
+        for lv in levels:
+            row = self.tables.get(lv.name, {})
+            values = [row.get(m.name, {}).get(name) for m in models]
+            lines.append(
+                f"| {lv.name} | {_fmt_density(lv.density)} | "
+                f"{_fmt_density(self.level_stats.get(lv.name, {}).get('density_measured'))} | "
+                + " | ".join(_bold_best(values, name)) + " |"
+            )
+        lines.append("")
+        return lines
+
+    def _md_relative_table(self, names: list[str], levels: list[Level], models: list[EvalModel]) -> list[str]:
+        lines = [
+            "## Relative depth (monocular models, after per-image scale-and-shift alignment)",
+            "",
+            "| level | model | " + " | ".join(
+                f"{_METRIC_TITLES.get(n, n)}{f' [{METRIC_UNITS[n]}]' if METRIC_UNITS[n] else ''}" for n in names
+            ) + " |",
+            "|---|---|" + "---:|" * len(names),
+        ]
+        for lv in levels:
+            for m in models:
+                row = self.tables.get(lv.name, {}).get(m.name)
+                if row is not None:
+                    lines.append(f"| {lv.name} | {m.name} | " + " | ".join(_fmt(row.get(n)) for n in names) + " |")
+        lines.append("")
+        return lines
+
+    def _md_timing_table(self) -> list[str]:
+        models = self.models
+        lines = [
+            "## Forward time per image [ms] (median; varies between runs)",
+            "",
+            "| level | " + " | ".join(m.name for m in models) + " |",
+            "|---|" + "---:|" * len(models),
+        ]
+        for lv in self.levels:
+            row = self.timings.get(lv.name, {})
+            lines.append(f"| {lv.name} | " + " | ".join(
+                "—" if row.get(m.name) is None else f"{row[m.name]:.2f}" for m in models) + " |")
+        lines.append("")
+        return lines
+
+    def _md_footer(self) -> list[str]:
+        lines: list[str] = []
+        plots = [p for p in self.meta.get("files", []) if p.endswith(".png") and not p.startswith("panel_")]
+        panels = [p for p in self.meta.get("files", []) if p.startswith("panel_")]
+        if plots or panels:
+            lines += ["## Plots", ""]
+            lines += [f"![{p[:-4]}]({p})" for p in plots]
+            if panels:
+                lines += ["", f"Qualitative panels at level `{self.meta.get('panel_level')}` (rgb, sparse input, "
+                          "each prediction, ground truth, error maps): " + ", ".join(f"[{p}]({p})" for p in panels)]
+            lines.append("")
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        return lines
+
+
+def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
+    """Evaluate every model at every sparsity level; write the report files.
+
+    Everything is validated (config, checkpoints, data sets, output directory) before the
+    first image is processed.
+
+    Args:
+        cfg: the run configuration (resolved here).
+        write: write the report files into ``cfg.out`` (``Report.write``).
+    Returns:
+        The :class:`Report`.
+    Raises:
+        UsageError: bad option values or combinations (see :meth:`EvalConfig.resolved`),
+            a split without ground truth, a metric checkpoint on an RGB-only data set.
+        CheckpointError: a checkpoint that is missing, unreadable, of unknown format, not
+            a DepthSense checkpoint, or whose weights do not fit its model.
+        DatasetError, DepthFileError: missing or empty data set root/split, bad files.
+    """
+    start = time.perf_counter()
+    cfg = cfg.resolved()
+    device = resolve_device(cfg.device)
+    models_ = _load_models(cfg, device)
+    levels = _build_levels(cfg, models_)
+    datasets = {lv.name: _build_level_dataset(cfg, lv) for lv in levels}
+    n_total = _check_datasets(cfg, datasets)
+    out = Path(cfg.out)
+    if write:
+        _make_out_dir(out)
+
+    indices = _select_indices(n_total, cfg.max_images)
+    panel_level = _panel_level(levels)
+    panel_idx = [indices[j] for j in sorted({round(x) for x in np.linspace(0, len(indices) - 1, cfg.panels)})] \
+        if cfg.panels and indices else []
+    panel_data: dict[int, dict[str, Any]] = {i: {"preds": {}} for i in panel_idx}
+
+    tables: dict[str, dict[str, dict[str, float | None]]] = {}
+    timings: dict[str, dict[str, float | None]] = {}
+    level_stats: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    warmed: set[str] = set()
+    bar = _progress(cfg, len(levels) * len(indices))
+    try:
+        for lv in levels:
+            if bar is not None:
+                bar.set_description(f"level {lv.name}")
+            level_models = [m for m in models_ if m.relative != lv.sparse]
+            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes = _evaluate_level(
+                lv, datasets[lv.name], level_models, indices, device, cfg.workers,
+                panel_data, lv is panel_level, warmed, bar,
+            )
+            notes += level_notes
+    finally:
+        if bar is not None:
+            bar.close()
+
+    report = Report(
+        config=cfg,
+        levels=levels,
+        models=models_,
+        tables=tables,
+        timings=timings,
+        level_stats=level_stats,
+        notes=notes,
+        meta={
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+            **_git_info(),
+            "device": str(device),
+            "images_in_split": n_total,
+            "images_evaluated": len(indices),
+            "image_indices": list(indices),
+            "panel_level": panel_level.name if panel_level else None,
+        },
+        panels=[_panel(panel_data[i]) for i in panel_idx if "rgb" in panel_data[i]],
+    )
+    report.meta["seconds"] = time.perf_counter() - start
+    if write:
+        report.write(out)
+    return report
+
+
+def checkpoint_names(specs: Iterable[str]) -> list[tuple[str, Path]]:
+    """Column names and paths of ``--checkpoints`` entries.
+
+    An entry is ``PATH`` (named ``<parent folder>/<file stem>``, e.g. ``unet/best`` for
+    ``runs/unet/best.pt``) or ``NAME=PATH`` when it is not itself an existing file. Names
+    are made unique by appending ``-2``, ``-3``, ... in order of appearance.
+
+    Returns:
+        ``[(name, path), ...]`` in the given order.
+    """
+    out: list[tuple[str, Path]] = []
+    used: set[str] = set()
+    for spec in specs:
+        spec = str(spec)
+        name, path = None, Path(spec)
+        if "=" in spec and not path.exists():
+            left, right = spec.split("=", 1)
+            if left and right:
+                name, path = left, Path(right)
+        if name is None:
+            parent = path.resolve().parent.name
+            name = f"{parent}/{path.stem}" if parent else path.stem
+        out.append((_unique(name, used), path))
+    return out
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    """The ``depthsense-evaluate`` parser; its errors raise :class:`UsageError` (one line)."""
+    # argparse %-formats help strings: a literal "%" must be doubled
+    helps = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(EvalConfig)}
+    for f in dataclasses.fields(EvalConfig):
+        if isinstance(f.default, (str, int)) and not isinstance(f.default, bool):
+            helps[f.name] += f" (default: {f.default})"
+    p = _OneLineParser(
+        prog="depthsense-evaluate",
+        description="Evaluate checkpoints and baselines at every sparsity level; write a report "
+        "(report.md/csv/json, plots, panels) into --out.",
+    )
+    p.add_argument("--dataset", default="synthetic", help=helps["dataset"])
+    p.add_argument("--data-root", default=None, metavar="DIR", help=helps["data_root"])
+    p.add_argument("--split", default="val", help=helps["split"])
+    p.add_argument("--checkpoints", nargs="*", default=[], metavar="[NAME=]FILE", help=helps["checkpoints"])
+    p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
+    p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
+    p.add_argument("--beams", nargs="+", default=None, metavar="B[,B...]", help=helps["beams"])
+    p.add_argument("--no-lidar", dest="lidar", action="store_false", help="skip the 'lidar' level")
+    for name in ("max_images", "seed", "panels", "workers"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EvalConfig, name), metavar="N",
+                       help=helps[name])
+    p.add_argument("--device", default="auto", help=helps["device"])
+    p.add_argument("--out", default="reports/eval", metavar="DIR", help=helps["out"])
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    return p
+
+
+def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
+    """Parse ``depthsense-evaluate`` arguments into an (unresolved) :class:`EvalConfig`.
+
+    Raises:
+        UsageError: an argument argparse rejects, or a sweep value that is not a number.
+    """
+    ns = vars(eval_parser().parse_args(argv))
+    ns["checkpoints"] = tuple(ns["checkpoints"] or ())
+    if ns["baselines"] is not None:
+        ns["baselines"] = tuple(b for b in _split_list(ns["baselines"]) if b.lower() != "none")
+    if ns["densities"] is not None:
+        ns["densities"] = _parse_numbers(ns["densities"], float, "--densities", "0.005,0.01,0.05")
+    if ns["beams"] is not None:
+        ns["beams"] = _parse_numbers(ns["beams"], int, "--beams", "64,32,16,8")
+    return EvalConfig(**ns)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage block and exit
+        raise UsageError(f"{message} (see depthsense-evaluate --help)")
+
+
+def _split_list(values: Sequence[str]) -> list[str]:
+    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+
+
+def _parse_numbers(values: Sequence[str], kind: type, flag: str, example: str) -> tuple:
+    items = _split_list(values)
+    if len(items) == 1 and items[0].lower() == "none":
+        return ()
+    out = []
+    for item in items:
+        try:
+            out.append(kind(item))
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise UsageError(f"{flag}: {item!r} is not {what}; expected e.g. {flag} {example} (or none)") from None
+    return tuple(out)
+
+
+def _registered_class(name: str) -> type:
+    from models._common import _REGISTRY  # the class attributes (learned) without building a model
+
+    return _REGISTRY[name]
+
+
+def _uniform_name(d: float) -> str:
+    return f"{100 * d:g}%"
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, k = name, 2
+    while candidate in used:
+        candidate, k = f"{name}-{k}", k + 1
+    used.add(candidate)
+    return candidate
+
+
+def _load_models(cfg: EvalConfig, device: torch.device) -> list[EvalModel]:
+    import models
+    from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+    used: set[str] = set()
+    out: list[EvalModel] = []
+    for name, path in checkpoint_names(cfg.checkpoints):
+        ckpt = load_checkpoint(path, map_location="cpu")
+        try:
+            model = build_model_from_checkpoint(ckpt, device)
+        except CheckpointError as exc:  # given a dict, its messages say "<checkpoint>": name the file
+            raise CheckpointError(str(exc).replace("<checkpoint>", str(path), 1)) from None
+        relative = not getattr(model, "needs_sparse", True)
+        if cfg.dataset == "redweb" and not relative:
+            raise UsageError(
+                f"{path}: model {ckpt['model']!r} needs sparse depth, but --dataset redweb has only RGB and "
+                "relative depth; evaluate it on kitti/synthetic/nyu, or pass a monocular checkpoint"
+            )
+        out.append(EvalModel(
+            name=_unique(name, used), model=model, source="checkpoint", relative=relative,
+            path=str(Path(path).resolve()),
+            info={"model": ckpt["model"], "model_cfg": dict(ckpt.get("model_cfg") or {}),
+                  "train_cfg": ckpt.get("train_cfg") or {}, "step": ckpt.get("step"),
+                  "stored_metrics": ckpt.get("metrics") or {},
+                  "parameters": sum(p.numel() for p in model.parameters())},
+        ))
+    for name in cfg.baselines:
+        model = models.build_model(name).to(device).eval()
+        out.append(EvalModel(name=_unique(name, used), model=model, source="baseline", relative=False,
+                             info={"model": name, "model_cfg": dict(model.config), "parameters": 0}))
+    return out
+
+
+def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
+    levels: list[Level] = []
+    if any(not m.relative for m in models_):
+        levels += [Level(_uniform_name(d), "uniform", density=d) for d in cfg.densities]
+        levels += [Level(f"{b} beams", "beams", beams=b) for b in cfg.beams]
+        if cfg.lidar:
+            levels.append(Level(_native_level_name(cfg.dataset), "lidar"))
+    if any(m.relative for m in models_):
+        levels.append(Level("rgb-only", "rgb-only"))
+    if not levels:
+        raise UsageError(
+            "no sparsity level to evaluate: pass --densities and/or --beams, or drop --no-lidar"
+        )
+    return levels
+
+
+def _native_level_name(dataset: str) -> str:
+    if dataset == "nyu":
+        from data.nyu import NYU_NUM_POINTS
+
+        return f"{NYU_NUM_POINTS} points"
+    return "lidar"
+
+
+def _build_level_dataset(cfg: EvalConfig, level: Level):
+    import data
+
+    return data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None,
+                              density=level.density, beams=level.beams, seed=cfg.seed)
+
+
+def _check_datasets(cfg: EvalConfig, datasets: dict) -> int:
+    sizes = {name: len(ds) for name, ds in datasets.items()}
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise DatasetError(f"{cfg.data_root}: split {cfg.split!r} of {cfg.dataset} is empty; nothing to evaluate.")
+    if len(set(sizes.values())) != 1:  # every level is the same split: a bug, not a user error
+        raise RuntimeError(f"levels see different numbers of images: {sizes}")
+    first = next(iter(datasets.values()))
+    records = getattr(first, "samples", None)
+    if records and any(getattr(r, "gt", 1) is None for r in records):
+        raise UsageError(
+            f"--split {cfg.split}: {cfg.dataset} has no ground truth in this split; evaluate "
+            "val or val_selection (KITTI's test split is scored by the benchmark server)"
+        )
+    return n
+
+
+def _select_indices(n: int, max_images: int) -> list[int]:
+    if not max_images or max_images >= n:
+        return list(range(n))
+    # Evenly spaced, not the first N: KITTI splits are sorted by drive, so the first
+    # images would all come from one street.
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, max_images)})
+
+
+def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: list[int], device: torch.device,
+                    workers: int, panel_data: dict[int, dict[str, Any]], is_panel_level: bool, warmed: set[str],
+                    bar) -> tuple[dict, dict, dict, list[str]]:
+    """Run every model of one level on its images: (metrics, median ms, level stats, notes).
+
+    Fills ``panel_data[i]`` for the panel images: inputs and metric predictions at the
+    panel level, aligned monocular predictions wherever they are made.
+    """
+    accs = {m.name: MetricAccumulator(m.metric_names) for m in level_models}
+    times: dict[str, list[float]] = {m.name: [] for m in level_models}
+    density_sum = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i, sample in zip(indices, _iterate(dataset, indices, workers)):
+            rgb, sparse, mask, gt = (sample[k][None].to(device) for k in ("rgb", "sparse", "mask", "gt"))
+            density_sum += int(torch.count_nonzero(sample["mask"])) / sample["mask"].numel()  # exact, not float32
+            for m in level_models:
+                args = (None, None, rgb) if m.relative else (sparse, mask, rgb)
+                if m.name not in warmed:  # the first call pays for allocation / kernel selection
+                    _forward(m.model, args, device)
+                    warmed.add(m.name)
+                pred, ms = _forward(m.model, args, device)
+                pred = pred.float()
+                accs[m.name].update(pred, gt)
+                times[m.name].append(ms)
+                if i in panel_data and (is_panel_level or m.relative):
+                    shown = ssi_align(pred, gt).clamp_min(0.0) if m.relative else pred
+                    label = f"{m.name} (aligned)" if m.relative else m.name
+                    panel_data[i]["preds"][label] = shown[0, 0].cpu().numpy()
+            if i in panel_data and is_panel_level:
+                panel_data[i].update(rgb=sample["rgb"].numpy(), sparse=sample["sparse"][0].numpy(),
+                                     gt=sample["gt"][0].numpy())
+            if bar is not None:
+                bar.update(1)
+    notes = []
+    for msg in dict.fromkeys(str(w.message) for w in caught):  # once per level, not once per image
+        notes.append(f"level {lv.name}: {msg}")
+        warnings.warn(f"level {lv.name}: {msg}", RuntimeWarning, stacklevel=3)
+    metrics, medians, images_with_gt = {}, {}, 0
+    for m in level_models:
+        result = accs[m.name].compute()
+        images_with_gt = int(result.pop("images"))
+        metrics[m.name] = result
+        medians[m.name] = float(statistics.median(times[m.name])) if times[m.name] else None
+    measured = density_sum / len(indices) if lv.sparse and indices else None
+    stats = {"density_measured": measured, "images": len(indices), "images_with_gt": images_with_gt}
+    if lv.kind == "uniform" and measured is not None and measured < _SHORTFALL * lv.density:
+        notes.append(
+            f"level {lv.name}: measured density {100 * measured:.2f}% is below the requested "
+            f"{100 * lv.density:g}% because the ground truth has fewer valid pixels; plots use the measured density."
+        )
+    if images_with_gt < len(indices):
+        notes.append(f"level {lv.name}: {len(indices) - images_with_gt} image(s) without valid ground truth "
+                     "were skipped by the metrics.")
+    return metrics, medians, stats, notes
+
+
+def _panel_level(levels: list[Level]) -> Level | None:
+    by_kind = {k: [lv for lv in levels if lv.kind == k] for k in ("lidar", "beams", "uniform", "rgb-only")}
+    if by_kind["lidar"]:
+        return by_kind["lidar"][0]
+    if by_kind["beams"]:
+        return by_kind["beams"][0]
+    if by_kind["uniform"]:
+        return by_kind["uniform"][len(by_kind["uniform"]) // 2]
+    return by_kind["rgb-only"][0] if by_kind["rgb-only"] else None
+
+
+def _iterate(dataset, indices: list[int], workers: int):
+    if workers <= 0:
+        for i in indices:
+            yield dataset[i]
+        return
+    from torch.utils.data import DataLoader, Subset
+
+    loader = DataLoader(Subset(dataset, indices), batch_size=None, shuffle=False, num_workers=workers)
+    yield from loader
+
+
+@torch.inference_mode()
+def _forward(model: nn.Module, args: tuple, device: torch.device) -> tuple[torch.Tensor, float]:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    pred = model(*args)
+    if device.type == "cuda":  # kernels run asynchronously: wait for them before reading the clock
+        torch.cuda.synchronize(device)
+    return pred, (time.perf_counter() - t0) * 1000.0
+
+
+def _panel(d: dict[str, Any]) -> np.ndarray:
+    from depthsense.viz import make_panel
+
+    return make_panel(d["rgb"], d["sparse"], d["preds"], d["gt"])
+
+
+def _progress(cfg: EvalConfig, total: int):
+    if not cfg.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
+
+
+def _make_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory; choose a report directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable directory") from None
+
+
+def _versions() -> dict[str, str]:
+    import depthsense
+
+    return {
+        "depthsense": depthsense.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _git_info() -> dict[str, Any]:
+    """Commit of the source tree this module lives in (``None`` outside a git checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    none = {"git_commit": None, "git_dirty": None}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return none
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return none
+    commit = head.stdout.strip() or None
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"git_commit": commit, "git_dirty": dirty if commit else None}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return _jsonable(x.tolist()) if x.numel() <= 64 else f"<tensor {tuple(x.shape)}>"
+    if isinstance(x, (np.generic,)):
+        return _jsonable(x.item())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if x is None or isinstance(x, (str, int, bool)):
+        return x
+    return str(x)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.4f}"
+
+
+def _fmt_density(d: float | None) -> str:
+    return "—" if d is None else f"{100 * d:.2f}%"
+
+
+def _bold_best(values: list[float | None], metric: str) -> list[str]:
+    shown = [_fmt(v) for v in values]
+    present = [v for v in values if v is not None]
+    if len(present) < 2:
+        return [s if v is not None else "—" for s, v in zip(shown, values)]
+    best = max(present) if metric in HIGHER_IS_BETTER else min(present)
+    return ["—" if v is None else (f"**{s}**" if _fmt(v) == _fmt(best) else s) for s, v in zip(shown, values)]
+
+
+def _shell_quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _write_plots(report: Report, out: Path) -> list[Path]:
+    levels = [lv for lv in report.levels if lv.sparse]
+    models_ = [m for m in report.models if not m.relative]
+    if not levels or not models_:
+        return []
+    written: list[Path] = []
+    measured = {lv.name: report.level_stats[lv.name]["density_measured"] for lv in levels}
+    if any(measured[lv.name] and measured[lv.name] > 0 for lv in levels):
+        for metric in ("mae", "rmse"):
+            path = out / f"{metric}_vs_density.png"
+            _plot_vs_density(report, levels, models_, measured, metric, path)
+            written.append(path)
+    beam_levels = [lv for lv in levels if lv.kind == "beams"]
+    if beam_levels:
+        for metric in ("mae", "rmse"):
+            path = out / f"{metric}_vs_beams.png"
+            _plot_vs_beams(report, beam_levels, models_, metric, path)
+            written.append(path)
+    return written
+
+
+def _new_figure():
+    # The Agg canvas directly, not pyplot: no global backend switch for library users.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _save_figure(fig, path: Path) -> None:
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.92)  # fixed: tight_layout costs ~0.3 s a plot
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def _metric_label(metric: str) -> str:
+    unit = METRIC_UNITS[metric]
+    return f"{_METRIC_TITLES.get(metric, metric)}{f' [{unit}]' if unit else ''}"
+
+
+def _plot_vs_density(report: Report, levels, models_, measured, metric: str, path: Path) -> None:
+    fig, ax = _new_figure()
+    colours = [f"C{i % 10}" for i in range(len(models_))]
+    kinds_seen: set[str] = set()
+    for m, colour in zip(models_, colours):
+        for kind, marker, style in (("uniform", "o", "-"), ("beams", "s", ":"), ("lidar", "*", "")):
+            pts = [(measured[lv.name], report.tables[lv.name][m.name].get(metric)) for lv in levels
+                   if lv.kind == kind and m.name in report.tables.get(lv.name, {})]
+            pts = sorted((x, y) for x, y in pts if x and x > 0 and y is not None)
+            if not pts:
+                continue
+            kinds_seen.add(kind)
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, linestyle=style or "none", marker=marker, color=colour,
+                    markersize=10 if kind == "lidar" else 6,
+                    label=m.name if kind == "uniform" or "uniform" not in kinds_seen else None)
+    # one legend entry per model (by colour) and per level kind (by marker)
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    for m, colour in zip(models_, colours):
+        if m.name not in seen:
+            seen[m.name] = ax.plot([], [], color=colour, marker="o", linestyle="-")[0]
+    for kind, marker, text in (("uniform", "o", "uniform sampling"), ("beams", "s", "LiDAR beams (thinned)"),
+                               ("lidar", "*", "own sparse input")):
+        if kind in kinds_seen:
+            seen[text] = ax.plot([], [], color="grey", marker=marker, linestyle="none")[0]
+    for lv in levels:
+        if lv.kind == "beams" and measured[lv.name]:
+            ax.annotate(f"{lv.beams}b", (measured[lv.name], 0.02), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize=7, color="grey")
+    ax.set_xscale("log")
+    _percent_ticks(ax, sorted({lv.density for lv in levels if lv.density} or
+                              {measured[lv.name] for lv in levels if measured[lv.name]}))
+    _log_y_if_wide(ax)
+    ax.set_xlabel("measured input density (% of pixels with sparse depth)")
+    ax.set_ylabel(_metric_label(metric))
+    ax.set_title(f"{_METRIC_TITLES[metric]} vs input density ({report.config.dataset} {report.config.split})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(list(seen.values()), list(seen.keys()), fontsize=8)
+    _save_figure(fig, path)
+
+
+def _plot_vs_beams(report: Report, levels, models_, metric: str, path: Path) -> None:
+    fig, ax = _new_figure()
+    for i, m in enumerate(models_):
+        pts = [(lv.beams, report.tables[lv.name].get(m.name, {}).get(metric)) for lv in levels]
+        pts = sorted((x, y) for x, y in pts if y is not None)
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="s", color=f"C{i % 10}", label=m.name)
+    beams = sorted(lv.beams for lv in levels)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(beams)
+    ax.set_xticklabels([str(b) for b in beams])
+    _log_y_if_wide(ax)
+    ax.set_xlabel("LiDAR beams (scan lines kept)")
+    ax.set_ylabel(_metric_label(metric))
+    ax.set_title(f"{_METRIC_TITLES[metric]} vs LiDAR beams ({report.config.dataset} {report.config.split})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save_figure(fig, path)
+
+
+def _percent_ticks(ax, ticks: list[float]) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * x:.3g}%"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _log_y_if_wide(ax) -> None:
+    # A model that fails at some density (errors 100x the others) would flatten every
+    # other curve on a linear axis; a log axis keeps them all readable.
+    ys = [y for line in ax.get_lines() for y in np.asarray(line.get_ydata(), dtype=float) if y > 0]
+    if ys and max(ys) / min(ys) > 20:
+        ax.set_yscale("log")

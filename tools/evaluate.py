@@ -1,0 +1,44 @@
+"""depthsense-evaluate: every model at every sparsity level -> report (md/csv/json/png).
+
+    python tools/evaluate.py --dataset synthetic --data-root data/synth --split val \\
+        --checkpoints runs/unet/best.pt runs/convnet/best.pt --baselines ip_basic nearest \\
+        --densities 0.005,0.01,0.02,0.05,0.1,0.2,0.5 --beams 64,32,16,8 --out reports/eval
+
+``--densities none`` / ``--beams none`` / ``--baselines none`` skip a sweep; ``NAME=FILE``
+in ``--checkpoints`` names a column. Prints the MAE and RMSE tables and where the report
+lies; the whole report is ``REPORT_DIR/report.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from depthsense.config import run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    from depthsense.evaluate import eval_config_from_args, evaluate
+
+    cfg = eval_config_from_args(argv)
+    report = evaluate(cfg)
+    metric_models = any(not m.relative for m in report.models)
+    print(report.markdown(["mae", "rmse"] if metric_models else ["ssi_absrel", "ssi_rmse", "ssi_delta1", "whdr"]),
+          end="")
+    out = Path(report.config.out)
+    print(f"report: {out / 'report.md'} (with report.csv, report.json, plots and panels in {out}/)")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``main`` with user errors reported as one line on stderr and exit code 2."""
+    return run_cli(main, argv)
+
+
+def cli() -> None:
+    raise SystemExit(cli_main())
+
+
+if __name__ == "__main__":
+    cli()
