@@ -1,0 +1,814 @@
+"""Inference on users' own data: the :class:`Predictor` (load once, predict many), output
+writers, folder pairing, the KITTI test-set layout and ONNX export with a parity check.
+
+``tools/infer.py`` (``depthsense-infer``) is a thin shell around this module.
+
+Behaviour worth knowing:
+
+* **Model choice.** ``Predictor(checkpoint=...)`` rebuilds the model stored in a
+  DepthSense checkpoint (``weights_only=True``: a checkpoint can never run code);
+  ``Predictor(model="ip_basic")`` uses a classical model that has no weights. With
+  neither, :data:`DEFAULT_MODEL` (``ip_basic``) is used and ``default_model_used`` is
+  True so that callers can say so. A learned model name without a checkpoint is refused
+  (untrained weights would produce meaningless depth).
+* **Any input size.** Every model pads internally to the multiple it needs and crops
+  back, so ``predict`` returns exactly (H,W) for any H,W (tested for every registered
+  model at odd sizes).
+* **All-zero sparse depth is an error**, not a warning: a completion model (learned or
+  classical) has nothing to complete, and the classical fill of nothing is an all-zero
+  map that would look like a successful run. :meth:`Predictor.predict_files` raises
+  :class:`DepthFileError` naming the file; :meth:`Predictor.predict` raises
+  :class:`ShapeError`.
+* **Relative depth.** A model without sparse input (``monocular``) predicts relative
+  depth with unknown scale and shift, larger = farther. :func:`relative_to_uint16`
+  stores it min-max normalised over the image as a 16-bit PNG: 0 = nearest, 65535 =
+  farthest pixel of that image (a constant map becomes all 0). It is *not* KITTI depth
+  (value/256 is not metres).
+* **Folder pairing** (:func:`pair_files`): an image ``D/<stem>.<png|jpg|jpeg>`` pairs
+  with ``D2/<stem>.png``; when that does not exist, with the KITTI
+  ``val_selection_cropped`` name in which the first ``_image_`` of the stem becomes
+  ``_velodyne_raw_`` (``..._sync_image_0000000005_image_02`` ->
+  ``..._sync_velodyne_raw_0000000005_image_02``). Files without a partner are reported,
+  never dropped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
+from depthsense.config import UsageError, resolve_device
+from depthsense.errors import CheckpointError, DatasetError, DepthFileError, DepthSenseError, ShapeError
+from depthsense.io import atomic_output, read_depth, read_rgb, write_depth, write_image, write_rgb
+from depthsense.pointcloud import write_ply
+from depthsense.viz import colorize_depth
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "IMAGE_SUFFIXES",
+    "KITTI_TEST_SUBDIR",
+    "Predictor",
+    "Prediction",
+    "Pairing",
+    "OnnxExport",
+    "OnnxParityError",
+    "relative_to_uint16",
+    "output_names",
+    "write_prediction",
+    "check_output_dir",
+    "make_output_dir",
+    "pair_files",
+    "kitti_test_dirs",
+    "export_onnx",
+]
+
+DEFAULT_MODEL = "ip_basic"
+"""Model used when neither a checkpoint nor a model name is given (classical, no weights)."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Image files recognised in folder mode (case-insensitive)."""
+
+KITTI_TEST_SUBDIR = Path("depth_selection") / "test_depth_completion_anonymous"
+"""The KITTI depth-completion test set inside a KITTI root (``image/``, ``velodyne_raw/``)."""
+
+
+class OnnxParityError(DepthSenseError):
+    """The exported ONNX model does not reproduce the PyTorch output within tolerance."""
+
+
+@dataclass
+class Prediction:
+    """One prediction with the inputs it was made from.
+
+    Attributes:
+        depth: (H,W) float32: metres (0 = no prediction) or, if ``relative``, unnormalised
+            relative depth (larger = farther).
+        rgb: (H,W,3) float32 [0,1] image (None if not read).
+        sparse: (H,W) float32 sparse input in metres (None for RGB-only models).
+        relative: True for relative (monocular) depth.
+        image_path, sparse_path: the files read (None for arrays).
+    """
+
+    depth: np.ndarray
+    rgb: np.ndarray | None = None
+    sparse: np.ndarray | None = None
+    relative: bool = False
+    image_path: Path | None = None
+    sparse_path: Path | None = None
+
+
+class Predictor:
+    """Load a depth model once and predict many images.
+
+    Args:
+        checkpoint: path of a DepthSense checkpoint (``RUN_DIR/best.pt``); the model is
+            rebuilt from the config stored in it.
+        model: a registry name. Without ``checkpoint`` it must be a classical model
+            (``ip_basic``, ``nearest``); with one it must match the checkpoint's model
+            (a check, e.g. ``--model monocular``).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
+            ``torch.device``.
+        model_args: constructor options of a classical model (e.g. ``{"blur":
+            "bilateral"}``); not allowed with a checkpoint, whose config is used.
+
+    Attributes:
+        model: the ``nn.Module`` in eval mode on ``device``.
+        name: its registry name.
+        default_model_used: True when neither ``checkpoint`` nor ``model`` was given.
+        relative: True when the model predicts relative depth (needs no sparse input).
+        needs_rgb, needs_sparse: what :meth:`predict` requires.
+        checkpoint, step: the checkpoint path and training step (None for classical).
+
+    Raises:
+        CheckpointError: unreadable / foreign / code-carrying checkpoint, or weights
+            that do not fit (naming the first missing and unexpected keys).
+        UsageError: a learned model name without a checkpoint, a model name that
+            contradicts the checkpoint, or bad ``model_args``.
+        KeyError: unknown model name (the message lists the known names).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        model: str | None = None,
+        device: str | torch.device = "auto",
+        model_args: dict[str, Any] | None = None,
+    ) -> None:
+        import models  # local: keeps `import depthsense` light
+
+        self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
+        model_args = dict(model_args or {})
+        self.default_model_used = checkpoint is None and model is None
+        self.checkpoint: Path | None = None
+        self.step: int | None = None
+        if checkpoint is not None:
+            if model_args:
+                raise UsageError(
+                    f"--model-arg {sorted(model_args)}: a checkpoint stores its model's options; "
+                    "drop --model-arg when passing --checkpoint."
+                )
+            self.checkpoint = Path(checkpoint)
+            ckpt = load_checkpoint(self.checkpoint, map_location="cpu")
+            if model is not None and model != ckpt["model"]:
+                raise UsageError(
+                    f"--model {model} but {self.checkpoint} holds a {ckpt['model']!r} model; "
+                    f"drop --model or pass a {model} checkpoint."
+                )
+            try:
+                net = build_model_from_checkpoint(ckpt, self.device)
+            except CheckpointError as exc:  # name the file instead of "<checkpoint>"
+                raise CheckpointError(str(exc).replace("<checkpoint>", str(self.checkpoint), 1)) from None
+            self.step = int(ckpt.get("step", 0) or 0)
+        else:
+            name = model or DEFAULT_MODEL
+            try:
+                net = models.build_model(name, **model_args)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"--model {name}: {exc}") from None
+            if getattr(net, "learned", True):
+                raise UsageError(
+                    f"--model {name} is a learned model and needs trained weights: pass "
+                    "--checkpoint RUN_DIR/best.pt (written by depthsense-train), or use a classical "
+                    "model without a checkpoint (--model ip_basic or --model nearest)."
+                )
+            net = net.to(self.device)
+        self.model: nn.Module = net.eval()
+        self.name: str = net.name
+        self.needs_rgb: bool = bool(net.needs_rgb)
+        self.needs_sparse: bool = bool(net.needs_sparse)
+        self.relative: bool = not self.needs_sparse
+
+    # ------------------------------------------------------------------ description
+
+    def describe(self) -> str:
+        """One line: which model, from where, what it outputs."""
+        if self.checkpoint is not None:
+            src = f"{self.name} from {self.checkpoint} (step {self.step})"
+        else:
+            src = f"{self.name} (classical, no learned weights)"
+        kind = "RELATIVE depth (not metres)" if self.relative else "metric depth (metres)"
+        return f"{src} on {self.device}; outputs {kind}"
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict(self, rgb=None, sparse=None) -> np.ndarray:
+        """Predict one depth map.
+
+        Args:
+            rgb: (H,W,3) image, float in [0,1] (or uint8, divided by 255); required when
+                ``needs_rgb``, ignored by depth-only models.
+            sparse: (H,W) sparse depth in metres, 0 = missing; required when
+                ``needs_sparse``, ignored by RGB-only (monocular) models.
+        Returns:
+            (H,W) float32: metres (0 where the model made no prediction) or, for a
+            relative model, unnormalised relative depth (larger = farther).
+        Raises:
+            ShapeError: a required input is missing, shapes/dtypes are wrong, image and
+                depth sizes differ, sparse depth has no valid pixel or holds NaN/negative
+                values.
+            CheckpointError: the model produced NaN/Inf (broken weights).
+        """
+        rgb_a = _check_rgb(rgb) if rgb is not None else None
+        sparse_a = _check_sparse(sparse) if sparse is not None else None
+        if self.needs_rgb and rgb_a is None:
+            raise ShapeError(f"model {self.name!r} needs the RGB image; pass rgb= (H,W,3) in [0,1].")
+        if self.needs_sparse and sparse_a is None:
+            raise ShapeError(
+                f"model {self.name!r} completes sparse depth; pass sparse= (H,W) metres (0 = missing), "
+                "or use a monocular checkpoint for RGB-only relative depth."
+            )
+        if rgb_a is not None and sparse_a is not None and rgb_a.shape[:2] != sparse_a.shape:
+            raise ShapeError(
+                f"image is {_hw(rgb_a.shape)} but sparse depth is {_hw(sparse_a.shape)} (HxW); they must "
+                "have the same size (crop or resize them together)."
+            )
+        if self.needs_sparse and not (sparse_a > 0).any():
+            raise ShapeError(
+                "sparse depth has no valid pixel (all 0): there is nothing to complete. Pass the "
+                "projected LiDAR/sparse depth of this image."
+            )
+        size = sparse_a.shape if self.needs_sparse else rgb_a.shape[:2]
+        with torch.inference_mode():
+            s = m = r = None
+            if self.needs_sparse:
+                s = torch.from_numpy(sparse_a).to(self.device)[None, None]
+                m = (s > 0).to(s.dtype)
+            if self.needs_rgb:
+                r = torch.from_numpy(rgb_a).to(self.device).permute(2, 0, 1)[None].contiguous()
+            y = self.model(s, m, r)
+            if tuple(y.shape) != (1, 1, *size):  # every model pads/crops itself: a bug otherwise
+                raise RuntimeError(f"model {self.name!r} returned {tuple(y.shape)} for input {size}")
+            out = y[0, 0].float().cpu().numpy()
+        bad = int((~np.isfinite(out)).sum())
+        if bad:
+            src = self.checkpoint or self.name
+            raise CheckpointError(
+                f"{src}: the model produced {bad} NaN/Inf depth values; its weights are broken "
+                "(diverged training?). Use an earlier checkpoint (RUN_DIR/best.pt)."
+            )
+        return out
+
+    def read_inputs(
+        self, image_path: str | os.PathLike, sparse_path: str | os.PathLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Read and validate the files this model needs (without predicting).
+
+        The image is always read (it fixes the size and colours point clouds).
+
+        Returns:
+            ``(rgb (H,W,3) float32 [0,1], sparse (H,W) float32 metres or None)``.
+        Raises:
+            DepthFileError: unreadable/truncated/wrong-format files (from depthsense.io),
+                image and depth of different sizes (naming both files and sizes), or
+                sparse depth without a single valid pixel.
+            UsageError: sparse depth missing for a completion model, or given to an
+                RGB-only model.
+        """
+        image_path = Path(image_path)
+        if sparse_path is None and self.needs_sparse:
+            raise UsageError(
+                f"{image_path}: no sparse depth given, but {self.name!r} completes sparse depth. "
+                "Pass the sparse depth PNG after the image (infer.py IMAGE SPARSE.png), or for "
+                "RGB-only relative depth pass a monocular checkpoint (--checkpoint RUN_DIR/best.pt "
+                "trained with depthsense-train --dataset redweb)."
+            )
+        if sparse_path is not None and not self.needs_sparse:
+            raise UsageError(
+                f"{sparse_path}: {self.name!r} predicts relative depth from the image alone and "
+                "does not use sparse depth; drop the sparse depth argument, or pass a "
+                "depth-completion checkpoint."
+            )
+        rgb = read_rgb(image_path)
+        if sparse_path is None:
+            return rgb, None
+        sparse_path = Path(sparse_path)
+        sparse = read_depth(sparse_path)
+        if sparse.shape != rgb.shape[:2]:
+            raise DepthFileError(
+                f"{sparse_path}: sparse depth is {_hw(sparse.shape)} but image {image_path} is "
+                f"{_hw(rgb.shape)} (HxW); the depth must be projected into this image at the same "
+                "size. Pass the matching pair (or crop both the same way)."
+            )
+        if not (sparse > 0).any():
+            raise DepthFileError(
+                f"{sparse_path}: no valid depth pixels (every pixel is 0); depth completion has "
+                "nothing to complete. Pass the projected LiDAR/sparse depth of this image, or use "
+                "a monocular checkpoint without sparse depth."
+            )
+        return rgb, sparse
+
+    def predict_files(
+        self, image_path: str | os.PathLike, sparse_path: str | os.PathLike | None = None
+    ) -> Prediction:
+        """Read, validate and predict one image (and its sparse depth).
+
+        Returns:
+            :class:`Prediction` with depth, rgb, sparse and the paths.
+        Raises:
+            As :meth:`read_inputs` and :meth:`predict`.
+        """
+        rgb, sparse = self.read_inputs(image_path, sparse_path)
+        depth = self.predict(rgb, sparse)
+        return Prediction(
+            depth=depth,
+            rgb=rgb,
+            sparse=sparse,
+            relative=self.relative,
+            image_path=Path(image_path),
+            sparse_path=None if sparse_path is None else Path(sparse_path),
+        )
+
+
+# --------------------------------------------------------------------------- writing outputs
+
+
+def relative_to_uint16(rel) -> np.ndarray:
+    """Min-max normalise relative depth over the image to uint16.
+
+    Args:
+        rel: (H,W) relative depth, larger = farther, finite.
+    Returns:
+        (H,W) uint16: 0 at the nearest pixel, 65535 at the farthest; all 0 when the map
+        is constant.
+    Raises:
+        ShapeError: not 2-D or non-finite values.
+    """
+    r = np.asarray(rel, dtype=np.float64)
+    if r.ndim != 2:
+        raise ShapeError(f"relative depth must be (H,W); got shape {r.shape}.")
+    if not np.isfinite(r).all():
+        raise ShapeError("relative depth has NaN/Inf values; cannot normalise it.")
+    lo, hi = float(r.min()), float(r.max())
+    if not hi > lo:
+        return np.zeros(r.shape, np.uint16)
+    return np.clip(np.rint((r - lo) / (hi - lo) * 65535.0), 0, 65535).astype(np.uint16)
+
+
+def output_names(stem: str, relative: bool, with_ply: bool) -> dict[str, str]:
+    """File names :func:`write_prediction` writes for image ``stem``.
+
+    Returns:
+        ``{"depth": ..., "color": ..., ["ply": ...]}``: ``<stem>_depth.png`` /
+        ``<stem>_depth_color.png`` for metric depth, ``<stem>_relative.png`` /
+        ``<stem>_relative_color.png`` for relative depth, ``<stem>.ply``.
+    """
+    kind = "relative" if relative else "depth"
+    names = {"depth": f"{stem}_{kind}.png", "color": f"{stem}_{kind}_color.png"}
+    if with_ply:
+        names["ply"] = f"{stem}.ply"
+    return names
+
+
+def write_prediction(
+    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None
+) -> dict[str, Path]:
+    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, atomically each.
+
+    Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
+    (near bright, far dark, invalid black); with ``K`` also a coloured PLY point cloud of
+    the valid pixels. Relative depth: :func:`relative_to_uint16` PNG and a preview.
+
+    Args:
+        out_dir: an existing directory.
+        stem: base name, usually the image's stem.
+        K: optional (3,3) intrinsics of this image (metric depth only).
+    Returns:
+        ``{"depth": path, "color": path, ["ply": path]}`` plus ``"points"`` -> number of
+        PLY vertices when a PLY was written (as an int, not a path).
+    Raises:
+        UsageError: ``K`` given for relative depth (no metric scale for a point cloud).
+        DepthFileError: a file cannot be written.
+    """
+    out_dir = Path(out_dir)
+    if prediction.relative and K is not None:
+        raise UsageError(
+            "a point cloud needs metric depth, but this model predicts relative depth; drop "
+            "--intrinsics/--fx..."
+        )
+    names = output_names(stem, prediction.relative, K is not None)
+    # Compute everything first so that an error leaves no partial set of files.
+    if prediction.relative:
+        u16 = relative_to_uint16(prediction.depth)
+        # +1 keeps the nearest pixel valid (colorize_depth treats <= 0 as missing).
+        preview = colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0)
+    else:
+        u16 = None
+        preview = colorize_depth(prediction.depth)
+    written: dict[str, Any] = {}
+    if u16 is not None:
+        write_image(out_dir / names["depth"], u16)
+    else:
+        write_depth(out_dir / names["depth"], prediction.depth)
+    written["depth"] = out_dir / names["depth"]
+    write_rgb(out_dir / names["color"], preview)
+    written["color"] = out_dir / names["color"]
+    if K is not None:
+        written["points"] = write_ply(out_dir / names["ply"], prediction.depth, K, prediction.rgb)
+        written["ply"] = out_dir / names["ply"]
+    return written
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Check that ``path`` is, or can be created as, a writable directory, creating nothing.
+
+    Raises:
+        DepthFileError: ``path`` (or an ancestor) is a file, or the nearest existing
+            ancestor is not writable.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise DepthFileError(f"{path}: output directory {what}, not a directory; choose another --out.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DepthFileError(f"{path}: output directory is not writable ({probe}); choose a writable --out.")
+    return path
+
+
+def make_output_dir(path: str | os.PathLike) -> Path:
+    """:func:`check_output_dir`, then create the directory (with parents)."""
+    path = check_output_dir(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DepthFileError(f"{path}: cannot create the output directory ({exc.strerror}); choose another --out.") from None
+    return path
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@dataclass
+class Pairing:
+    """Result of :func:`pair_files`.
+
+    Attributes:
+        pairs: ``(image, sparse)`` paths in sorted image order (``sparse`` None when no
+            sparse folder was given).
+        problems: one human-readable line per file without a partner (or ambiguous).
+        sparse_count: number of sparse depth files found.
+    """
+
+    pairs: list[tuple[Path, Path | None]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    sparse_count: int = 0
+
+
+def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | None = None) -> Pairing:
+    """Pair images with sparse depth PNGs by name (rules in the module docstring).
+
+    Args:
+        image_dir: folder of images (``.png``, ``.jpg``, ``.jpeg``).
+        sparse_dir: folder of sparse depth ``.png``; None pairs every image with None
+            (RGB-only models).
+    Returns:
+        :class:`Pairing`; images without depth and depth without an image are listed in
+        ``problems``.
+    Raises:
+        DepthFileError: a folder is missing or holds no image.
+    """
+    image_dir = _check_dir(image_dir, "--image-dir")
+    images: dict[str, list[Path]] = {}
+    for p in sorted(image_dir.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            images.setdefault(p.stem, []).append(p)
+    if not images:
+        raise DepthFileError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in --image-dir; check the path.")
+    result = Pairing()
+    sparse: dict[str, Path] = {}
+    if sparse_dir is not None:
+        sparse_dir = _check_dir(sparse_dir, "--sparse-dir")
+        sparse = {p.stem: p for p in sorted(sparse_dir.iterdir()) if p.is_file() and p.suffix.lower() == ".png"}
+        result.sparse_count = len(sparse)
+    used: set[str] = set()
+    for stem, paths in images.items():
+        if len(paths) > 1:
+            result.problems.append(f"{image_dir}: several images named {stem}.*: {[p.name for p in paths]}; keep one")
+            continue
+        if sparse_dir is None:
+            result.pairs.append((paths[0], None))
+            continue
+        candidates = [stem]
+        if "_image_" in stem:
+            candidates.append(stem.replace("_image_", "_velodyne_raw_", 1))
+        match = next((c for c in candidates if c in sparse), None)
+        if match is None:
+            looked = " or ".join(f"{c}.png" for c in candidates)
+            result.problems.append(f"{paths[0]}: no sparse depth in {sparse_dir} (looked for {looked})")
+            continue
+        used.add(match)
+        result.pairs.append((paths[0], sparse[match]))
+    for stem, p in sparse.items():
+        if stem not in used and not any(s in images for s in (stem, stem.replace("_velodyne_raw_", "_image_", 1))):
+            result.problems.append(f"{p}: no image in {image_dir} with the same name")
+    return result
+
+
+def kitti_test_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
+    """``(image_dir, velodyne_raw_dir)`` of KITTI's depth-completion test set.
+
+    Args:
+        root: the KITTI root (holding ``depth_selection/``), ``depth_selection`` itself or
+            ``test_depth_completion_anonymous`` itself.
+    Raises:
+        DatasetError: the folders are not there (the message names the expected path).
+    """
+    root = Path(root)
+    for base in (root / KITTI_TEST_SUBDIR, root / KITTI_TEST_SUBDIR.name, root):
+        if (base / "velodyne_raw").is_dir() and (base / "image").is_dir():
+            return base / "image", base / "velodyne_raw"
+    raise DatasetError(
+        f"{root}: no KITTI test set here; expected {root / KITTI_TEST_SUBDIR}/{{image,velodyne_raw}} "
+        "(unzip data_depth_selection.zip into the KITTI root) or pass --image-dir/--sparse-dir."
+    )
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+@dataclass
+class OnnxExport:
+    """Result of :func:`export_onnx`.
+
+    Attributes:
+        path: the ``.onnx`` file written.
+        exporter: ``"dynamo"`` (``torch.onnx.export(dynamo=True)``) or ``"torchscript"``.
+        inputs: ONNX input names in order (``sparse``, ``mask``[, ``rgb``] or ``rgb``),
+            each (B,C,H,W) float32 with dynamic B, H, W; output ``depth`` (B,1,H,W).
+        checks: ``[((H, W), max_abs_diff, max_abs_torch_output), ...]`` one per size.
+        atol, rtol: tolerance of the check ``max|onnx - torch| <= atol + rtol*max|torch|``.
+        fallback_reason: why the dynamo exporter was not used (``auto`` mode), else None.
+    """
+
+    path: Path
+    exporter: str
+    inputs: list[str]
+    checks: list[tuple[tuple[int, int], float, float]]
+    atol: float
+    rtol: float
+    fallback_reason: str | None = None
+
+
+def export_onnx(
+    model: Predictor | nn.Module,
+    path: str | os.PathLike,
+    exporter: str = "auto",
+    check_sizes: Sequence[tuple[int, int]] = ((64, 208), (45, 77)),
+    atol: float = 1e-4,
+    rtol: float = 1e-5,
+) -> OnnxExport:
+    """Export a learned model to ONNX with dynamic batch, height and width, and verify it.
+
+    The graph wraps the model with an explicit pad to the multiple it needs (e.g.
+    ``2**depth`` for the U-Nets) and a crop back, so one graph serves every size (a
+    model's own "pad only if needed" branch would otherwise be frozen at the example
+    size). After export, onnxruntime runs the file on synthetic samples of every size in
+    ``check_sizes`` (the second default is odd on purpose) and must match the PyTorch
+    model within ``atol + rtol*max|torch|`` per sample (the rtol term allows for float32
+    rounding, which grows with the magnitude of the depths; for a trained model, depths
+    <= 80 m, the bound is <= 0.9 mm). The file is written atomically and only if the check passes.
+
+    Args:
+        model: a :class:`Predictor` or a DepthSense model (learned).
+        path: destination ``.onnx``.
+        exporter: ``"auto"`` (dynamo, falling back to TorchScript on failure),
+            ``"dynamo"`` or ``"torchscript"``.
+        check_sizes: (H,W) sizes to check (each >= 16).
+    Returns:
+        :class:`OnnxExport` with the max abs differences.
+    Raises:
+        UsageError: a classical model (no ONNX graph: OpenCV code), unknown exporter, or
+            onnx/onnxruntime not installed.
+        OnnxParityError: onnxruntime output differs from PyTorch beyond tolerance.
+        DepthFileError: the destination cannot be written.
+    """
+    if exporter not in ("auto", "dynamo", "torchscript"):
+        raise UsageError(f"--onnx-exporter {exporter!r}: expected auto, dynamo or torchscript.")
+    net = model.model if isinstance(model, Predictor) else model
+    name = getattr(net, "name", type(net).__name__)
+    if not getattr(net, "learned", True):
+        raise UsageError(
+            f"{name!r} is a classical model (OpenCV morphology, no weights) and cannot be exported "
+            "to ONNX; export a trained checkpoint (--export-onnx OUT.onnx --checkpoint RUN_DIR/best.pt)."
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError(
+            "ONNX export needs onnx, onnxscript and onnxruntime: pip install 'depthsense[onnx]'."
+        ) from None
+    if any(h < 16 or w < 16 for h, w in check_sizes) or not check_sizes:
+        raise UsageError(f"check_sizes {list(check_sizes)}: need at least one size, each side >= 16.")
+    if any(t.device.type != "cpu" for t in list(net.parameters()) + list(net.buffers())):
+        net = copy.deepcopy(net).to("cpu")  # export and compare on the CPU; leave the caller's model alone
+    net.eval()
+    inputs = (["sparse", "mask"] if net.needs_sparse else []) + (["rgb"] if net.needs_rgb else [])
+    wrapper = _ExportWrapper(net, inputs, _size_multiple(net)).eval()
+    samples = [_sample_inputs(inputs, h, w, seed) for seed, (h, w) in enumerate(check_sizes)]
+    path = Path(path)
+    fallback = None
+    with atomic_output(path) as tmp:
+        used = exporter
+        if exporter in ("auto", "dynamo"):
+            try:
+                # Batch 2: an example of batch 1 would make torch.export specialise B to 1.
+                _export_dynamo(wrapper, [torch.cat([t, t]) for t in samples[0]], inputs, tmp)
+                used = "dynamo"
+            except Exception as exc:  # noqa: BLE001 - any exporter failure -> try the other one
+                if exporter == "dynamo":
+                    raise
+                fallback = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+                used = "torchscript"
+        if used == "torchscript":
+            _export_torchscript(wrapper, samples[0], inputs, tmp)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        checks = []
+        failures = []
+        for sample in samples:
+            with torch.inference_mode():
+                named = dict(zip(inputs, sample))
+                ref = net(named.get("sparse"), named.get("mask"), named.get("rgb")).numpy()
+            got = session.run(None, {k: v.numpy() for k, v in zip(inputs, sample)})[0]
+            size = tuple(int(v) for v in sample[0].shape[-2:])
+            if got.shape != ref.shape:
+                failures.append(f"{size[0]}x{size[1]}: onnxruntime output shape {got.shape} != torch {ref.shape}")
+                checks.append((size, float("inf"), float(np.abs(ref).max())))
+                continue
+            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+            checks.append((size, float(diff.max()), float(np.abs(ref).max())))
+            # float32 rounding grows with the size of the activations, so the relative term
+            # uses the sample's largest depth, not each pixel's own value.
+            if not diff.max() <= atol + rtol * float(np.abs(ref).max()):
+                failures.append(f"{size[0]}x{size[1]}: max |onnx - torch| = {diff.max():.3g}")
+        if failures:
+            raise OnnxParityError(
+                f"{path}: onnxruntime does not reproduce {name} ({'; '.join(failures)}; tolerance "
+                f"{atol:g} + {rtol:g}*max|depth|); nothing was written. Try --onnx-exporter "
+                f"{'torchscript' if used == 'dynamo' else 'dynamo'}."
+            )
+        del session
+    return OnnxExport(path=path, exporter=used, inputs=inputs, checks=checks, atol=atol, rtol=rtol, fallback_reason=fallback)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_dir(path: str | os.PathLike, option: str) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        what = "is a file" if path.exists() else "not found"
+        raise DepthFileError(f"{path}: {option} {what}; pass an existing folder.")
+    return path
+
+
+def _hw(shape) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
+def _check_rgb(rgb) -> np.ndarray:
+    a = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ShapeError(f"rgb must be (H,W,3); got shape {a.shape}.")
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ShapeError(f"rgb must be float in [0,1] (or uint8); got dtype {a.dtype}.")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(a).all() or a.min() < -1e-3 or a.max() > 1 + 1e-3:
+        raise ShapeError(
+            f"rgb values span [{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]; expected float in [0,1] "
+            "(divide 8-bit values by 255)."
+        )
+    return a
+
+
+def _check_sparse(sparse) -> np.ndarray:
+    a = sparse.detach().cpu().numpy() if isinstance(sparse, torch.Tensor) else np.asarray(sparse)
+    if a.ndim != 2:
+        raise ShapeError(f"sparse depth must be (H,W) metres; got shape {a.shape}.")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ShapeError(
+            f"sparse depth must be float metres; got dtype {a.dtype} (KITTI PNG values: divide by 256, "
+            "or read the file with depthsense.io.read_depth)."
+        )
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    bad = int((~np.isfinite(a)).sum() + (a < 0).sum())
+    if bad:
+        raise ShapeError(f"sparse depth has {bad} NaN/Inf/negative values; mark missing depth with 0.")
+    return a
+
+
+def _size_multiple(net: nn.Module) -> int:
+    """The multiple of H and W a model pads its input to internally (1: none)."""
+    declared = getattr(net, "size_multiple", None)
+    if declared:
+        return int(declared)
+    from models.monocular import MonocularNet
+    from models.sparse_unet import UNetBase
+
+    if isinstance(net, UNetBase):
+        return 2 ** int(net.depth)
+    if isinstance(net, MonocularNet):
+        return 32  # five stride-2 levels (models/monocular.py)
+    return 1
+
+
+class _ExportWrapper(nn.Module):
+    """Positional ONNX inputs -> model; pads to ``multiple`` unconditionally and crops back.
+
+    ``F.pad`` with a zero amount is a no-op, so no shape-dependent Python branch is
+    frozen into the graph. Depth and mask are padded with 0 (= missing), RGB by
+    replication: exactly what the models do themselves.
+    """
+
+    def __init__(self, model: nn.Module, inputs: list[str], multiple: int) -> None:
+        super().__init__()
+        self.model = model
+        self.inputs = list(inputs)
+        self.multiple = int(multiple)
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.inputs, args))
+        h, w = args[0].shape[-2:]
+        if self.multiple > 1:
+            ph = (self.multiple - h % self.multiple) % self.multiple
+            pw = (self.multiple - w % self.multiple) % self.multiple
+            for key in named:
+                named[key] = F.pad(named[key], (0, pw, 0, ph), mode="replicate" if key == "rgb" else "constant")
+        y = self.model(named.get("sparse"), named.get("mask"), named.get("rgb"))
+        return y[..., :h, :w]
+
+
+def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.Tensor]:
+    """A realistic (1,C,h,w) sample: a synthetic street frame cropped to h x w."""
+    from data.synthetic import render_frame
+
+    frame = render_frame(seed, 0, max(h, 32), max(w, 32))
+    sparse = torch.from_numpy(np.ascontiguousarray(frame.sparse[:h, :w]))[None, None]
+    rgb = torch.from_numpy(np.ascontiguousarray(frame.rgb[:h, :w].transpose(2, 0, 1)))[None]
+    tensors = {"sparse": sparse, "mask": (sparse > 0).float(), "rgb": rgb}
+    return [tensors[k] for k in inputs]
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    # The exporters log optional-dependency notes (e.g. "torchvision is not installed")
+    # and deprecation warnings that say nothing about the user's model.
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _export_dynamo(wrapper: nn.Module, sample: list[torch.Tensor], inputs: list[str], dest: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    height = torch.export.Dim("height", min=16, max=8192)
+    width = torch.export.Dim("width", min=16, max=8192)
+    dims = tuple({0: batch, 2: height, 3: width} for _ in inputs)
+    with _quiet_export():
+        torch.onnx.export(
+            wrapper,
+            tuple(sample),
+            str(dest),
+            dynamo=True,
+            dynamic_shapes=(dims,),  # one entry per positional parameter: *args
+            input_names=inputs,
+            output_names=["depth"],
+            verbose=False,
+        )
+
+
+def _export_torchscript(wrapper: nn.Module, sample: list[torch.Tensor], inputs: list[str], dest: Path) -> None:
+    axes = {k: {0: "batch", 2: "height", 3: "width"} for k in inputs + ["depth"]}
+    with _quiet_export():
+        torch.onnx.export(
+            wrapper,
+            tuple(sample),
+            str(dest),
+            dynamo=False,
+            input_names=inputs,
+            output_names=["depth"],
+            dynamic_axes=axes,
+            opset_version=17,
+        )

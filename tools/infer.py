@@ -1,0 +1,263 @@
+"""depthsense-infer: depth from your own images (one pair, folders, the KITTI test set), ONNX export.
+
+    depthsense-infer image.png sparse.png                       # ip_basic, no checkpoint needed
+    depthsense-infer image.png sparse.png --checkpoint runs/unet/best.pt --out out --intrinsics K.txt
+    depthsense-infer image.png --checkpoint runs/mono/best.pt   # RGB only: RELATIVE depth
+    depthsense-infer --image-dir imgs --sparse-dir lidar --checkpoint best.pt --out out
+    depthsense-infer --kitti-submission submission --data-root KITTI --checkpoint best.pt
+    depthsense-infer --export-onnx model.onnx --checkpoint runs/unet/best.pt
+
+Outputs for image ``<name>.png``: ``<name>_depth.png`` (KITTI uint16, depth*256, 0 = no
+prediction), ``<name>_depth_color.png`` (near bright, far dark, invalid black) and, with
+intrinsics, ``<name>.ply`` (coloured camera-frame point cloud, metres). A monocular
+checkpoint writes ``<name>_relative.png`` (16-bit, min-max normalised per image: 0 =
+nearest, 65535 = farthest; not metres) and ``<name>_relative_color.png``.
+
+Exit codes: 0 done; 1 folder/submission mode with files that have no partner or could
+not be processed (all listed at the end; the others are written), or an ONNX parity
+failure; 2 a user error (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from depthsense.config import UsageError, parse_kv, run_cli
+from depthsense.errors import DepthSenseError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``depthsense-infer`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="depthsense-infer",
+        description="Complete sparse depth (or predict relative depth) for your own images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("image", nargs="?", help="RGB image (PNG/JPEG)")
+    p.add_argument("sparse", nargs="?", help="sparse depth: KITTI uint16 PNG (depth*256, 0 = missing), same size")
+    m = p.add_argument_group("model (default: the classical ip_basic, no checkpoint)")
+    m.add_argument("--checkpoint", help="DepthSense checkpoint (RUN_DIR/best.pt); loaded with weights_only=True")
+    m.add_argument("--model", help="classical model name (ip_basic, nearest), or a check of the checkpoint's model")
+    m.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
+                   help="classical model option (repeatable), e.g. blur=bilateral")
+    m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default=".", help="output directory (created if missing)")
+    o.add_argument("--intrinsics", help="K file (9 numbers, or a 3x4 P) -> also write <name>.ply")
+    for k in ("fx", "fy", "cx", "cy"):
+        o.add_argument(f"--{k}", type=float, help=f"camera {k} in pixels (all four instead of --intrinsics)")
+    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    f = p.add_argument_group("folders")
+    f.add_argument("--image-dir", help="folder of images; pairs with --sparse-dir by file name")
+    f.add_argument("--sparse-dir", help="folder of sparse depth PNGs (same stem, or KITTI _velodyne_raw_ naming)")
+    f.add_argument("--kitti-submission", metavar="DIR",
+                   help="write the KITTI test-set predictions (uint16 PNGs, benchmark names) into DIR")
+    f.add_argument("--data-root", help="KITTI root holding depth_selection/test_depth_completion_anonymous")
+    x = p.add_argument_group("ONNX")
+    x.add_argument("--export-onnx", metavar="OUT.onnx", help="export the checkpoint's model to ONNX and verify it")
+    x.add_argument("--onnx-exporter", default="auto", choices=("auto", "dynamo", "torchscript"),
+                   help="auto: torch.onnx dynamo exporter, TorchScript exporter if that fails")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from depthsense import inference
+
+    args = build_parser().parse_args(argv)
+    mode = _mode(args)
+    K = _intrinsics(args)
+    if mode == "onnx":
+        return _export(args, inference)
+    out = Path(args.kitti_submission if mode == "kitti" else args.out)
+    inference.check_output_dir(out)  # before any work: a bad --out must not cost a model load
+    predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args))
+    if predictor.default_model_used:
+        print(f"no --checkpoint or --model given: using the classical {inference.DEFAULT_MODEL} completion "
+              "(no learned weights)")
+    print(f"model: {predictor.describe()}")
+    if mode == "single":
+        return _single(args, inference, predictor, out, K)
+    return _folder(args, inference, predictor, out, K, kitti=(mode == "kitti"))
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``main`` with user errors reported as one line on stderr and exit code 2."""
+    return run_cli(main, argv)
+
+
+def cli() -> None:
+    raise SystemExit(cli_main())
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def _single(args, inference, predictor, out: Path, K) -> int:
+    # Everything is read, validated and predicted before the first file is written.
+    if predictor.relative and K is not None:
+        raise UsageError("--intrinsics/--fx..: a point cloud needs metric depth, but this model predicts "
+                         "RELATIVE depth; drop the intrinsics.")
+    pred = predictor.predict_files(args.image, args.sparse)
+    inference.make_output_dir(out)
+    written = inference.write_prediction(out, Path(args.image).stem, pred, K)
+    _report(written, pred.relative)
+    return 0
+
+
+def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
+    from tqdm import tqdm
+
+    from depthsense.io import write_depth
+
+    if kitti:
+        if predictor.relative:
+            raise UsageError(f"--kitti-submission needs a depth-completion model; {predictor.name!r} predicts "
+                             "relative depth. Pass a completion checkpoint (or none for ip_basic).")
+        if args.data_root:
+            image_dir, sparse_dir = inference.kitti_test_dirs(args.data_root)
+        elif args.image_dir and args.sparse_dir:
+            image_dir, sparse_dir = Path(args.image_dir), Path(args.sparse_dir)
+        else:
+            raise UsageError("--kitti-submission needs --data-root KITTI_ROOT (or --image-dir and --sparse-dir "
+                             "of depth_selection/test_depth_completion_anonymous).")
+        if K is not None:
+            raise UsageError("--kitti-submission writes only the benchmark PNGs; drop --intrinsics/--fx...")
+    else:
+        image_dir, sparse_dir = Path(args.image_dir), args.sparse_dir
+        if sparse_dir is None and predictor.needs_sparse:
+            raise UsageError(f"--image-dir without --sparse-dir: {predictor.name!r} completes sparse depth. Pass "
+                             "--sparse-dir with the depth PNGs, or a monocular checkpoint for relative depth.")
+        if sparse_dir is not None and predictor.relative:
+            raise UsageError(f"--sparse-dir: {predictor.name!r} predicts relative depth from images alone; "
+                             "drop --sparse-dir or pass a depth-completion checkpoint.")
+        if predictor.relative and K is not None:
+            raise UsageError("--intrinsics/--fx..: a point cloud needs metric depth, but this model predicts "
+                             "RELATIVE depth; drop the intrinsics.")
+    pairing = inference.pair_files(image_dir, sparse_dir)
+    problems = list(pairing.problems)
+    inference.make_output_dir(out)
+    if kitti:
+        ours = {s.name for _, s in pairing.pairs}
+        others = [p.name for p in out.iterdir() if p.name not in ours]
+        if others:
+            print(f"note: {out} already holds {len(others)} other file(s) (e.g. {others[0]}); the benchmark "
+                  "zip must contain only the prediction PNGs")
+    done = 0
+    for image, sparse in tqdm(pairing.pairs, desc="depthsense-infer", unit="img", disable=not args.progress,
+                              file=sys.stderr):
+        try:
+            pred = predictor.predict_files(image, sparse)
+            if kitti:
+                write_depth(out / sparse.name, pred.depth)
+            else:
+                inference.write_prediction(out, image.stem, pred, K)
+            done += 1
+        except UsageError:
+            raise
+        except DepthSenseError as exc:  # a bad file: report it, keep going
+            problems.append(f"failed: {exc}")
+    total = len(pairing.pairs) + len(pairing.problems)
+    kind = "RELATIVE depth (not metres; 16-bit min-max normalised per image)" if predictor.relative else "depth"
+    print(f"wrote {kind} for {done} of {len(pairing.pairs)} pairs into {out}")
+    if kitti:
+        expected = pairing.sparse_count
+        print(f"KITTI submission: {done} PNGs for {expected} velodyne_raw inputs in {sparse_dir}"
+              + ("" if expected == 1000 else " (the official test set has 1000)")
+              + ("; zip the PNGs in it" if done == expected else ""))
+        if done != expected and not problems:
+            problems.append(f"{out}: {done} predictions for {expected} inputs")
+    if problems:
+        print(f"{len(problems)} problem(s) ({total} inputs):", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(args, inference) -> int:
+    if not args.checkpoint:
+        raise UsageError("--export-onnx needs --checkpoint RUN_DIR/best.pt (classical models have no ONNX graph).")
+    predictor = inference.Predictor(args.checkpoint, args.model, "cpu")
+    print(f"model: {predictor.describe()}")
+    try:
+        result = inference.export_onnx(predictor, args.export_onnx, exporter=args.onnx_exporter)
+    except inference.OnnxParityError as exc:
+        print(f"depthsense-infer: error: {exc}", file=sys.stderr)
+        return 1
+    if result.fallback_reason:
+        print(f"dynamo exporter failed ({result.fallback_reason}); used the TorchScript exporter")
+    print(f"wrote {result.path} ({result.exporter} exporter; inputs {', '.join(result.inputs)} as (B,C,H,W) "
+          "float32 with dynamic B, H, W; output depth (B,1,H,W))")
+    for (h, w), diff, scale in result.checks:
+        print(f"onnxruntime vs torch at {h}x{w}: max abs difference {diff:.3g} (max |depth| {scale:.3g}; "
+              f"tolerance {result.atol:g} + {result.rtol:g}*max|depth|)")
+    return 0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _mode(args) -> str:
+    """single | folder | kitti | onnx, with conflicting arguments refused."""
+    positional = args.image is not None
+    if args.export_onnx:
+        extra = [n for n, v in (("IMAGE", args.image), ("--image-dir", args.image_dir),
+                                ("--kitti-submission", args.kitti_submission)) if v]
+        if extra:
+            raise UsageError(f"--export-onnx exports a model only; drop {', '.join(extra)}.")
+        return "onnx"
+    if args.kitti_submission:
+        if positional:
+            raise UsageError("--kitti-submission runs over the test set; drop IMAGE/SPARSE.")
+        return "kitti"
+    if args.data_root:
+        raise UsageError("--data-root is used with --kitti-submission only.")
+    if args.image_dir:
+        if positional:
+            raise UsageError("pass either IMAGE [SPARSE] or --image-dir, not both.")
+        return "folder"
+    if args.sparse_dir:
+        raise UsageError("--sparse-dir needs --image-dir.")
+    if not positional:
+        raise UsageError("nothing to do: pass IMAGE [SPARSE], --image-dir DIR, --kitti-submission DIR or "
+                         "--export-onnx OUT.onnx (see --help).")
+    return "single"
+
+
+def _intrinsics(args) -> np.ndarray | None:
+    from depthsense.io import read_intrinsics
+
+    given = {k: getattr(args, k) for k in ("fx", "fy", "cx", "cy") if getattr(args, k) is not None}
+    if args.intrinsics and given:
+        raise UsageError("pass either --intrinsics or --fx/--fy/--cx/--cy, not both.")
+    if args.intrinsics:
+        return read_intrinsics(args.intrinsics)
+    if not given:
+        return None
+    if len(given) < 4:
+        missing = [f"--{k}" for k in ("fx", "fy", "cx", "cy") if k not in given]
+        raise UsageError(f"camera intrinsics need all of --fx --fy --cx --cy; missing {' '.join(missing)}.")
+    if not (given["fx"] > 0 and given["fy"] > 0):
+        raise UsageError(f"--fx {given['fx']} --fy {given['fy']}: focal lengths must be positive (pixels).")
+    return np.array([[given["fx"], 0.0, given["cx"]], [0.0, given["fy"], given["cy"]], [0.0, 0.0, 1.0]])
+
+
+def _report(written: dict, relative: bool) -> None:
+    files = ", ".join(str(v) for k, v in written.items() if k != "points")
+    if relative:
+        print(f"wrote RELATIVE depth (not metres): {files}")
+        print("  16-bit PNG, min-max normalised over this image: 0 = nearest, 65535 = farthest; scale and shift "
+              "are unknown")
+    else:
+        print(f"wrote {files}")
+        print("  depth PNG: KITTI uint16, metres*256, 0 = no prediction")
+    if "points" in written:
+        print(f"  point cloud: {written['points']} points (camera frame, metres)")
+
+
+if __name__ == "__main__":
+    cli()
