@@ -1,0 +1,237 @@
+"""Shared plumbing of every depth model: the registry, the base class, input checks, padding.
+
+Every model is an :class:`DepthModel` with one forward API (ARCHITECTURE.md section 2)::
+
+    forward(sparse, mask, rgb=None) -> (B,1,H,W)
+
+and is built by name through :func:`build_model`, which looks the name up in a registry
+filled by the :func:`register_model` decorator next to each class.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Callable, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from depthsense.errors import ShapeError
+
+__all__ = [
+    "DepthModel",
+    "register_model",
+    "build_model",
+    "available_models",
+    "pad_to_multiple",
+    "crop_to",
+    "plain_conv",
+    "DEFAULT_MAX_DEPTH",
+]
+
+DEFAULT_MAX_DEPTH = 80.0
+"""Depth (metres) that maps to 1.0 inside the learned models (KITTI LiDAR reaches ~80 m)."""
+
+_REGISTRY: dict[str, type["DepthModel"]] = {}
+
+M = TypeVar("M", bound=type)
+
+
+class DepthModel(nn.Module):
+    """Base class of all DepthSense models.
+
+    Subclasses set the class attributes below, call ``self._store_config(...)`` with their
+    constructor arguments, and implement ``forward(sparse, mask, rgb=None)``; they call
+    :meth:`check_inputs` first.
+
+    Attributes:
+        name: registry name (set by :func:`register_model`).
+        needs_rgb: forward requires ``rgb`` (B,3,H,W) in [0,1].
+        needs_sparse: forward requires ``sparse`` (B,1,H,W) metres (0 = missing).
+        learned: has trainable parameters (False for the classical baselines).
+        config: the constructor arguments as a JSON-able dict, so that
+            ``build_model(model.name, **model.config)`` rebuilds the same architecture.
+    """
+
+    name: str = ""
+    needs_rgb: bool = False
+    needs_sparse: bool = True
+    learned: bool = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: dict = {}
+
+    def _store_config(self, **kwargs) -> None:
+        try:
+            json.dumps(kwargs)
+        except TypeError as e:  # a bug in a subclass, not a user error
+            raise TypeError(f"{type(self).__name__}: config must be JSON-able, got {kwargs!r}") from e
+        self.config = dict(kwargs)
+
+    def check_inputs(
+        self, sparse: Tensor | None, mask: Tensor | None, rgb: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """Validate the forward inputs and return them cleaned.
+
+        Args:
+            sparse: (B,1,H,W) depth in metres, 0 = missing; may be None only when
+                ``needs_sparse`` is False.
+            mask: (B,1,H,W) validity, float {0,1} (bool accepted); None means ``sparse > 0``.
+            rgb: (B,3,H,W) in [0,1]; may be None unless ``needs_rgb``.
+        Returns:
+            ``(sparse, mask, rgb)`` with the mask binarised to sparse's float dtype and
+            sparse set to exactly 0 where the mask is 0 (so whatever is stored under
+            missing pixels, even NaN, can never reach the network).
+        Raises:
+            ShapeError: a required input is missing, or a tensor has the wrong rank,
+                channel count, dtype or size (the message says what was expected).
+        """
+        who = f"model {self.name or type(self).__name__!r}"
+        if sparse is None:
+            if self.needs_sparse:
+                raise ShapeError(
+                    f"{who} needs sparse depth (B,1,H,W) in metres (0 = missing); got None. "
+                    "Pass sparse= and mask=, or use an RGB-only model such as 'monocular'."
+                )
+            if mask is not None:
+                raise ShapeError(f"{who}: mask given without sparse depth; pass both or neither.")
+        else:
+            _check_4d(sparse, 1, "sparse", who)
+            if mask is None:
+                mask = (sparse > 0).to(sparse.dtype)
+            else:
+                _check_4d(mask, 1, "mask", who)
+                if mask.shape != sparse.shape:
+                    raise ShapeError(
+                        f"{who}: mask {tuple(mask.shape)} must have the shape of sparse "
+                        f"{tuple(sparse.shape)}; one (B,1,H,W) mask marks the valid depth pixels."
+                    )
+                mask = (mask > 0).to(sparse.dtype)
+            sparse = torch.where(mask > 0, sparse, torch.zeros((), dtype=sparse.dtype, device=sparse.device))
+        if rgb is None:
+            if self.needs_rgb:
+                raise ShapeError(
+                    f"{who} needs rgb (B,3,H,W) float in [0,1]; got None. Pass rgb=, or use a "
+                    "depth-only model (e.g. 'sparse_unet' without rgb=True)."
+                )
+        else:
+            _check_4d(rgb, 3, "rgb", who)
+            if sparse is not None and (rgb.shape[0] != sparse.shape[0] or rgb.shape[2:] != sparse.shape[2:]):
+                raise ShapeError(
+                    f"{who}: rgb {tuple(rgb.shape)} and sparse {tuple(sparse.shape)} must share "
+                    "batch size and H,W (resize/crop them together before the model)."
+                )
+        return sparse, mask, rgb
+
+    def to_metres(self, y: Tensor, max_depth: float) -> Tensor:
+        """Scale a normalised prediction back to metres (``y * max_depth``).
+
+        In eval mode the result is clamped at 0 so reported depth is never negative; in
+        training mode it is left raw, because a ReLU/clamp there would stop the gradient
+        of every pixel predicted below 0 (the L1 loss already pushes them up).
+        """
+        y = y * max_depth
+        return y if self.training else y.clamp_min(0.0)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+
+
+def register_model(name: str) -> Callable[[M], M]:
+    """Class decorator: register a :class:`DepthModel` subclass under ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered to another class.
+    """
+
+    def deco(cls: M) -> M:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name].__name__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def build_model(name: str, **cfg) -> DepthModel:
+    """Build a registered model by name.
+
+    Args:
+        name: a registry name, see :func:`available_models`.
+        **cfg: constructor options of that model (e.g. ``width=16`` for 'sparse_unet').
+    Returns:
+        The model (in training mode, on the CPU).
+    Raises:
+        KeyError: unknown name (the message lists the known names).
+        TypeError: an option the model does not accept (the message lists its options).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    cls = _REGISTRY[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(cfg) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"model {name!r} does not accept option(s) {', '.join(unknown)}; "
+            f"its options are: {', '.join(accepted) or '(none)'}"
+        )
+    return cls(**cfg)
+
+
+def available_models() -> list[str]:
+    """Sorted registry names."""
+    return sorted(_REGISTRY)
+
+
+def pad_to_multiple(x: Tensor, multiple: int, mode: str = "constant") -> Tensor:
+    """Pad the bottom and right of (B,C,H,W) ``x`` so H and W are multiples of ``multiple``.
+
+    Args:
+        mode: ``"constant"`` (zeros: use for sparse depth and its mask, so padding is
+            "missing") or ``"replicate"`` (use for RGB and dense features).
+    Returns:
+        The padded tensor (``x`` itself when nothing is needed); undo with :func:`crop_to`.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Undo :func:`pad_to_multiple`: keep the top-left (H,W) of (B,C,H',W') ``x``."""
+    h, w = size
+    return x[..., :h, :w]
+
+
+def plain_conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
+    """``nn.Conv2d`` with "same" padding and SparseConv2d's init (Kaiming normal, zero bias).
+
+    PyTorch's default init has about a third of that variance; using the same init as
+    the sparse layers keeps the dense baselines a fair peer.
+    """
+    conv = nn.Conv2d(cin, cout, k, stride, padding=k // 2)
+    nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _check_4d(t: Tensor, channels: int, arg: str, who: str) -> None:
+    if not isinstance(t, Tensor):
+        raise ShapeError(f"{who}: {arg} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != 4 or t.shape[1] != channels:
+        raise ShapeError(
+            f"{who}: {arg} must be (B,{channels},H,W); got shape {tuple(t.shape)}"
+            + (". Add the batch dimension with .unsqueeze(0)." if t.dim() == 3 else ".")
+        )
+    if not t.is_floating_point() and not (arg == "mask" and t.dtype == torch.bool):
+        raise ShapeError(
+            f"{who}: {arg} must be a float tensor (metres for depth, [0,1] for rgb, {{0,1}} "
+            f"for mask); got dtype {t.dtype}. Convert with .float()"
+            + (" (and /255 for uint8 images)." if arg == "rgb" else ".")
+        )

@@ -1,0 +1,222 @@
+"""U-Net-style SparseConvNet with an optional RGB branch (the design card's main model).
+
+Layout: ``depth`` levels at 1/2, 1/4, ..., 1/2^depth of the input, with channels
+``c_l = width * 2**(l-1)`` capped at ``4 * width`` (16, 32, 64, 64 by default)::
+
+    depth/max_depth + mask (full res)
+      -> SparseConv 5x5 stride 2 (init_density)                      e1 (1/2)
+      -> [SparseConv 3x3 stride 2 -> SparseConv 3x3] per level       e2 .. e_depth
+    decoder, l = depth-1 .. 1:
+      SparseConv 3x3 c_{l+1} -> c_l   (at the coarse level: 4x cheaper than after upsampling)
+      -> sparse_upsample x2           (nearest; features and mask together)
+      -> sparse_add with e_l          (mask-weighted mean: HMS-Net / Jaritz et al. skip fusion)
+      -> [rgb=True: sparse_concat with RGB features r_l, whose mask is all ones]
+      -> SparseConv 3x3
+    head: SparseConv 1x1 c_1 -> 4 at 1/2 -> pixel_shuffle(2) -> full resolution (B,1,H,W)
+
+ReLU after every convolution but the head; no BatchNorm. Every operation is sparsity
+invariant (it reads features only where their mask is 1 and keeps ``x == 0`` where the
+mask is 0), so without RGB the network's output does not depend on values stored under
+missing pixels, and pixels whose receptive field saw no valid input get 0 (no
+prediction). Downsampling is by strided SparseConv2d: learned and value-aware (it
+averages only valid pixels). The RGB branch is plain strided convolutions (5x5 then 3x3,
+stride 2) giving r_l at each decoder scale; with it the decoder and the output are dense.
+
+Speed. No convolution runs at full resolution: the stem is strided and the head is a
+sub-pixel (pixel-shuffle) 1x1 convolution at 1/2, so most work happens at 1/2 to 1/8
+with few channels (~2 GMAC per 1216x352 frame). That is what makes the CPU target of
+>= 10 frames/s at 1216x352 on 2 threads reachable; a full-resolution 16-channel sparse
+layer alone costs 10-20 ms there.
+
+Default (width 16, depth 4, no RGB): 252,164 parameters (324,900 with ``rgb=True``);
+forward at 1216x352 (eval, ``torch.inference_mode``, 2 threads), measured with
+``benchmarks/bench_models.py`` on the 2-core development machine (shared with other jobs):
+40-50 ms per frame (20-25 frames/s; 57-65 ms with RGB) over three runs. channels_last
+makes this net 13-17% slower (its (B,1,H,W) masks broadcast poorly over NHWC features),
+so keep NCHW; it helps dense_unet (30-35 -> 25-27 ms). ``dense_unet`` (models/dense.py) is the same
+network with plain convolutions and the mask as a second input channel.
+
+Any input size: depth and mask are padded with 0 (= missing), RGB by replication, to a
+multiple of ``2**depth`` at the bottom/right and the output is cropped back. Output:
+metres, clamped at 0 in eval mode (raw in training, see ``DepthModel.to_metres``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
+from models.sparse_conv import SparseConv2d, sparse_add, sparse_concat, sparse_upsample
+
+__all__ = ["SparseUNet", "UNetBase", "unet_channels"]
+
+_CAP = 4  # channel cap (x width): the deepest levels are tiny, wider buys little there
+_RGB_MEAN = 0.45  # rough ImageNet statistics; only to centre the RGB branch's input
+_RGB_STD = 0.25
+
+
+def unet_channels(width: int, depth: int) -> list[int]:
+    """Channels of levels 1..depth: ``width * 2**(l-1)`` capped at ``4 * width``."""
+    return [min(width * 2**i, _CAP * width) for i in range(depth)]
+
+
+class UNetBase(DepthModel):
+    """The shared U-Net; ``sparse=True`` uses SparseConv2d and mask-aware ops, ``False``
+    plain Conv2d with the mask as a second input channel (the dense peer).
+
+    Args:
+        width: channels at 1/2 resolution (doubling per level, capped at 4*width).
+        depth: number of resolution levels (>= 2); inputs are padded to 2**depth.
+        rgb: add the RGB branch (then ``needs_rgb`` is True on the instance).
+        max_depth: metres mapped to 1.0 inside the network.
+        init_density: expected input density, initialises the first sparse layer.
+        sparse: sparsity-invariant (True) or plain (False) convolutions.
+    """
+
+    needs_rgb = False
+    needs_sparse = True
+
+    def __init__(
+        self,
+        width: int = 16,
+        depth: int = 4,
+        rgb: bool = False,
+        max_depth: float = DEFAULT_MAX_DEPTH,
+        init_density: float = 0.05,
+        *,
+        sparse: bool = True,
+    ) -> None:
+        super().__init__()
+        if width < 1 or depth < 2:
+            raise ValueError(f"need width >= 1 and depth >= 2 (levels); got width={width}, depth={depth}")
+        self.sparse = bool(sparse)
+        self.use_rgb = bool(rgb)
+        self.needs_rgb = self.use_rgb
+        self.max_depth = float(max_depth)
+        self.depth = int(depth)
+        ch = unet_channels(int(width), int(depth))
+        self.channels = ch
+        conv = self._conv
+        self.stem = conv(1 if sparse else 2, ch[0], 5, 2, init_density=init_density)
+        self.down = nn.ModuleList(
+            nn.ModuleList([conv(ch[l - 1], ch[l], 3, 2), conv(ch[l], ch[l], 3)]) for l in range(1, depth)
+        )
+        self.up = nn.ModuleList(conv(ch[l + 1], ch[l], 3) for l in range(depth - 1))
+        self.fuse = nn.ModuleList(conv(ch[l] * (2 if rgb else 1), ch[l], 3) for l in range(depth - 1))
+        # 1x1: a 3x3 conv with 4 outputs runs ~20x slower in oneDNN for ~no gain after the
+        # 3x3 fusion conv that precedes it.
+        self.head = conv(ch[0], 4, 1)
+        if rgb:
+            # Plain convolutions: RGB is dense, no mask to carry.
+            self.rgb_enc = nn.ModuleList(
+                [plain_conv(3, ch[0], 5, 2)] + [plain_conv(ch[l - 1], ch[l], 3, 2) for l in range(1, depth - 1)]
+            )
+
+    def _conv(self, cin: int, cout: int, k: int, stride: int = 1, init_density: float = 1.0) -> nn.Module:
+        if self.sparse:
+            return SparseConv2d(cin, cout, k, stride, padding=k // 2, init_density=init_density)
+        return plain_conv(cin, cout, k, stride)
+
+    def forward(self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None) -> Tensor:
+        """Complete sparse depth.
+
+        Args:
+            sparse: (B,1,H,W) metres, 0 = missing.
+            mask: (B,1,H,W) {0,1}; None means ``sparse > 0``.
+            rgb: (B,3,H,W) in [0,1]; required when built with ``rgb=True``, else ignored.
+        Returns:
+            (B,1,H,W) depth in metres (>= 0 in eval mode; 0 where nothing was seen).
+        Raises:
+            ShapeError: missing or mismatched inputs.
+        """
+        sparse, mask, rgb = self.check_inputs(sparse, mask, rgb if self.use_rgb else None)
+        size = tuple(sparse.shape[-2:])
+        mult = 2**self.depth
+        x = pad_to_multiple(sparse / self.max_depth, mult)
+        m = pad_to_multiple(mask, mult)
+        if not self.sparse:
+            x, m = torch.cat([x, m], dim=1), None
+        feats = self._rgb_features(pad_to_multiple(rgb, mult, "replicate")) if self.use_rgb else None
+
+        x, m = self._layer(self.stem, x, m)
+        skips = [(x, m)]
+        for block in self.down:
+            for layer in block:
+                x, m = self._layer(layer, x, m)
+            skips.append((x, m))
+        for l in range(self.depth - 2, -1, -1):
+            x, m = self._layer(self.up[l], x, m)
+            skip_x, skip_m = skips[l]
+            x, m = self._upsample(x, m, tuple(skip_x.shape[-2:]))
+            x, m = self._add(x, m, skip_x, skip_m)
+            if feats is not None:
+                x, m = self._concat(x, m, feats[l])
+            x, m = self._layer(self.fuse[l], x, m)
+        y, _ = self._layer(self.head, x, m, relu=False)
+        y = F.pixel_shuffle(y, 2)
+        return self.to_metres(crop_to(y, size), self.max_depth)
+
+    # -- ops that work on (features, mask) for the sparse net and (features, None) for the dense one
+
+    def _rgb_features(self, rgb: Tensor) -> list[Tensor]:
+        r = (rgb - _RGB_MEAN) / _RGB_STD
+        out = []
+        for layer in self.rgb_enc:
+            r = F.relu(layer(r))
+            out.append(r)
+        return out
+
+    @staticmethod
+    def _layer(layer: nn.Module, x: Tensor, m: Tensor | None, relu: bool = True) -> tuple[Tensor, Tensor | None]:
+        if m is None:
+            x = layer(x)
+        else:
+            x, m = layer(x, m)
+        return (F.relu(x, inplace=True) if relu else x), m
+
+    @staticmethod
+    def _upsample(x: Tensor, m: Tensor | None, size: tuple[int, int]) -> tuple[Tensor, Tensor | None]:
+        if m is None:
+            return F.interpolate(x, size=size, mode="nearest"), None
+        return sparse_upsample(x, m, size=size)
+
+    @staticmethod
+    def _add(x1: Tensor, m1: Tensor | None, x2: Tensor, m2: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if m1 is None:
+            return (x1 + x2) * 0.5, None  # what sparse_add gives where both are valid
+        return sparse_add(x1, m1, x2, m2)
+
+    @staticmethod
+    def _concat(x: Tensor, m: Tensor | None, r: Tensor) -> tuple[Tensor, Tensor | None]:
+        if m is None:
+            return torch.cat([x, r], dim=1), None
+        return sparse_concat([x, r], [m, torch.ones_like(m)])
+
+
+@register_model("sparse_unet")
+class SparseUNet(UNetBase):
+    """U-Net SparseConvNet (see the module docstring).
+
+    Args: as :class:`UNetBase` without ``sparse``: ``width=16, depth=4, rgb=False,
+    max_depth=80.0, init_density=0.05``. ``forward(sparse, mask, rgb=None)`` as there.
+    """
+
+    def __init__(
+        self,
+        width: int = 16,
+        depth: int = 4,
+        rgb: bool = False,
+        max_depth: float = DEFAULT_MAX_DEPTH,
+        init_density: float = 0.05,
+    ) -> None:
+        super().__init__(width, depth, rgb, max_depth, init_density, sparse=True)
+        self._store_config(
+            width=int(width),
+            depth=int(depth),
+            rgb=bool(rgb),
+            max_depth=float(max_depth),
+            init_density=float(init_density),
+        )
+

@@ -1,0 +1,293 @@
+"""Tests of models/: registry, the common forward API, sparsity invariance, learning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import models
+from depthsense.errors import ShapeError
+from models import build_model
+
+ALL = ["sparse_convnet", "sparse_unet", "convnet", "convnet_mask", "dense_unet", "ip_basic", "nearest", "monocular"]
+# (name, cfg) variants worth running separately: the RGB branch changes the U-Nets.
+VARIANTS = [(n, {}) for n in ALL] + [("sparse_unet", {"rgb": True}), ("dense_unet", {"rgb": True})]
+LEARNED = [(n, c) for n, c in VARIANTS if n not in ("ip_basic", "nearest")]
+METRIC = [(n, c) for n, c in VARIANTS if n != "monocular"]
+CHEAP_FULL_SIZE = ["sparse_unet", "dense_unet", "monocular", "ip_basic", "nearest"]
+
+
+def _ids(variants):
+    return [n + ("+rgb" if c.get("rgb") else "") for n, c in variants]
+
+
+def _inputs(b=1, h=37, w=101, density=0.07, seed=0):
+    """Smooth random depth surface (8..38 m) sampled at ``density``; rgb derived from it."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(b, 1, 4, 5, generator=g)
+    gt = 8 + 30 * F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True).clamp(0, 1)
+    mask = (torch.rand(b, 1, h, w, generator=g) < density).float()
+    rgb = (gt / 40).expand(b, 3, h, w) * torch.tensor([1.0, 0.8, 0.6]).view(1, 3, 1, 1)
+    return gt * mask, mask, rgb.contiguous(), gt
+
+
+def _build(name, cfg):
+    torch.manual_seed(0)
+    return build_model(name, **cfg)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_has_every_model():
+    assert models.available_models() == sorted(ALL)
+
+
+def test_unknown_name_raises_keyerror_listing_known_names():
+    with pytest.raises(KeyError) as err:
+        build_model("sparse_unett")
+    for name in ALL:
+        assert name in str(err.value)
+
+
+def test_unknown_option_raises_typeerror_listing_options():
+    with pytest.raises(TypeError, match=r"widht.*options are: width, depth"):
+        build_model("sparse_unet", widht=8)
+
+
+@pytest.mark.parametrize("name,cfg", VARIANTS, ids=_ids(VARIANTS))
+def test_config_round_trip_rebuilds_same_architecture(name, cfg):
+    model = _build(name, cfg)
+    assert model.name == name
+    cfg_back = json.loads(json.dumps(model.config))  # as it would come out of a checkpoint
+    again = build_model(model.name, **cfg_back)
+    assert type(again) is type(model)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in again.state_dict().items()}
+    again.load_state_dict(model.state_dict())  # strict: same keys, same shapes
+
+
+def test_sparse_convnet_parameter_count_matches_the_paper():
+    n = sum(p.numel() for p in build_model("sparse_convnet").parameters())
+    # 1*16*121+16 + 16*16*49+16 + 16*16*25+16 + 2*(16*16*9+16) + 16*1+1
+    assert n == 25585
+    assert 25_000 <= n <= 26_000
+    assert sum(p.numel() for p in build_model("convnet").parameters()) == n
+    assert sum(p.numel() for p in build_model("convnet_mask").parameters()) == n + 16 * 121
+
+
+def test_dense_unet_is_the_sparse_unet_with_plain_convs():
+    sparse, dense = build_model("sparse_unet"), build_model("dense_unet")
+    s = {k: v.shape for k, v in sparse.state_dict().items()}
+    d = {k: v.shape for k, v in dense.state_dict().items()}
+    assert s.keys() == d.keys()
+    diff = [k for k in s if s[k] != d[k]]
+    assert diff == ["stem.weight"]  # only the extra mask input channel
+    assert d["stem.weight"][1] == 2 and s["stem.weight"][1] == 1
+
+
+def test_flags():
+    assert build_model("sparse_unet").needs_rgb is False
+    assert build_model("sparse_unet", rgb=True).needs_rgb is True
+    mono = build_model("monocular")
+    assert (mono.needs_rgb, mono.needs_sparse) == (True, False)
+    assert build_model("ip_basic").learned is False and build_model("convnet").learned is True
+
+
+# --------------------------------------------------------------------------- forward API
+
+
+@pytest.mark.parametrize("name,cfg", VARIANTS, ids=_ids(VARIANTS))
+def test_odd_size_shape_and_nonnegative_metric_output(name, cfg):
+    model = _build(name, cfg).eval()
+    sparse, mask, rgb, _ = _inputs(b=2, h=37, w=101)
+    with torch.inference_mode():
+        y = model(sparse, mask, rgb)
+    assert y.shape == (2, 1, 37, 101) and y.dtype == torch.float32
+    assert torch.isfinite(y).all()
+    if name != "monocular":
+        assert (y >= 0).all()
+
+
+@pytest.mark.parametrize("name,cfg", VARIANTS, ids=_ids(VARIANTS))
+def test_all_zero_sparse_input_gives_no_nan(name, cfg):
+    model = _build(name, cfg).eval()
+    zeros = torch.zeros(1, 1, 37, 101)
+    rgb = torch.rand(1, 3, 37, 101, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        y = model(zeros, zeros, rgb)
+    assert y.shape == zeros.shape and torch.isfinite(y).all()
+    if name in ("sparse_convnet", "ip_basic", "nearest") or (name == "sparse_unet" and not cfg):
+        assert (y == 0).all()  # nothing seen -> no prediction
+
+
+@pytest.mark.parametrize("name", CHEAP_FULL_SIZE)
+def test_full_kitti_size_forward(name):
+    model = _build(name, {}).eval()
+    sparse, mask, rgb, _ = _inputs(h=352, w=1216, density=0.05)
+    with torch.inference_mode():
+        y = model(sparse, mask, rgb)
+    assert y.shape == (1, 1, 352, 1216) and torch.isfinite(y).all()
+
+
+def test_unet_pads_with_missing_pixels_and_crops_top_left():
+    """Internal padding must equal padding by hand with 0 depth / 0 mask, then cropping."""
+    model = _build("sparse_unet", {}).eval()
+    sparse, mask, _, _ = _inputs(h=37, w=101)
+    with torch.inference_mode():
+        y = model(sparse, mask)
+        y_pad = model(F.pad(sparse, (0, 11, 0, 11)), F.pad(mask, (0, 11, 0, 11)))  # 48 x 112 = 16k
+    assert torch.equal(y, y_pad[..., :37, :101])
+
+
+@pytest.mark.parametrize("name,cfg", VARIANTS, ids=_ids(VARIANTS))
+def test_float64_and_channels_last_give_the_same_prediction(name, cfg):
+    """``.double()`` / ``.to(memory_format=...)`` work (no nn.Module method is shadowed)."""
+    model = _build(name, cfg).eval()
+    sparse, mask, rgb, _ = _inputs(h=24, w=40)
+    cl = torch.channels_last
+    with torch.inference_mode():
+        ref = model(sparse, mask, rgb)
+        y64 = model.double()(sparse.double(), mask.double(), rgb.double())
+        ycl = model.float().to(memory_format=cl)(*(t.contiguous(memory_format=cl) for t in (sparse, mask, rgb)))
+    assert y64.dtype == torch.float64
+    torch.testing.assert_close(y64.float(), ref, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ycl, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_sparse_unet_gradcheck_through_the_whole_net():
+    """Autograd through stem, skips, sparse_add, concat with RGB and pixel shuffle."""
+    torch.manual_seed(0)
+    model = build_model("sparse_unet", width=2, depth=2, rgb=True).double()
+    sparse, mask, rgb, _ = _inputs(h=8, w=12, density=0.3)
+    sparse = sparse.double().requires_grad_(True)
+    rgb = rgb.double().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda s, r: model(s, mask.double(), r), (sparse, rgb), eps=1e-6, atol=1e-5)
+
+
+def test_missing_mask_means_positive_depth():
+    model = _build("sparse_convnet", {}).eval()
+    sparse, mask, _, _ = _inputs()
+    with torch.inference_mode():
+        ref = model(sparse, mask)
+        assert torch.equal(model(sparse, None), ref)
+        assert torch.equal(model(sparse, mask.bool()), ref)
+
+
+@pytest.mark.parametrize("name", ["sparse_convnet", "sparse_unet", "convnet", "dense_unet", "ip_basic"])
+def test_missing_sparse_raises(name):
+    with pytest.raises(ShapeError, match="needs sparse depth"):
+        build_model(name)(None, None, torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name,cfg", [("monocular", {}), ("sparse_unet", {"rgb": True}), ("dense_unet", {"rgb": True})])
+def test_missing_rgb_raises(name, cfg):
+    sparse, mask, _, _ = _inputs(h=16, w=16)
+    with pytest.raises(ShapeError, match="needs rgb"):
+        build_model(name, **cfg)(sparse, mask)
+
+
+def test_bad_shapes_raise_with_clear_messages():
+    model = build_model("sparse_unet", rgb=True)
+    sparse, mask, rgb, _ = _inputs(h=16, w=16)
+    with pytest.raises(ShapeError, match=r"sparse must be \(B,1,H,W\).*unsqueeze"):
+        model(sparse[0], mask, rgb)
+    with pytest.raises(ShapeError, match="mask .* must have the shape of sparse"):
+        model(sparse, mask[..., :8], rgb)
+    with pytest.raises(ShapeError, match="rgb must be \\(B,3,H,W\\)"):
+        model(sparse, mask, rgb[:, :1])
+    with pytest.raises(ShapeError, match="share batch size and H,W"):
+        model(sparse, mask, rgb[..., :8])
+    with pytest.raises(ShapeError, match="float tensor.*/255"):
+        model(sparse, mask, (rgb * 255).to(torch.uint8))
+
+
+# --------------------------------------------------------------------------- sparsity invariance
+
+
+def _garbage_under_mask(sparse, mask, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    junk = torch.rand(sparse.shape, generator=g) * 1000 - 200
+    return torch.where(mask > 0, sparse, junk)
+
+
+@pytest.mark.parametrize("name,cfg", LEARNED, ids=_ids(LEARNED))
+def test_values_under_missing_pixels_never_reach_any_model(name, cfg):
+    """The API contract: whatever is stored where mask = 0 (even NaN) is ignored."""
+    model = _build(name, cfg).eval()
+    sparse, mask, rgb, _ = _inputs()
+    dirty = _garbage_under_mask(sparse, mask)
+    dirty[0, 0, 0, 0] = float("nan") if mask[0, 0, 0, 0] == 0 else dirty[0, 0, 0, 0]
+    with torch.inference_mode():
+        assert torch.equal(model(sparse, mask, rgb), model(dirty, mask, rgb))
+
+
+def _raw_values_through(model, monkeypatch):
+    """Switch off the entry sanitiser, so the *network* sees the raw values under mask 0."""
+    checked = model.check_inputs
+
+    def passthrough(sparse, mask, rgb):
+        _, m, r = checked(sparse, mask, rgb)
+        return sparse, m, r
+
+    monkeypatch.setattr(model, "check_inputs", passthrough)
+
+
+@pytest.mark.parametrize("name", ["sparse_convnet", "sparse_unet"])
+def test_sparse_networks_are_sparsity_invariant(name, monkeypatch):
+    """Whole-net invariance from the layers themselves (eval, rgb=None)."""
+    model = _build(name, {}).eval()
+    _raw_values_through(model, monkeypatch)
+    sparse, mask, _, _ = _inputs(b=2)
+    with torch.inference_mode():
+        clean = model(sparse, mask)
+        dirty = model(_garbage_under_mask(sparse, mask), mask)
+    assert clean.abs().max() > 1  # a real prediction, not all zeros
+    assert torch.equal(clean, dirty)
+
+
+@pytest.mark.parametrize("name", ["convnet", "dense_unet"])
+def test_dense_networks_are_not_sparsity_invariant(name, monkeypatch):
+    """Negative control for the test above: plain convolutions do see the raw values."""
+    model = _build(name, {}).eval()
+    _raw_values_through(model, monkeypatch)
+    sparse, mask, _, _ = _inputs(b=2)
+    with torch.inference_mode():
+        diff = (model(sparse, mask) - model(_garbage_under_mask(sparse, mask), mask)).abs().max()
+    assert diff > 1
+
+
+# --------------------------------------------------------------------------- learning
+
+
+@pytest.mark.parametrize("name,cfg", LEARNED, ids=_ids(LEARNED))
+def test_overfits_one_small_batch(name, cfg):
+    """Masked L1 on one fixed 2x48x64 batch (7% density) falls by 80% within 200 Adam steps.
+
+    A drop from a poor initial guess can be had by fitting the mean alone, so the loss
+    must also fall below half that of the best constant prediction (the median): the net
+    has to reproduce the surface's shape. The sparse nets have no BatchNorm: this is the
+    check that the SparseConv2d initialisation lets them learn. The monocular net fits
+    relative depth (gt / mean).
+    """
+    torch.manual_seed(0)
+    model = build_model(name, **cfg)
+    sparse, mask, rgb, gt = _inputs(b=2, h=48, w=64, density=0.07)
+    target = gt / gt.mean() if name == "monocular" else gt
+    constant = (target - target.median()).abs().mean().item()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(200):
+        loss = (model(sparse, mask, rgb) - target).abs().mean()  # every GT pixel is valid here
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if min(losses) <= min(0.2 * losses[0], 0.5 * constant):
+            break
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert min(losses) <= 0.2 * losses[0], f"{name}: L1 {losses[0]:.3f} -> {min(losses):.3f}"
+    assert min(losses) <= 0.5 * constant, f"{name}: L1 {min(losses):.3f} vs constant {constant:.3f}"
