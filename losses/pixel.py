@@ -1,0 +1,162 @@
+"""Masked pixel losses (L1, L2) and the masking helpers every loss shares.
+
+Every DepthSense loss compares a prediction with ground truth only where the ground
+truth is valid (ARCHITECTURE.md section 2: 0 = missing). The helpers here give all
+loss modules the same rules:
+
+* the validity mask defaults to ``gt > 0``; an explicit mask is used as given (pass the
+  *ground-truth* validity, not the sparse-input mask of a batch);
+* a mean over an empty mask is 0, still connected to the autograd graph, so
+  ``backward()`` works and every gradient is finite (0), never NaN;
+* nothing leaves the input's device and nothing synchronises with it (no ``.item()``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from depthsense.errors import ShapeError
+from losses import register_loss
+
+__all__ = [
+    "masked_l1",
+    "masked_l2",
+    "masked_mean",
+    "valid_mask",
+    "check_pair",
+    "MaskedL1Loss",
+    "MaskedL2Loss",
+]
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` over the pixels where ``mask`` is 1.
+
+    Args:
+        x: (B,C,H,W) values.
+        mask: (B,1,H,W) {0,1} (float or bool), broadcast over C.
+    Returns:
+        Scalar: ``sum(x*mask) / (C*sum(mask))``; 0 when the mask is empty (never NaN).
+        Values of ``x`` outside the mask may be anything, even inf/NaN: they are
+        selected away (``torch.where``), not multiplied by 0.
+    """
+    m = mask > 0
+    total = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum()
+    count = m.expand_as(x).sum().to(x.dtype)
+    # clamp: empty mask -> 0/1 = 0, a graph-connected zero with zero gradient.
+    return total / count.clamp_min(1.0)
+
+
+def masked_l1(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean absolute error over valid ground-truth pixels of the whole batch.
+
+    Args:
+        pred: (B,1,H,W) predicted depth (metres).
+        gt: (B,1,H,W) ground truth, 0 = missing.
+        mask: (B,1,H,W) {0,1}; default ``gt > 0``.
+    Returns:
+        Scalar in metres: ``sum |pred-gt| / #valid`` (pixels pooled over the batch, so
+        an image with more valid pixels weighs more); 0 for an empty mask.
+    Raises:
+        ShapeError: see :func:`check_pair`.
+    """
+    pred, gt = check_pair(pred, gt, "masked_l1")
+    mask = valid_mask(gt, mask, "masked_l1")
+    return masked_mean((pred - gt).abs(), mask)
+
+
+def masked_l2(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error over valid ground-truth pixels of the whole batch.
+
+    Args:
+        pred, gt, mask: as in :func:`masked_l1`.
+    Returns:
+        Scalar in metres^2 (an MSE, not an RMSE: no square root, so the gradient stays
+        finite at a perfect prediction); 0 for an empty mask.
+    Raises:
+        ShapeError: see :func:`check_pair`.
+    """
+    pred, gt = check_pair(pred, gt, "masked_l2")
+    mask = valid_mask(gt, mask, "masked_l2")
+    diff = pred - gt
+    return masked_mean(diff * diff, mask)
+
+
+def check_pair(pred: Tensor, gt: Tensor, where: str = "loss") -> tuple[Tensor, Tensor]:
+    """Validate a prediction/ground-truth pair and bring them to a common float dtype.
+
+    Half-precision inputs (from autocast) are promoted to float32: loss sums over a
+    whole batch overflow float16. float64 stays float64 (gradcheck).
+
+    Args:
+        pred: (B,1,H,W) floating tensor.
+        gt: (B,1,H,W) tensor of the same shape and device.
+        where: name of the calling function, used in the error message.
+    Returns:
+        ``(pred, gt)`` in the same floating dtype.
+    Raises:
+        ShapeError: not 4-D, more than one channel, or shapes that differ.
+    """
+    if not isinstance(pred, Tensor) or not isinstance(gt, Tensor):
+        raise ShapeError(f"{where}: pred and gt must be tensors, got {type(pred).__name__} and {type(gt).__name__}")
+    if pred.dim() != 4 or pred.shape[1] != 1:
+        raise ShapeError(
+            f"{where}: pred has shape {tuple(pred.shape)}; expected (B,1,H,W) depth. "
+            "Add the channel axis with pred.unsqueeze(1) if it is (B,H,W)."
+        )
+    if gt.shape != pred.shape:
+        raise ShapeError(
+            f"{where}: gt has shape {tuple(gt.shape)} but pred has {tuple(pred.shape)}; "
+            "both must be (B,1,H,W) with the same size (resize or crop the prediction first)."
+        )
+    if not pred.is_floating_point():
+        raise ShapeError(f"{where}: pred has dtype {pred.dtype}; expected a floating tensor (float32).")
+    dtype = pred.dtype if pred.dtype in (torch.float32, torch.float64) else torch.float32
+    return pred.to(dtype), gt.to(dtype)
+
+
+def valid_mask(gt: Tensor, mask: Tensor | None = None, where: str = "loss") -> Tensor:
+    """The boolean ground-truth validity mask.
+
+    Args:
+        gt: (B,1,H,W) ground truth, 0 = missing.
+        mask: optional (B,1,H,W) {0,1} float or bool; used as given when not None.
+        where: name of the caller, for the error message.
+    Returns:
+        (B,1,H,W) bool, ``gt > 0`` by default.
+    Raises:
+        ShapeError: a mask whose shape is not gt's.
+    """
+    if mask is None:
+        return gt > 0
+    if mask.shape != gt.shape:
+        raise ShapeError(
+            f"{where}: mask has shape {tuple(mask.shape)}; expected {tuple(gt.shape)} "
+            "(B,1,H,W) like gt. Pass the ground-truth validity mask (or None for gt > 0), "
+            "not the sparse-input mask of another size."
+        )
+    return mask > 0
+
+
+@register_loss("l1")
+class MaskedL1Loss(nn.Module):
+    """Module form of :func:`masked_l1` (no hyper-parameters).
+
+    ``forward(pred, gt, mask=None, rgb=None) -> scalar``; ``rgb`` is ignored (it is part
+    of the common term signature used by :class:`losses.CombinedLoss`).
+    """
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return masked_l1(pred, gt, mask)
+
+
+@register_loss("l2")
+class MaskedL2Loss(nn.Module):
+    """Module form of :func:`masked_l2` (no hyper-parameters).
+
+    ``forward(pred, gt, mask=None, rgb=None) -> scalar``; ``rgb`` is ignored.
+    """
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return masked_l2(pred, gt, mask)
