@@ -1,0 +1,232 @@
+"""Training engine and depthsense-train CLI, on a tiny generated KITTI-layout set."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from depthsense import checkpoint as ckpt_io
+from depthsense.config import TrainConfig
+from depthsense.engine import EpochSampler, NonFiniteLossError, Trainer, build_datasets, train
+from tools import train_depth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    from data import synthetic
+
+    root = tmp_path_factory.mktemp("tiny_kitti")
+    synthetic.generate(root, layout="kitti", frames=12, seed=3, height=64, width=192)
+    return root
+
+
+def _args(root, out, *extra):
+    return [
+        "--dataset", "synthetic", "--data-root", str(root), "--model", "sparse_convnet",
+        "--loss", "l1:1.0", "--crop", "32x96", "--batch-size", "2", "--workers", "0",
+        "--out", str(out), "--no-progress", "--val-samples", "1", "--lr", "3e-3", *extra,
+    ]  # fmt: skip
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(ROOT))
+    return env
+
+
+def test_cli_trains_and_writes_checkpoints_logs_and_summary(tiny_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, out, "--steps", "6", "--ckpt-every", "3", "--log-every", "2")) == 0
+    assert "trained 6 steps" in capsys.readouterr().out
+    for name in ("last.pt", "best.pt", "summary.json"):
+        assert (out / name).is_file()
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    c = torch.load(out / "last.pt", weights_only=True)
+    assert c["format"] == 1 and c["model"] == "sparse_convnet" and c["step"] == 6
+    assert c["train_cfg"]["crop"] == [32, 96] and "optimizer" in c and "rng" in c
+    model = ckpt_io.build_model_from_checkpoint(out / "best.pt")
+    assert sum(p.numel() for p in model.parameters()) == 25585
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["samples_per_second"] > 0
+    # TensorBoard holds every loss term, lr, the timing blocks and validation metrics.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(out / "tb"))
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    assert {"train/loss", "train/l1", "train/lr", "time/data_s_per_step", "time/forward_s_per_step",
+            "time/backward_s_per_step", "time/optimizer_s_per_step", "val/rmse", "val/mae"} <= tags  # fmt: skip
+    assert "val/panel" in ea.Tags()["images"]
+
+
+def test_training_reduces_validation_error(tiny_root, tmp_path):
+    cfg = TrainConfig(dataset="synthetic", data_root=str(tiny_root), model="sparse_convnet", loss="l1:1.0",
+                      crop=(32, 96), batch_size=2, workers=0, out=str(tmp_path / "r"), progress=False,
+                      steps=40, val_every=40, val_samples=2, lr=3e-3)  # fmt: skip
+    cfg = cfg.resolved()
+    train_set, val_set = build_datasets(cfg, str(tiny_root))
+    import losses
+    import models
+
+    torch.manual_seed(0)
+    trainer = Trainer(cfg, models.build_model("sparse_convnet"), losses.build_loss("l1"), train_set, val_set,
+                      torch.device("cpu"))  # fmt: skip
+    before = trainer.validate()["mae"]
+    trainer.fit()
+    after = trainer.last_val["mae"]
+    assert after < 0.7 * before, (before, after)
+
+
+def test_epoch_sampler_ranks_partition_the_single_process_batches():
+    single = list(EpochSampler(10, 4, seed=1))
+    r0 = list(EpochSampler(10, 2, seed=1, rank=0, world=2))
+    r1 = list(EpochSampler(10, 2, seed=1, rank=1, world=2))
+    assert len(single) == 8 and len(r0) == len(r1) == 4
+    for step in range(2):
+        assert sorted(single[4 * step : 4 * step + 4]) == sorted(r0[2 * step : 2 * step + 2] + r1[2 * step : 2 * step + 2])
+    s = EpochSampler(10, 2, seed=1)
+    s.set_position(epoch=0, skip_batches=2)
+    assert list(s) == list(EpochSampler(10, 2, seed=1))[4:]
+    s.set_position(epoch=1)
+    assert list(s) != list(EpochSampler(10, 2, seed=1))
+
+
+def _state_of(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_sigkill_and_resume_gives_identical_weights(tiny_root, tmp_path):
+    steps = ["--steps", "40", "--ckpt-every", "4", "--val-every", "20"]
+    cmd = [sys.executable, "-m", "tools.train_depth"]
+    ref = tmp_path / "ref"
+    subprocess.run(cmd + _args(tiny_root, ref, *steps), check=True, env=_env(), cwd=ROOT, capture_output=True)
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + _args(tiny_root, run, *steps), env=_env(), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    killed_after = None
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "last.pt").exists():
+            try:
+                step = torch.load(run / "last.pt", weights_only=True)["step"]
+            except Exception:  # replaced while we read it
+                continue
+            if step >= 9:
+                proc.send_signal(signal.SIGKILL)
+                killed_after = step
+                break
+        time.sleep(0.02)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert killed_after is not None and killed_after < 40
+    resumed = subprocess.run(cmd + _args(tiny_root, run, *steps, "--resume"), env=_env(), cwd=ROOT,
+                             capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _state_of(ref / "last.pt"), _state_of(run / "last.pt")
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 40
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs after resume")
+
+
+def test_non_finite_loss_stops_with_step_and_files_and_keeps_checkpoint(tiny_root, tmp_path, monkeypatch):
+    import losses
+
+    out = tmp_path / "nan"
+    assert train_depth.main(_args(tiny_root, out, "--steps", "2", "--ckpt-every", "2")) == 0
+    good = (out / "last.pt").read_bytes()
+
+    real = losses.build_loss
+
+    def exploding(spec, **kw):
+        inner = real(spec, **kw)
+
+        class Boom(torch.nn.Module):
+            def forward(self, pred, gt, mask=None, rgb=None):
+                total, terms = inner(pred, gt, mask=mask, rgb=rgb)
+                return total * float("nan"), terms
+
+        return Boom()
+
+    monkeypatch.setattr(losses, "build_loss", exploding)
+    cfg = TrainConfig(**{**TrainConfig().to_dict(), "dataset": "synthetic", "data_root": str(tiny_root),
+                         "model": "sparse_convnet", "loss": "l1", "crop": (32, 96), "batch_size": 2,
+                         "workers": 0, "out": str(out), "progress": False, "steps": 4, "resume": True})  # fmt: skip
+    with pytest.raises(NonFiniteLossError) as exc:
+        train(cfg)
+    msg = str(exc.value)
+    assert "step 3" in msg and ".png" in msg and "left untouched" in msg
+    assert (out / "last.pt").read_bytes() == good
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--model", "no_such_model"], "known models"),
+        (["--loss", "l1:abc"], "--loss"),
+        (["--loss", "nope:1"], "known"),
+        (["--resume"], "no checkpoint"),
+        (["--batch-size", "500"], "fewer than one batch"),
+        (["--density", "1.5"], "--density"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(tiny_root, tmp_path, capsys, extra, needle):
+    code = train_depth.cli_main(_args(tiny_root, tmp_path / "bad", "--steps", "1", *extra))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
+def test_cli_missing_root_unwritable_out_and_existing_run(tiny_root, tmp_path, capsys):
+    code = train_depth.cli_main(_args(tmp_path / "nowhere", tmp_path / "o", "--steps", "1"))
+    assert code == 2 and "nowhere" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert train_depth.cli_main(_args(tiny_root, blocker / "sub", "--steps", "1")) == 2
+    assert "--out" in capsys.readouterr().err
+    out = tmp_path / "done"
+    assert train_depth.main(_args(tiny_root, out, "--steps", "1")) == 0
+    before = (out / "last.pt").read_bytes()
+    assert train_depth.cli_main(_args(tiny_root, out, "--steps", "1")) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "last.pt").read_bytes() == before
+    # A checkpoint of another model cannot be resumed by this one.
+    code = train_depth.cli_main(_args(tiny_root, out, "--steps", "2", "--resume", "--model", "convnet"))
+    assert code == 2 and "sparse_convnet" in capsys.readouterr().err
+
+
+def test_amp_bf16_on_cpu_trains(tiny_root, tmp_path):
+    assert train_depth.main(_args(tiny_root, tmp_path / "amp", "--steps", "2", "--amp")) == 0
+
+
+def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp_path):
+    common = ["--steps", "6", "--val-every", "0", "--ckpt-every", "0", "--lr", "1e-3"]
+    single = tmp_path / "single"
+    base = _args(tiny_root, single, *common)
+    base[base.index("--batch-size") + 1] = "4"
+    subprocess.run([sys.executable, "-m", "tools.train_depth", *base], check=True, env=_env(), cwd=ROOT,
+                   capture_output=True)  # fmt: skip
+    ddp = tmp_path / "ddp"
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         "-m", "tools.train_depth", *_args(tiny_root, ddp, *common)],
+        env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    init = {}
+    torch.manual_seed(0)
+    import models
+
+    torch.manual_seed(TrainConfig().seed)
+    init = models.build_model("sparse_convnet").state_dict()
+    a, b = _state_of(single / "last.pt"), _state_of(ddp / "last.pt")
+    da = torch.cat([(a[k] - init[k]).flatten() for k in a])
+    db = torch.cat([(b[k] - init[k]).flatten() for k in a])
+    assert da.norm() > 0
+    assert (da - db).norm() / da.norm() < 0.15, float((da - db).norm() / da.norm())
