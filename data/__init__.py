@@ -164,6 +164,8 @@ class DepthDataset(Dataset):
         transform: ``transform(sample, rng) -> sample`` on numpy arrays, or ``None``.
         density, beams, num_points: sparsity option (at most one), see :func:`build_dataset`.
         seed: non-negative int; per-sample randomness is seeded with ``[seed, index]``.
+        cache: keep decoded frames in memory after their first read (small data sets;
+            each DataLoader worker process keeps its own copy).
     Raises:
         DatasetError: missing root, unknown split, invalid sparsity options, no samples.
     """
@@ -181,8 +183,13 @@ class DepthDataset(Dataset):
         beams: int | None = None,
         num_points: int | None = None,
         seed: int = 0,
+        cache: bool = False,
     ) -> None:
         self.root = Path(root)
+        # Decoded frames kept in memory (per process): for small data sets read many
+        # times, e.g. the synthetic demo set, where PNG decoding dominates a CPU step.
+        self.cache = bool(cache)
+        self._cache: dict[int, RawSample] = {}
         self.split = split
         self.transform = transform
         self.density = density
@@ -231,7 +238,11 @@ class DepthDataset(Dataset):
         if not 0 <= index < n:
             raise IndexError(f"index {index} out of range for {type(self).__name__} with {n} samples")
         rec = self.samples[index]
-        raw = self._load(rec)
+        raw = self._cache.get(index) if self.cache else None
+        if raw is None:
+            raw = self._load(rec)
+            if self.cache:
+                self._cache[index] = raw
         h, w = self._check_sizes(raw, rec)
 
         K = np.zeros((3, 3), np.float32) if raw.K is None else np.asarray(raw.K, np.float32)

@@ -84,6 +84,7 @@ class KittiDataset(DepthDataset):
         beams: int | None = None,
         num_points: int | None = None,
         seed: int = 0,
+        cache: bool = False,
         cameras: tuple[str, ...] = ("image_02", "image_03"),
         rgb_root: str | os.PathLike | None = None,
     ) -> None:
@@ -94,7 +95,7 @@ class KittiDataset(DepthDataset):
         self.cameras = tuple(cameras)
         self.rgb_root = Path(rgb_root) if rgb_root is not None else Path(root)
         self._velo_cache: dict[Path, tuple[float, float]] = {}
-        super().__init__(root, split, transform, density, beams, num_points, seed)
+        super().__init__(root, split, transform, density, beams, num_points, seed, cache=cache)
 
     # ------------------------------------------------------------------ discovery
 

@@ -64,6 +64,7 @@ class NyuDataset(DepthDataset):
         beams: int | None = None,
         num_points: int | None = None,
         seed: int = 0,
+        cache: bool = False,
     ) -> None:
         if beams is not None:
             raise DatasetError(
@@ -72,7 +73,7 @@ class NyuDataset(DepthDataset):
             )
         if density is None and num_points is None:
             num_points = NYU_NUM_POINTS
-        super().__init__(root, split, transform, density, None, num_points, seed)
+        super().__init__(root, split, transform, density, None, num_points, seed, cache=cache)
 
     def _find_samples(self) -> list[SampleRecord]:
         split_dir = self.root / self.split

@@ -95,6 +95,7 @@ class RedwebDataset(DepthDataset):
         beams: int | None = None,
         num_points: int | None = None,
         seed: int = 0,
+        cache: bool = False,
     ) -> None:
         given = [n for n, v in (("density", density), ("beams", beams), ("num_points", num_points)) if v is not None]
         if given:
@@ -102,7 +103,7 @@ class RedwebDataset(DepthDataset):
                 f"RedwebDataset: {given[0]} was set, but ReDWeb has relative depth only and "
                 "no sparse input; use it for monocular models without a sparsity option."
             )
-        super().__init__(root, split, transform, None, None, None, seed)
+        super().__init__(root, split, transform, None, None, None, seed, cache=cache)
 
     def _valid_splits(self) -> tuple[str, ...]:
         listed = sorted(p.stem for p in self.root.glob("*.txt") if p.is_file())

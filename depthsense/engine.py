@@ -429,9 +429,9 @@ def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None
     bottom = cfg.dataset in ("kitti", "synthetic")
     train_tf = train_transform(crop=tuple(cfg.crop) if cfg.crop else None, hflip=0.5, colour_jitter=True, bottom=bottom)
     common = dict(density=cfg.density, beams=cfg.beams, seed=cfg.seed)
-    train_set = data.build_dataset(name, root, "train", transform=train_tf, **common)
+    train_set = data.build_dataset(name, root, "train", transform=train_tf, cache=cfg.cache, **common)
     try:
-        val_set = data.build_dataset(name, root, "val", transform=eval_transform(None), **common)
+        val_set = data.build_dataset(name, root, "val", transform=eval_transform(None), cache=cfg.cache, **common)
     except DepthSenseError:
         val_set = None  # a data set without a validation split still trains
     return train_set, val_set

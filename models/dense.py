@@ -80,7 +80,10 @@ class DenseUNet(UNetBase):
     """
 
     def __init__(
-        self, width: int = 16, depth: int = 4, rgb: bool = False, max_depth: float = DEFAULT_MAX_DEPTH
+        self, width: int = 16, depth: int = 4, rgb: bool = False, max_depth: float = DEFAULT_MAX_DEPTH,
+        refine: int = 8,
     ) -> None:
-        super().__init__(width, depth, rgb, max_depth, 1.0, sparse=False)
-        self._store_config(width=int(width), depth=int(depth), rgb=bool(rgb), max_depth=float(max_depth))
+        super().__init__(width, depth, rgb, max_depth, 1.0, refine, sparse=False)
+        self._store_config(
+            width=int(width), depth=int(depth), rgb=bool(rgb), max_depth=float(max_depth), refine=int(refine)
+        )
