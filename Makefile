@@ -5,6 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export OMP_NUM_THREADS ?= 2
+# Keep freed tensor memory in glibc's heap (see depthsense/runtime.py): CPU training and
+# tests run ~15-20% faster without the page-fault churn.
+export MALLOC_MMAP_THRESHOLD_ ?= 33554432
+export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
+export MALLOC_TOP_PAD_ ?= 67108864
 
 .PHONY: test demo bench venv clean
 
@@ -20,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) -m depthsense.demo
+	$(PY) -m depthsense.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -222,6 +222,9 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     Bugs (anything that is not a :class:`DepthSenseError`, a ``KeyError`` from a
     registry lookup, or a file-system error on a user path) still raise.
     """
+    from depthsense.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
     prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
     try:
         return main(argv)

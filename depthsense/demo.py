@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=",".join(DEMO_MODELS), help="comma-separated models to train")
     p.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline (minutes -> seconds)")
     args = p.parse_args(argv)
+    from depthsense.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
     if args.quick:
         args.frames, args.size, args.steps, args.crop, args.eval_images = 12, "96x320", 10, "64x160", 2
         args.batch_size = 4

@@ -13,10 +13,10 @@ Layout: ``depth`` levels at 1/2, 1/4, ..., 1/2^depth of the input, with channels
       -> [rgb=True: sparse_concat with RGB features r_l, whose mask is all ones]
       -> SparseConv 3x3
     head: SparseConv 1x1 c_1 -> 4 at 1/2 -> pixel_shuffle(2) -> coarse depth (B,1,H,W)
-    refine (``refine`` channels, 0 = off): sparse_concat(coarse depth, raw input) at full
-      resolution -> SparseConv 9x9 -> SparseConv 5x5 -> SparseConv 3x3 -> residual added
-      to the coarse depth (last layer initialised to 0, so training starts from the coarse
-      prediction). Without it the net predicts from 1/2-resolution features only and
+    refine (``refine`` channels, 0 = off), at full resolution: raw input -> SparseConv 9x9
+      (normalised by the input's own mask) -> sparse_concat with the coarse depth ->
+      SparseConv 5x5 -> SparseConv 3x3 -> residual added to the coarse depth (last layer
+      initialised to 0, so training starts from the coarse prediction). Without it the net predicts from 1/2-resolution features only and
       cannot follow the exact measurements; on the demo's synthetic set it cut validation
       MAE from 1.42 m to 1.08 m at equal steps (150 steps, batch 8, 256x160 crops).
 
@@ -120,10 +120,12 @@ class UNetBase(DepthModel):
         # predicts from 1/2-resolution features and blurs them).
         self.refine_ch = int(refine)
         if self.refine_ch:
-            cin = 2 if sparse else 3
+            # The raw input gets its own layer, normalised by its own mask, before it
+            # meets the (dense) coarse prediction: concatenating the raw depth under the
+            # union mask would make the refinement scale with the input density.
+            self.refine_in = conv(1 if sparse else 2, self.refine_ch, 9, init_density=init_density)
             self.refine = nn.ModuleList(
-                [conv(cin, self.refine_ch, 9, init_density=init_density), conv(self.refine_ch, self.refine_ch, 5),
-                 conv(self.refine_ch, 1, 3)]
+                [conv(self.refine_ch + 1, self.refine_ch, 5), conv(self.refine_ch, 1, 3)]
             )
             nn.init.zeros_(self.refine[-1].weight)  # start as the coarse prediction
         if rgb:
@@ -180,11 +182,11 @@ class UNetBase(DepthModel):
         return self.to_metres(crop_to(y, size), self.max_depth)
 
     def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None) -> Tensor:
-        if ym is None:  # dense peer: x_in already holds depth and mask channels
-            r = torch.cat([y, x_in], dim=1)
-            rm = None
+        e, em = self._layer(self.refine_in, x_in, m_in)
+        if ym is None:  # dense peer
+            r, rm = torch.cat([y, e], dim=1), None
         else:
-            r, rm = sparse_concat([y, x_in], [ym, m_in])
+            r, rm = sparse_concat([y, e], [ym, em])
         for i, layer in enumerate(self.refine):
             r, rm = self._layer(layer, r, rm, relu=i < len(self.refine) - 1)
         return y + r

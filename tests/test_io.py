@@ -216,3 +216,15 @@ def test_png_info_parses_header():
     bogus = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDX" + b"\x00" * 17 + struct.pack(">I", zlib.crc32(b""))
     with pytest.raises(DepthFileError, match="damaged"):
         io.png_info(bogus + b"IEND")
+
+
+def test_runtime_allocator_tuning_is_idempotent_and_can_be_turned_off(monkeypatch):
+    import depthsense.runtime as rt
+
+    monkeypatch.setattr(rt, "_applied", False)
+    monkeypatch.setenv("DEPTHSENSE_MALLOC_TUNING", "0")
+    assert rt.tune_cpu_allocator() is False
+    monkeypatch.delenv("DEPTHSENSE_MALLOC_TUNING")
+    first = rt.tune_cpu_allocator()
+    assert rt.tune_cpu_allocator() == first
+    assert set(rt.MALLOC_ENV) == {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"}

@@ -85,7 +85,7 @@ def test_dense_unet_is_the_sparse_unet_with_plain_convs():
     d = {k: v.shape for k, v in dense.state_dict().items()}
     assert s.keys() == d.keys()
     diff = [k for k in s if s[k] != d[k]]
-    assert diff == ["stem.weight", "refine.0.weight"]  # only the extra mask input channel
+    assert diff == ["stem.weight", "refine_in.weight"]  # only the extra mask input channel
     assert d["stem.weight"][1] == 2 and s["stem.weight"][1] == 1
 
 
