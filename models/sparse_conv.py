@@ -118,6 +118,11 @@ class SparseConv2d(nn.Module):
             y = _SparseConvFunction.apply(x, self.weight, self.bias, mask, scale, new_mask, self.stride, self.padding)
             return y, new_mask
         y = F.conv2d(x * mask, self.weight, None, self.stride, self.padding)
+        if not needs_grad:  # inference: epilogue in place on the fresh conv output
+            y.mul_(scale)
+            if self.bias is not None:
+                y.addcmul_(self.bias.view(1, -1, 1, 1).to(y.dtype), new_mask.to(y.dtype))
+            return y, new_mask
         if self.bias is None:
             return y * scale, new_mask
         # y*scale + b*new_mask: bias only where the window saw data.
