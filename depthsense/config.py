@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import dataclasses
 import os
 import sys
@@ -29,6 +30,7 @@ __all__ = [
     "cache_dir",
     "run_cli",
     "UsageError",
+    "jsonable",
 ]
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu")
@@ -243,3 +245,29 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON-able data from configs and results: tuples to lists, tensors and numpy
+    scalars to numbers (large tensors to a short description), non-finite floats to None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if _is_tensor(x):
+        return jsonable(x.tolist()) if x.numel() <= 64 else f"<tensor {tuple(x.shape)}>"
+    if _is_numpy_scalar(x):
+        return jsonable(x.item())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if x is None or isinstance(x, (str, int, bool)):
+        return x
+    return str(x)
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "numel")
+
+
+def _is_numpy_scalar(x: Any) -> bool:
+    return type(x).__module__ == "numpy" and hasattr(x, "item") and getattr(x, "ndim", 1) == 0

@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from depthsense import checkpoint as ckpt_io
-from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, cache_dir, resolve_device
+from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, cache_dir, jsonable, resolve_device
 from depthsense.errors import CheckpointError, DepthSenseError
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, MetricAccumulator
@@ -324,7 +324,7 @@ class Trainer:
             "model": self.model_name,
             "model_cfg": dict(getattr(self.raw_model, "config", {})),
             "state_dict": self.raw_model.state_dict(),
-            "train_cfg": _jsonable(self.cfg.to_dict()),
+            "train_cfg": jsonable(self.cfg.to_dict()),
             "step": self.step,
             "metrics": dict(metrics or getattr(self, "last_val", {}) or {}),
             "optimizer": self.optimizer.state_dict(),
@@ -389,7 +389,7 @@ class Trainer:
             "seconds_this_run": round(seconds, 3),
             "samples_per_second": round(trained * self.cfg.batch_size * self.dist.world / max(seconds, 1e-9), 3),
             "best": self.best,
-            "config": _jsonable(self.cfg.to_dict()),
+            "config": jsonable(self.cfg.to_dict()),
         }
         atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
 
@@ -520,11 +520,3 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable directory") from None
     for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
         stale.unlink(missing_ok=True)
-
-
-def _jsonable(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    return d

@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthsense.config import UsageError, resolve_device
+from depthsense.config import UsageError, jsonable, resolve_device
 from depthsense.errors import CheckpointError, DatasetError
 from depthsense.io import atomic_output, atomic_write_bytes, write_rgb
 from depthsense.metrics import (
@@ -389,7 +389,7 @@ class Report:
 
     def to_dict(self) -> dict:
         """Everything except the panel images, JSON-able (the content of ``report.json``)."""
-        return _jsonable({
+        return jsonable({
             "format": REPORT_FORMAT,
             "config": self.config.to_dict(),
             **self.meta,
@@ -1018,22 +1018,6 @@ def _git_info() -> dict[str, Any]:
     commit = head.stdout.strip() or None
     dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     return {"git_commit": commit, "git_dirty": dirty if commit else None}
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        return _jsonable(x.tolist()) if x.numel() <= 64 else f"<tensor {tuple(x.shape)}>"
-    if isinstance(x, (np.generic,)):
-        return _jsonable(x.item())
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if x is None or isinstance(x, (str, int, bool)):
-        return x
-    return str(x)
 
 
 def _fmt(v: float | None) -> str:
