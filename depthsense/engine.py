@@ -178,7 +178,10 @@ class Trainer:
             pred = self.model(sparse, mask, rgb)
         total, terms = self.loss_fn(pred.float(), gt, rgb=rgb)
         t1 = self._now()
-        loss_value = float(total.detach())
+        # One host sync per step for the loss and all its terms (logging and the NaN check).
+        names = list(terms)
+        values = torch.stack([total.detach().float(), *(terms[k].detach().float().reshape(()) for k in names)]).tolist()
+        loss_value = values[0]
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(self._non_finite_message(loss_value, terms, batch))
         self.optimizer.zero_grad(set_to_none=True)
@@ -194,9 +197,7 @@ class Trainer:
         self.timings["forward"] += t1 - t0
         self.timings["backward"] += t2 - t1
         self.timings["optimizer"] += t3 - t2
-        out = {"loss": loss_value}
-        out.update({k: float(v) for k, v in terms.items()})
-        return out
+        return {"loss": loss_value, **dict(zip(names, values[1:]))}
 
     # ------------------------------------------------------------------ loop
 
