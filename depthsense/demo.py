@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(EvalConfig(
         dataset="synthetic", data_root=str(root), split="val", checkpoints=tuple(checkpoints),
         max_images=args.eval_images, out=str(out / "report"),
-        # --quick renders 96x320 frames with a 12-line sensor: 16 and 8 "beams" would not exist
-        beams=(64, 32) if args.quick else None,
+        # --quick renders 96x320 frames with a 12-line sensor: thinning it to 32..8 of 64
+        # beams would not mean what it says, so only the full scan is evaluated there
+        beams=(64,) if args.quick else None,
     ).resolved())
     timings["evaluate"] = time.perf_counter() - t
     total = time.perf_counter() - t_start
