@@ -31,6 +31,7 @@ __all__ = [
     "run_cli",
     "UsageError",
     "jsonable",
+    "make_output_dir",
 ]
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu")
@@ -210,6 +211,24 @@ def parse_kv(items: list[str] | None) -> dict:
             low = value.strip().lower()
             out[key.strip()] = {"true": True, "false": False}.get(low, value.strip())
     return out
+
+
+def make_output_dir(out: Path, what: str = "output directory") -> None:
+    """Create ``out`` (parents too) and prove it is writable.
+
+    Raises:
+        UsageError: ``out`` is a file, or cannot be created or written (one line, with the fix).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory; choose a {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable {what}") from None
 
 
 def cache_dir() -> Path:

@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from depthsense import checkpoint as ckpt_io
-from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, cache_dir, jsonable, resolve_device
+from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, cache_dir, jsonable, make_output_dir, resolve_device
 from depthsense.errors import CheckpointError, DepthSenseError
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, MetricAccumulator
@@ -506,18 +506,10 @@ def _init_distributed(cfg: TrainConfig) -> _Dist:
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
     if not resume and (out / "last.pt").exists():
         raise UsageError(
             f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable directory") from None
+    make_output_dir(out, "run directory")
     for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
         stale.unlink(missing_ok=True)

@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthsense.config import UsageError, jsonable, resolve_device
+from depthsense.config import UsageError, jsonable, make_output_dir, resolve_device
 from depthsense.errors import CheckpointError, DatasetError
 from depthsense.io import atomic_output, atomic_write_bytes, write_rgb
 from depthsense.metrics import (
@@ -445,7 +445,7 @@ class Report:
             DepthFileError: the directory cannot be created or written.
         """
         out = Path(out if out is not None else self.config.out)
-        _make_out_dir(out)
+        make_output_dir(out, "report directory")
         written: list[Path] = []
         for i, panel in enumerate(self.panels):
             write_rgb(out / f"panel_{i}.png", panel)
@@ -616,7 +616,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
     n_total = _check_datasets(cfg, datasets)
     out = Path(cfg.out)
     if write:
-        _make_out_dir(out)
+        make_output_dir(out, "report directory")
 
     indices = _select_indices(n_total, cfg.max_images)
     panel_level = _panel_level(levels)
@@ -977,18 +977,6 @@ def _progress(cfg: EvalConfig, total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
-
-
-def _make_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory; choose a report directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable directory") from None
 
 
 def _versions() -> dict[str, str]:
