@@ -480,8 +480,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = models.build_model(cfg.model, **cfg.model_args)
     except TypeError as exc:
         raise UsageError(f"--model-arg: {exc}") from None
-    if model.needs_rgb is False and model.needs_sparse is False:
-        raise UsageError(f"model {cfg.model} needs no input?")
+    if not getattr(model, "learned", True):
+        raise UsageError(f"--model {cfg.model} is classical (no weights), there is nothing to train; "
+                         "use it directly with depthsense-infer or depthsense-evaluate --baselines")
     if cfg.dataset == "redweb" and getattr(model, "needs_sparse", False):
         raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
     trainer = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)

@@ -575,10 +575,8 @@ def export_onnx(
 ) -> OnnxExport:
     """Export a learned model to ONNX with dynamic batch, height and width, and verify it.
 
-    The graph wraps the model with an explicit pad to the multiple it needs (e.g.
-    ``2**depth`` for the U-Nets) and a crop back, so one graph serves every size (a
-    model's own "pad only if needed" branch would otherwise be frozen at the example
-    size). After export, onnxruntime runs the file on synthetic samples of every size in
+    The models pad internally without shape-dependent Python branches, so one graph
+    serves every size; a model that has such a branch fails the check below. After export, onnxruntime runs the file on synthetic samples of every size in
     ``check_sizes`` (the second default is odd on purpose) and must match the PyTorch
     model within ``atol + rtol*max|torch|`` per sample (the rtol term allows for float32
     rounding, which grows with the magnitude of the depths; for a trained model, depths
@@ -619,7 +617,7 @@ def export_onnx(
         net = copy.deepcopy(net).to("cpu")  # export and compare on the CPU; leave the caller's model alone
     net.eval()
     inputs = (["sparse", "mask"] if net.needs_sparse else []) + (["rgb"] if net.needs_rgb else [])
-    wrapper = _ExportWrapper(net, inputs, _size_multiple(net)).eval()
+    wrapper = _ExportWrapper(net, inputs).eval()
     samples = [_sample_inputs(inputs, h, w, seed) for seed, (h, w) in enumerate(check_sizes)]
     path = Path(path)
     fallback = None
@@ -720,45 +718,21 @@ def _check_sparse(sparse) -> np.ndarray:
     return a
 
 
-def _size_multiple(net: nn.Module) -> int:
-    """The multiple of H and W a model pads its input to internally (1: none)."""
-    declared = getattr(net, "size_multiple", None)
-    if declared:
-        return int(declared)
-    from models.monocular import MonocularNet
-    from models.sparse_unet import UNetBase
-
-    if isinstance(net, UNetBase):
-        return 2 ** int(net.depth)
-    if isinstance(net, MonocularNet):
-        return 32  # five stride-2 levels (models/monocular.py)
-    return 1
-
-
 class _ExportWrapper(nn.Module):
-    """Positional ONNX inputs -> model; pads to ``multiple`` unconditionally and crops back.
+    """Positional ONNX inputs -> the model's ``forward(sparse, mask, rgb)``.
 
-    ``F.pad`` with a zero amount is a no-op, so no shape-dependent Python branch is
-    frozen into the graph. Depth and mask are padded with 0 (= missing), RGB by
-    replication: exactly what the models do themselves.
+    The models pad to the size they need without shape-dependent Python branches
+    (``models._common.pad_to_multiple``), so one graph serves every input size.
     """
 
-    def __init__(self, model: nn.Module, inputs: list[str], multiple: int) -> None:
+    def __init__(self, model: nn.Module, inputs: list[str]) -> None:
         super().__init__()
         self.model = model
         self.inputs = list(inputs)
-        self.multiple = int(multiple)
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         named = dict(zip(self.inputs, args))
-        h, w = args[0].shape[-2:]
-        if self.multiple > 1:
-            ph = (self.multiple - h % self.multiple) % self.multiple
-            pw = (self.multiple - w % self.multiple) % self.multiple
-            for key in named:
-                named[key] = F.pad(named[key], (0, pw, 0, ph), mode="replicate" if key == "rgb" else "constant")
-        y = self.model(named.get("sparse"), named.get("mask"), named.get("rgb"))
-        return y[..., :h, :w]
+        return self.model(named.get("sparse"), named.get("mask"), named.get("rgb"))
 
 
 def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.Tensor]:

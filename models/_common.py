@@ -194,12 +194,14 @@ def pad_to_multiple(x: Tensor, multiple: int, mode: str = "constant") -> Tensor:
         mode: ``"constant"`` (zeros: use for sparse depth and its mask, so padding is
             "missing") or ``"replicate"`` (use for RGB and dense features).
     Returns:
-        The padded tensor (``x`` itself when nothing is needed); undo with :func:`crop_to`.
+        The padded tensor; undo with :func:`crop_to`.
+
+    Always calls ``F.pad``, even with zero amounts: a Python "nothing to pad" branch would
+    be frozen into a traced or exported graph (ONNX, torch.export) at the example's size
+    and give wrong shapes at others. The copy it costs is of the 1-3 input channels only.
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 

@@ -372,14 +372,27 @@ def test_onnx_auto_falls_back_to_torchscript(tmp_path, monkeypatch):
     assert (tmp_path / "c.onnx").is_file()
 
 
-def test_onnx_parity_failure_writes_nothing(tmp_path, monkeypatch):
-    """Without the export wrapper's unconditional padding, the U-Net's own "pad only if
-    needed" branch is frozen at the example size (48x96 needs none), so the graph is wrong
-    at 37x61: the check must catch that and keep no file."""
+class _ShapeBranchNet(torch.nn.Module):
+    """A model with a Python branch on the input width: tracing freezes it."""
+
+    name, needs_sparse, needs_rgb, learned = "shape_branch", True, False, True
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, sparse, mask, rgb=None):
+        if sparse.shape[-1] > 80:
+            return sparse * self.w * 2
+        return sparse * self.w
+
+
+def test_onnx_parity_failure_writes_nothing(tmp_path):
+    """A graph frozen at the example size (width 96 takes the x2 branch) is wrong at
+    37x61: the check must catch that and keep no file."""
     import depthsense.inference as inference
 
-    monkeypatch.setattr(inference, "_size_multiple", lambda net: 1)
-    model = models.build_model("sparse_unet", width=4, depth=3).eval()
     with pytest.raises(inference.OnnxParityError, match=r"37x61"):
-        export_onnx(model, tmp_path / "u.onnx", exporter="torchscript", check_sizes=((48, 96), (37, 61)))
+        export_onnx(_ShapeBranchNet().eval(), tmp_path / "u.onnx", exporter="torchscript",
+                    check_sizes=((48, 96), (37, 61)))
     assert list(tmp_path.iterdir()) == []
