@@ -32,8 +32,8 @@ import kornia  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from losses import RankingLoss, build_loss, masked_mean, ranking_loss, sample_pairs  # noqa: E402
-from losses.structure import erode_mask  # noqa: E402
+from depthsense.losses import RankingLoss, build_loss, masked_mean, ranking_loss, sample_pairs  # noqa: E402
+from depthsense.losses.structure import erode_mask  # noqa: E402
 
 TARGET_PAIRS_PER_S = 5e6
 

@@ -7,7 +7,7 @@ each timed in NCHW and in channels_last (model and inputs converted), so the tab
 shows what channels_last buys. Classical models (IP-Basic, nearest fill) run on ONE
 core (``cv2.setNumThreads(1)``; their numpy steps are single-threaded anyway).
 Input: a synthetic street frame with simulated 64-beam LiDAR from
-``data.synthetic.render_frame`` when that module is available, else an analytic ground
+``depthsense.data.synthetic.render_frame`` when that module is available, else an analytic ground
 plane sampled on scan lines. Medians over interleaved repetitions after warm-up.
 Targets (benchmarks issue): sparse_unet >= 10 frames/s, ip_basic >= 60 frames/s.
 """
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _timing import interleaved_medians, markdown_table, set_threads  # noqa: E402
 
-from models import build_model  # noqa: E402
+from depthsense.models import build_model  # noqa: E402
 
 VARIANTS = [
     ("ip_basic", {}),
@@ -45,7 +45,7 @@ VARIANTS = [
 def frame_inputs(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     """(sparse, mask, rgb) of one frame, (1,1,H,W)/(1,3,H,W), and where it came from."""
     try:
-        from data.synthetic import render_frame
+        from depthsense.data.synthetic import render_frame
     except ImportError:  # the data package is optional for this benchmark
         render_frame = None
     if render_frame is not None:

@@ -20,7 +20,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interleaved_medians, markdown_table, set_threads  # noqa: E402
 
-from models.sparse_conv import SparseConv2d  # noqa: E402
+from depthsense.models.sparse_conv import SparseConv2d  # noqa: E402
 
 
 class NaiveSparseConv2d(nn.Module):

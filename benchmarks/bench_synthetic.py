@@ -23,7 +23,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import markdown_table, set_threads  # noqa: E402
 
-from data.synthetic import render_frame, write_kitti_frame  # noqa: E402
+from depthsense.data.synthetic import render_frame, write_kitti_frame  # noqa: E402
 
 
 def run(frames: int = 100, size: tuple[int, int] = (352, 1216), threads: int = 2, seed: int = 0) -> str:

@@ -54,8 +54,8 @@ print(json.dumps({"samples_per_s": timed * 4 / seconds, "step_s": seconds / time
 
 _INFER_CHILD = r"""
 import json, sys, time, torch
-from data.synthetic import render_frame
-import models
+from depthsense.data.synthetic import render_frame
+from depthsense import models
 f = render_frame(0, 0)
 m = models.build_model("sparse_unet").eval()
 s = torch.from_numpy(f.sparse)[None, None]
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     steps, crop, frames = (3, (64, 160), 8) if args.quick else (10, (256, 1216), 12)
     size = (96, 320) if args.quick else (352, 1216)
-    from data import synthetic
+    from depthsense.data import synthetic
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

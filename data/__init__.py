@@ -13,10 +13,10 @@ batches it):
   the original image, ``index`` (int).
 
 Per-sample pipeline (:class:`DepthDataset`): load the full frame, apply the sparsity
-option (``density``, ``num_points`` or ``beams``; :mod:`data.sparsify`) with
+option (``density``, ``num_points`` or ``beams``; :mod:`depthsense.data.sparsify`) with
 ``np.random.default_rng([seed, index])``, so it is deterministic per (seed, index) and
 happens *before* any crop; then call ``transform(sample, rng)`` with
-``rng = np.random.default_rng([seed, index, epoch, 1])`` (:mod:`data.transforms`; call
+``rng = np.random.default_rng([seed, index, epoch, 1])`` (:mod:`depthsense.data.transforms`; call
 :meth:`DepthDataset.set_epoch` each epoch for fresh augmentation); then convert to
 tensors and adjust ``K`` for the crop/flip.
 
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data.sparsify import apply_sparsity, check_sparsity_args
-from data.transforms import adjust_intrinsics
+from depthsense.data.sparsify import apply_sparsity, check_sparsity_args
+from depthsense.data.transforms import adjust_intrinsics
 from depthsense.errors import DatasetError
 
 __all__ = [
@@ -94,7 +94,7 @@ def build_dataset(
         name: registry name ("kitti", "redweb", "nyu", "synthetic", ...).
         root: data set root folder.
         split: split name (each data set lists its own; a wrong one raises).
-        transform: ``transform(sample, rng) -> sample`` (see :mod:`data.transforms`).
+        transform: ``transform(sample, rng) -> sample`` (see :mod:`depthsense.data.transforms`).
         density: sparse input = uniform sample of GT with ``density * H * W`` points.
         beams: sparse input = LiDAR input thinned to this many scan lines (64/32/16/8).
         num_points: sparse input = exactly this many points sampled from GT.
@@ -364,4 +364,4 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 # Imported last: they use register_dataset / DepthDataset defined above.
-from data import kitti, nyu, redweb  # noqa: E402,F401
+from depthsense.data import kitti, nyu, redweb  # noqa: E402,F401

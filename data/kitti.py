@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import read_depth, read_rgb
 
@@ -61,7 +61,7 @@ class KittiDataset(DepthDataset):
         root: the KITTI depth-completion root (holds ``train/``, ``val/``,
             ``depth_selection/``).
         split: ``train`` | ``val`` | ``val_selection`` | ``test``.
-        transform, density, beams, num_points, seed: see :class:`data.DepthDataset`.
+        transform, density, beams, num_points, seed: see :class:`depthsense.data.DepthDataset`.
         cameras: cameras to use where present (``image_02`` left, ``image_03`` right).
         rgb_root: where the raw KITTI RGB frames and ``calib_cam_to_cam.txt`` live
             (default ``root``).

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError
 from depthsense.io import read_h5
 
@@ -45,7 +45,7 @@ class NyuDataset(DepthDataset):
     Args:
         root: folder holding ``train/`` and ``val/``.
         split: ``train`` or ``val``.
-        transform, seed: see :class:`data.DepthDataset`.
+        transform, seed: see :class:`depthsense.data.DepthDataset`.
         density: sample ``density * H * W`` GT pixels instead of ``num_points``.
         beams: not supported (raises).
         num_points: points sampled from GT; default 500 when ``density`` is not given.

@@ -30,7 +30,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import read_rgb
 
@@ -77,7 +77,7 @@ class RedwebDataset(DepthDataset):
     Args:
         root: folder holding ``Imgs/`` and ``RDs/``.
         split: ``train`` | ``val`` | ``all`` or any ``<split>`` with a ``<root>/<split>.txt``.
-        transform, seed: see :class:`data.DepthDataset`.
+        transform, seed: see :class:`depthsense.data.DepthDataset`.
         density, beams, num_points: must be ``None`` (no metric depth to sample).
     Raises:
         DatasetError: missing folders, unknown split, unpaired or unlisted files, a

@@ -26,7 +26,7 @@ Randomness: a pipeline is called as ``transform(sample, rng)`` with a
 ``np.random.Generator``. The crop offset and flip are drawn from ``rng`` and the colour
 jitter uses an albumentations ``Compose(seed=...)`` seeded from ``rng``, so the same
 generator state gives the same output. Datasets pass
-``np.random.default_rng([seed, index, epoch, 1])`` (see ``data.DepthDataset``).
+``np.random.default_rng([seed, index, epoch, 1])`` (see ``depthsense.data.DepthDataset``).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def build_model_from_checkpoint(
     Raises:
         CheckpointError: unknown model name, or weights that do not fit the model.
     """
-    import models  # local: depthsense.checkpoint must not import models at module import
+    from depthsense import models  # local: depthsense.checkpoint must not import models at module import
 
     path = "<checkpoint>"
     if not isinstance(ckpt, dict):

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         args.frames, args.size, args.steps, args.crop, args.eval_images = 12, "96x320", 10, "64x160", 2
         args.batch_size = 4
 
-    from data import synthetic
+    from depthsense.data import synthetic
     from depthsense.config import parse_crop
     from depthsense.engine import train
     from depthsense.evaluate import EvalConfig, evaluate

@@ -409,7 +409,7 @@ def prepare_data_root(cfg: TrainConfig) -> str:
         return cfg.data_root
     if cfg.dataset != "synthetic":
         raise UsageError(f"--dataset {cfg.dataset} needs --data-root DIR (only synthetic can be generated)")
-    from data import synthetic
+    from depthsense.data import synthetic
 
     h, w = cfg.synthetic_size
     root = cache_dir() / f"synthetic-kitti-{h}x{w}-n{cfg.synthetic_frames}-s{cfg.seed}"
@@ -423,8 +423,8 @@ def prepare_data_root(cfg: TrainConfig) -> str:
 
 def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None]:
     """Train and validation sets for a resolved config (augmented / deterministic)."""
-    import data
-    from data.transforms import eval_transform, train_transform
+    from depthsense import data
+    from depthsense.data.transforms import eval_transform, train_transform
 
     name = "synthetic" if cfg.dataset == "synthetic" else cfg.dataset
     bottom = cfg.dataset in ("kitti", "synthetic")
@@ -445,8 +445,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         UsageError, DatasetError, CheckpointError: user-facing problems (one line each).
         NonFiniteLossError: the loss diverged.
     """
-    import losses
-    import models
+    from depthsense import losses
+    from depthsense import models
 
     cfg = cfg.resolved()
     dist_info = _init_distributed(cfg)

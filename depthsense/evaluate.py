@@ -10,14 +10,14 @@ One run evaluates every model on every sparsity level of one data split::
 Levels (rows of the tables), in this order:
 
 * ``uniform``: ``density=d`` of the pixels sampled uniformly from the ground truth
-  (``data.sparsify.uniform``), named ``"0.5%"``, ``"5%"``, ...; ascending;
+  (``depthsense.data.sparsify.uniform``), named ``"0.5%"``, ``"5%"``, ...; ascending;
 * ``beams``: the data set's LiDAR input thinned to ``b`` scan lines, named ``"64 beams"``;
   descending (KITTI layouts only);
 * ``lidar``: the data set's own sparse input, unchanged (``"lidar"`` for KITTI layouts,
   ``"500 points"`` for NYU, whose own input is 500 points sampled from the ground truth);
 * ``rgb-only``: no sparse input, for monocular (RGB-only) checkpoints.
 
-Every level is a data set built once (``data.build_dataset(..., density=d | beams=b,
+Every level is a data set built once (``depthsense.data.build_dataset(..., density=d | beams=b,
 seed=seed)``); all models of the level run on the same samples, batch 1, full frames
 (no crop). Sparsification is seeded per ``(seed, image index)``, and models run in
 eval mode, so two runs with the same config give identical tables (forward times are
@@ -177,8 +177,8 @@ class EvalConfig:
                 (0, 1], a beam count that does not divide 64, a sweep the data set cannot
                 do (beams on nyu/redweb, densities or baselines on redweb), negative counts.
         """
-        import data
-        import models
+        from depthsense import data
+        from depthsense import models
 
         known = data.available_datasets()
         if self.dataset not in known:
@@ -769,7 +769,7 @@ def _parse_numbers(values: Sequence[str], kind: type, flag: str, example: str) -
 
 
 def _registered_class(name: str) -> type:
-    from models._common import _REGISTRY  # the class attributes (learned) without building a model
+    from depthsense.models._common import _REGISTRY  # the class attributes (learned) without building a model
 
     return _REGISTRY[name]
 
@@ -787,7 +787,7 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def _load_models(cfg: EvalConfig, device: torch.device) -> list[EvalModel]:
-    import models
+    from depthsense import models
     from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
 
     used: set[str] = set()
@@ -837,14 +837,14 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
 
 def _native_level_name(dataset: str) -> str:
     if dataset == "nyu":
-        from data.nyu import NYU_NUM_POINTS
+        from depthsense.data.nyu import NYU_NUM_POINTS
 
         return f"{NYU_NUM_POINTS} points"
     return "lidar"
 
 
 def _build_level_dataset(cfg: EvalConfig, level: Level):
-    import data
+    from depthsense import data
 
     return data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None,
                               density=level.density, beams=level.beams, seed=cfg.seed)

@@ -146,7 +146,7 @@ class Predictor:
         device: str | torch.device = "auto",
         model_args: dict[str, Any] | None = None,
     ) -> None:
-        import models  # local: keeps `import depthsense` light
+        from depthsense import models  # local: keeps `import depthsense` light
 
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
         model_args = dict(model_args or {})
@@ -722,7 +722,7 @@ class _ExportWrapper(nn.Module):
     """Positional ONNX inputs -> the model's ``forward(sparse, mask, rgb)``.
 
     The models pad to the size they need without shape-dependent Python branches
-    (``models._common.pad_to_multiple``), so one graph serves every input size.
+    (``depthsense.models._common.pad_to_multiple``), so one graph serves every input size.
     """
 
     def __init__(self, model: nn.Module, inputs: list[str]) -> None:
@@ -737,7 +737,7 @@ class _ExportWrapper(nn.Module):
 
 def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.Tensor]:
     """A realistic (1,C,h,w) sample: a synthetic street frame cropped to h x w."""
-    from data.synthetic import render_frame
+    from depthsense.data.synthetic import render_frame
 
     frame = render_frame(seed, 0, max(h, 32), max(w, 32))
     sparse = torch.from_numpy(np.ascontiguousarray(frame.sparse[:h, :w]))[None, None]

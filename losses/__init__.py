@@ -7,12 +7,12 @@ sum and a dict of every term's unweighted value (detached, for TensorBoard).
 Terms (registry name -> module):
 
 ========  ===================================  ==========================================
-``l1``    :class:`losses.pixel.MaskedL1Loss`    mean |pred - gt| over valid GT (m)
-``l2``    :class:`losses.pixel.MaskedL2Loss`    mean (pred - gt)^2 over valid GT (m^2)
-``ssim``  :class:`losses.structure.SSIMLoss`    (1 - SSIM)/2, depth / max_depth
-``edge``  :class:`losses.structure.EdgeLoss`    L1 of Sobel gradient differences
-``rank``  :class:`losses.ranking.RankingLoss`   ordinal ranking (Xian et al. 2018)
-``ssi``   :class:`losses.ssi.SSILoss`           scale-and-shift-invariant MAE (MiDaS)
+``l1``    :class:`depthsense.losses.pixel.MaskedL1Loss`    mean |pred - gt| over valid GT (m)
+``l2``    :class:`depthsense.losses.pixel.MaskedL2Loss`    mean (pred - gt)^2 over valid GT (m^2)
+``ssim``  :class:`depthsense.losses.structure.SSIMLoss`    (1 - SSIM)/2, depth / max_depth
+``edge``  :class:`depthsense.losses.structure.EdgeLoss`    L1 of Sobel gradient differences
+``rank``  :class:`depthsense.losses.ranking.RankingLoss`   ordinal ranking (Xian et al. 2018)
+``ssi``   :class:`depthsense.losses.ssi.SSILoss`           scale-and-shift-invariant MAE (MiDaS)
 ========  ===================================  ==========================================
 
 Every term module has ``forward(pred, gt, mask=None, rgb=None) -> scalar tensor``;
@@ -85,10 +85,10 @@ def register_loss(name: str) -> Callable[[_M], _M]:
 
 # The term modules import ``register_loss`` from this package, so they are imported only
 # after it is defined; importing them here fills the registry.
-from losses.pixel import MaskedL1Loss, MaskedL2Loss, masked_l1, masked_l2, masked_mean  # noqa: E402
-from losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss  # noqa: E402
-from losses.ranking import RankingLoss, ranking_loss, sample_pairs  # noqa: E402
-from losses.ssi import SSILoss, align_scale_shift, ssi_loss  # noqa: E402
+from depthsense.losses.pixel import MaskedL1Loss, MaskedL2Loss, masked_l1, masked_l2, masked_mean  # noqa: E402
+from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss  # noqa: E402
+from depthsense.losses.ranking import RankingLoss, ranking_loss, sample_pairs  # noqa: E402
+from depthsense.losses.ssi import SSILoss, align_scale_shift, ssi_loss  # noqa: E402
 
 
 def available_losses() -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from losses import register_loss
+from depthsense.losses import register_loss
 
 __all__ = [
     "masked_l1",
@@ -144,7 +144,7 @@ class MaskedL1Loss(nn.Module):
     """Module form of :func:`masked_l1` (no hyper-parameters).
 
     ``forward(pred, gt, mask=None, rgb=None) -> scalar``; ``rgb`` is ignored (it is part
-    of the common term signature used by :class:`losses.CombinedLoss`).
+    of the common term signature used by :class:`depthsense.losses.CombinedLoss`).
     """
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:

@@ -42,9 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from losses import register_loss
-from losses.pixel import check_pair, valid_mask
-from losses.structure import erode_mask, sobel_gradient
+from depthsense.losses import register_loss
+from depthsense.losses.pixel import check_pair, valid_mask
+from depthsense.losses.structure import erode_mask, sobel_gradient
 
 __all__ = ["ranking_loss", "ordinal_labels", "sample_pairs", "RankingLoss"]
 
@@ -123,7 +123,7 @@ def sample_pairs(
     clamped to the image. Edges come from ``edge_source`` (e.g. RGB, averaged over
     channels) or, when it is None, from the ground truth itself, whose gradient is
     trusted only where its 3x3 window is valid (so the rim of a hole is not an edge).
-    The gradient is kornia's normalised Sobel (:func:`losses.structure.sobel_gradient`).
+    The gradient is kornia's normalised Sobel (:func:`depthsense.losses.structure.sobel_gradient`).
 
     Pairs with an invalid end, an end equal to the other, or (for edge pairs) an image
     without edges are dropped, so fewer pairs than requested may come back: with GT of

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from losses import register_loss
-from losses.pixel import check_pair, masked_mean, valid_mask
+from depthsense.losses import register_loss
+from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 
 __all__ = ["align_scale_shift", "ssi_loss", "gradient_matching_loss", "SSILoss"]
 

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from losses import register_loss
-from losses.pixel import check_pair, masked_mean, valid_mask
+from depthsense.losses import register_loss
+from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 
 __all__ = ["ssim_loss", "ssim_map", "edge_loss", "sobel_gradient", "erode_mask", "SSIMLoss", "EdgeLoss"]
 
@@ -59,7 +59,7 @@ def ssim_loss(
     Returns:
         Scalar in [0, 1]; 0 for an empty mask.
     Raises:
-        ShapeError: mismatching shapes (see :func:`losses.pixel.check_pair`).
+        ShapeError: mismatching shapes (see :func:`depthsense.losses.pixel.check_pair`).
         ValueError: ``max_depth <= 0`` or an even / too large ``window_size``.
     """
     pred, gt = check_pair(pred, gt, "ssim_loss")

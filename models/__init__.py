@@ -23,13 +23,13 @@ monocular          RGB-only relative depth (ResNet-style encoder-decoder)       
 =================  ==========================================================  =========
 """
 
-from models import classical, dense, monocular, sparse_convnet, sparse_unet  # noqa: F401  (fill the registry)
-from models._common import DepthModel, available_models, build_model, register_model
-from models.classical import IPBasic, NearestFill, ip_basic_fill, nearest_fill
-from models.dense import ConvNet, ConvNetMask, DenseUNet
-from models.monocular import MonocularNet
-from models.sparse_convnet import SparseConvNet
-from models.sparse_unet import SparseUNet
+from depthsense.models import classical, dense, monocular, sparse_convnet, sparse_unet  # noqa: F401  (fill the registry)
+from depthsense.models._common import DepthModel, available_models, build_model, register_model
+from depthsense.models.classical import IPBasic, NearestFill, ip_basic_fill, nearest_fill
+from depthsense.models.dense import ConvNet, ConvNetMask, DenseUNet
+from depthsense.models.monocular import MonocularNet
+from depthsense.models.sparse_convnet import SparseConvNet
+from depthsense.models.sparse_unet import SparseUNet
 
 __all__ = [
     "DepthModel",

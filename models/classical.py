@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from depthsense.errors import ShapeError
-from models._common import DepthModel, register_model
+from depthsense.models._common import DepthModel, register_model
 
 __all__ = ["IPBasic", "NearestFill", "ip_basic_fill", "nearest_fill", "BLURS"]
 

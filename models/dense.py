@@ -4,7 +4,7 @@
 six layers as ``sparse_convnet`` (kernels 11, 7, 5, 3, 3, 1; 16 channels; ReLU) built
 from plain ``nn.Conv2d``. ``convnet`` sees the sparse depth with 0 for missing pixels
 (25,585 parameters); ``convnet_mask`` also gets the mask as a second input channel
-(27,521 parameters). ``dense_unet`` is :mod:`models.sparse_unet`'s U-Net with plain
+(27,521 parameters). ``dense_unet`` is :mod:`depthsense.models.sparse_unet`'s U-Net with plain
 convolutions and the mask as a second input channel: the fair dense peer of
 ``sparse_unet`` (same widths, depth, optional RGB branch).
 
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models._common import DEFAULT_MAX_DEPTH, DepthModel, plain_conv, register_model
-from models.sparse_convnet import UHRIG_KERNELS
-from models.sparse_unet import UNetBase
+from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, plain_conv, register_model
+from depthsense.models.sparse_convnet import UHRIG_KERNELS
+from depthsense.models.sparse_unet import UNetBase
 
 __all__ = ["ConvNet", "ConvNetMask", "DenseUNet"]
 

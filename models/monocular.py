@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models._common import DepthModel, crop_to, pad_to_multiple, register_model
+from depthsense.models._common import DepthModel, crop_to, pad_to_multiple, register_model
 
 __all__ = ["MonocularNet"]
 

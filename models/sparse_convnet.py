@@ -1,6 +1,6 @@
 """The 6-layer SparseConvNet of Uhrig et al., "Sparsity Invariant CNNs" (3DV 2017).
 
-Six :class:`~models.sparse_conv.SparseConv2d` layers with kernels 11, 7, 5, 3, 3, 1 and
+Six :class:`~depthsense.models.sparse_conv.SparseConv2d` layers with kernels 11, 7, 5, 3, 3, 1 and
 16 channels, ReLU between them, the last (1x1) layer mapping to one depth channel. Every
 layer keeps the resolution (stride 1, "same" padding), so any input size works without
 padding. Parameters: 1*16*121+16 + 16*16*49+16 + 16*16*25+16 + 2*(16*16*9+16) + 16*1+1
@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models._common import DEFAULT_MAX_DEPTH, DepthModel, register_model
-from models.sparse_conv import SparseConv2d
+from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, register_model
+from depthsense.models.sparse_conv import SparseConv2d
 
 __all__ = ["SparseConvNet", "UHRIG_KERNELS"]
 

@@ -53,8 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
-from models.sparse_conv import SparseConv2d, sparse_add, sparse_concat, sparse_upsample
+from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
+from depthsense.models.sparse_conv import SparseConv2d, sparse_add, sparse_concat, sparse_upsample
 
 __all__ = ["SparseUNet", "UNetBase", "unet_channels"]
 

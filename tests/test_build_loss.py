@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-import losses
-from losses import CombinedLoss, available_losses, build_loss, parse_loss_spec, register_loss
+from depthsense import losses
+from depthsense.losses import CombinedLoss, available_losses, build_loss, parse_loss_spec, register_loss
 
 
 def _batch(seed=0, b=2, h=16, w=20):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from depthsense.errors import ShapeError
-from models import build_model
-from models.classical import ip_basic_fill, nearest_fill
+from depthsense.models import build_model
+from depthsense.models.classical import ip_basic_fill, nearest_fill
 
 TOP_ROW = 30  # first LiDAR row of the synthetic frame
 

@@ -14,14 +14,14 @@ import torch
 from depthsense import checkpoint as ckpt_io
 from depthsense.config import TrainConfig
 from depthsense.engine import EpochSampler, NonFiniteLossError, Trainer, build_datasets, train
-from tools import train_depth
+from depthsense.tools import train_depth
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
-    from data import synthetic
+    from depthsense.data import synthetic
 
     root = tmp_path_factory.mktemp("tiny_kitti")
     synthetic.generate(root, layout="kitti", frames=12, seed=3, height=64, width=192)
@@ -72,8 +72,8 @@ def test_training_reduces_validation_error(tiny_root, tmp_path):
                       steps=40, val_every=40, val_samples=2, lr=3e-3)  # fmt: skip
     cfg = cfg.resolved()
     train_set, val_set = build_datasets(cfg, str(tiny_root))
-    import losses
-    import models
+    from depthsense import losses
+    from depthsense import models
 
     torch.manual_seed(0)
     trainer = Trainer(cfg, models.build_model("sparse_convnet"), losses.build_loss("l1"), train_set, val_set,
@@ -104,7 +104,7 @@ def _state_of(path):
 
 def test_sigkill_and_resume_gives_identical_weights(tiny_root, tmp_path):
     steps = ["--steps", "40", "--ckpt-every", "4", "--val-every", "20"]
-    cmd = [sys.executable, "-m", "tools.train_depth"]
+    cmd = [sys.executable, "-m", "depthsense.tools.train_depth"]
     ref = tmp_path / "ref"
     subprocess.run(cmd + _args(tiny_root, ref, *steps), check=True, env=_env(), cwd=ROOT, capture_output=True)
 
@@ -137,7 +137,7 @@ def test_sigkill_and_resume_gives_identical_weights(tiny_root, tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_files_and_keeps_checkpoint(tiny_root, tmp_path, monkeypatch):
-    import losses
+    from depthsense import losses
 
     out = tmp_path / "nan"
     assert train_depth.main(_args(tiny_root, out, "--steps", "2", "--ckpt-every", "2")) == 0
@@ -211,16 +211,16 @@ def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp
     single = tmp_path / "single"
     base = _args(tiny_root, single, *common)
     base[base.index("--batch-size") + 1] = "4"
-    subprocess.run([sys.executable, "-m", "tools.train_depth", *base], check=True, env=_env(), cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "depthsense.tools.train_depth", *base], check=True, env=_env(), cwd=ROOT,
                    capture_output=True)  # fmt: skip
     ddp = tmp_path / "ddp"
     r = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-         "-m", "tools.train_depth", *_args(tiny_root, ddp, *common)],
+         "-m", "depthsense.tools.train_depth", *_args(tiny_root, ddp, *common)],
         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
-    import models
+    from depthsense import models
 
     torch.manual_seed(TrainConfig().seed)  # the engine seeds model init with cfg.seed
     init = models.build_model("sparse_convnet").state_dict()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import data
-import models
+from depthsense import data
+from depthsense import models
 from depthsense.checkpoint import save_checkpoint
 from depthsense.evaluate import (
     CSV_COLUMNS,
@@ -22,7 +22,7 @@ from depthsense.evaluate import (
     evaluate,
 )
 from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, depth_metrics
-from tools import evaluate as evaluate_cli
+from depthsense.tools import evaluate as evaluate_cli
 
 H, W = 64, 192
 DENSITIES = (0.01, 0.05)
@@ -43,7 +43,7 @@ def _save(path: Path, name: str, seed: int, **cfg) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
-    from data import synthetic
+    from depthsense.data import synthetic
 
     root = tmp_path_factory.mktemp("eval_kitti")
     synthetic.generate(root, layout="kitti", frames=4, seed=1, height=H, width=W,
@@ -241,7 +241,7 @@ def test_monocular_checkpoint_gets_relative_metrics_on_rgb_only(tiny_root, tmp_p
 
 
 def test_redweb_layout_evaluates_monocular_only(tmp_path):
-    from data import synthetic
+    from depthsense.data import synthetic
 
     root = tmp_path / "redweb"
     synthetic.generate(root, layout="redweb", frames=2, seed=0, height=48, width=64)

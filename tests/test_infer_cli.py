@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import models
-from data.synthetic import generate, render_frame
+from depthsense import models
+from depthsense.data.synthetic import generate, render_frame
 from depthsense.checkpoint import save_checkpoint
 from depthsense.io import png_info, read_depth, write_depth, write_rgb
-from tools.infer import cli_main, main
+from depthsense.tools.infer import cli_main, main
 
 H, W = 64, 192
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import models
-from data.synthetic import render_frame
+from depthsense import models
+from depthsense.data.synthetic import render_frame
 from depthsense.checkpoint import save_checkpoint
 from depthsense.config import UsageError
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import data
-from data import DepthDataset, build_dataset
-from data.kitti import KittiDataset, SyntheticKittiDataset, read_lidar_offsets
-from data.sparsify import thin_beams
-from data.transforms import eval_transform, train_transform
+from depthsense import data
+from depthsense.data import DepthDataset, build_dataset
+from depthsense.data.kitti import KittiDataset, SyntheticKittiDataset, read_lidar_offsets
+from depthsense.data.sparsify import thin_beams
+from depthsense.data.transforms import eval_transform, train_transform
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import read_depth, write_depth, write_rgb
 

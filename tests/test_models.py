@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models
+from depthsense import models
 from depthsense.errors import ShapeError
-from models import build_model
+from depthsense.models import build_model
 
 ALL = ["sparse_convnet", "sparse_unet", "convnet", "convnet_mask", "dense_unet", "ip_basic", "nearest", "monocular"]
 # (name, cfg) variants worth running separately: the RGB branch changes the U-Nets.

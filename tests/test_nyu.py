@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from data import build_dataset
-from data.nyu import NYU_K, NyuDataset
-from data.transforms import eval_transform, train_transform
+from depthsense.data import build_dataset
+from depthsense.data.nyu import NYU_K, NyuDataset
+from depthsense.data.transforms import eval_transform, train_transform
 from depthsense.errors import DatasetError, DepthFileError
 
 H, W = 48, 64

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from depthsense.errors import ShapeError
-from losses.pixel import MaskedL1Loss, MaskedL2Loss, masked_l1, masked_l2, masked_mean, valid_mask
+from depthsense.losses.pixel import MaskedL1Loss, MaskedL2Loss, masked_l1, masked_l2, masked_mean, valid_mask
 
 
 def _example():

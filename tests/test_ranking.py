@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from depthsense.errors import ShapeError
-from losses.ranking import RankingLoss, ordinal_labels, ranking_loss, sample_pairs
+from depthsense.losses.ranking import RankingLoss, ordinal_labels, ranking_loss, sample_pairs
 
 
 def _softplus(x: float) -> float:

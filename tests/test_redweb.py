@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from data import build_dataset
-from data.redweb import RedwebDataset, read_relative_depth
-from data.transforms import train_transform
+from depthsense.data import build_dataset
+from depthsense.data.redweb import RedwebDataset, read_relative_depth
+from depthsense.data.transforms import train_transform
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import write_rgb
 

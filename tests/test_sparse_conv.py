@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthsense.errors import ShapeError
-from models.sparse_conv import SparseConv2d, SparseMaxPool2d, sparse_add, sparse_concat, sparse_upsample
+from depthsense.models.sparse_conv import SparseConv2d, SparseMaxPool2d, sparse_add, sparse_concat, sparse_upsample
 
 
 def _random_mask(shape, density, seed):
@@ -206,7 +206,7 @@ def test_sparse_upsample_concat_add():
 
 @pytest.mark.parametrize("k", [(3, 3), (11, 11), (5, 3)])
 def test_opencv_box_filter_path_matches_avg_pool(k):
-    from models.sparse_conv import _can_use_opencv, _window_fraction
+    from depthsense.models.sparse_conv import _can_use_opencv, _window_fraction
 
     m = _random_mask((3, 1, 19, 33), 0.07, 1)
     pad = (k[0] // 2, k[1] // 2)

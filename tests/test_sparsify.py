@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data import sparsify
-from data.sparsify import (
+from depthsense.data import sparsify
+from depthsense.data.sparsify import (
     KITTI_K,
     apply_sparsity,
     check_sparsity_args,

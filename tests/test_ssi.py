@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from losses.ssi import SSILoss, align_scale_shift, gradient_matching_loss, ssi_loss
+from depthsense.losses.ssi import SSILoss, align_scale_shift, gradient_matching_loss, ssi_loss
 
 
 def _pair(seed=0, dtype=torch.float32):

@@ -7,7 +7,7 @@ import torch
 
 import kornia
 
-from losses.structure import EdgeLoss, SSIMLoss, edge_loss, erode_mask, sobel_gradient, ssim_loss, ssim_map
+from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, erode_mask, sobel_gradient, ssim_loss, ssim_map
 
 
 def _scene(h: int = 24, w: int = 32, dtype=torch.float32) -> torch.Tensor:

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data import synthetic as syn
-from data.synthetic import (
+from depthsense.data import synthetic as syn
+from depthsense.data.synthetic import (
     KITTI_DATE,
     LidarSpec,
     generate,
@@ -25,7 +25,7 @@ from data.synthetic import (
 )
 from depthsense.errors import DepthFileError
 from depthsense.io import png_info, read_depth, read_intrinsics, read_rgb
-from tools import make_synthetic
+from depthsense.tools import make_synthetic
 
 SMALL = (64, 216)
 

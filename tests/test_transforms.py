@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.transforms import PairedTransform, adjust_intrinsics, eval_transform, train_transform
+from depthsense.data.transforms import PairedTransform, adjust_intrinsics, eval_transform, train_transform
 
 H, W = 40, 120
 

@@ -1,7 +1,7 @@
 """Render the synthetic street world to disk in KITTI or ReDWeb layout.
 
     depthsense-make-synthetic --out data/synth --layout kitti --frames 100 --seed 0
-    python -m tools.make_synthetic --out data/redweb --layout redweb --frames 20
+    python -m depthsense.tools.make_synthetic --out data/redweb --layout redweb --frames 20
 
 The trees written and the frame split are documented in ``data/synthetic.py``.
 Bad arguments print one line on stderr and exit with status 2.
@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from data.synthetic import DEFAULT_HEIGHT, DEFAULT_WIDTH, LAYOUTS, MIN_SIZE, LidarSpec, generate
+from depthsense.data.synthetic import DEFAULT_HEIGHT, DEFAULT_WIDTH, LAYOUTS, MIN_SIZE, LidarSpec, generate
 from depthsense.errors import DepthSenseError
 
 __all__ = ["main", "cli"]
