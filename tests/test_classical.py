@@ -67,11 +67,13 @@ def test_constant_depth_stays_constant():
 def test_extrapolation_to_the_top_is_optional():
     sparse = np.zeros((40, 40), np.float32)
     sparse[30, 20] = 10.0
-    up = ip_basic_fill(sparse, extrapolate=True)
-    no = ip_basic_fill(sparse, extrapolate=False)
+    up = ip_basic_fill(sparse, extrapolate=True, fill_holes=False)
+    no = ip_basic_fill(sparse, extrapolate=False, fill_holes=False)
     assert up[0, 20] == pytest.approx(10.0, abs=1e-3)
     # Without it only the 31x31 fill (radius 15) plus the first dilations reach upwards.
-    assert no[0, 20] == 0 and no[10, 20] == pytest.approx(10.0, abs=1e-3)
+    assert no[0, 20] == 0 and no[16, 20] == pytest.approx(10.0, abs=1e-3)
+    # fill_holes (the default) fills what is left, from the same point.
+    assert ip_basic_fill(sparse, extrapolate=False)[0, 20] == pytest.approx(10.0, abs=1e-3)
 
 
 def test_closer_points_win_between_near_and_far():
@@ -144,3 +146,97 @@ def test_model_wrapper_runs_per_image_and_keeps_dtype(name):
     np.testing.assert_allclose(out[1, 0].numpy(), fill(b), rtol=1e-6)
     np.testing.assert_allclose(out[0, 0].numpy(), fill(a), rtol=1e-6)
     assert list(model.parameters()) == []
+
+
+# ---------------------------------------------------------------- pinned to the published pipeline
+
+_DIAMOND = np.array([[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]], np.uint8)
+
+
+def _published_fast(depth, max_depth=100.0, extrapolate=True, blur="gaussian"):
+    """IP-Basic's fast pipeline written out step by step, independently of the module
+    (boolean indexing and a per-column loop, as the paper describes it)."""
+    import cv2
+
+    d = depth.astype(np.float32).copy()
+    valid = d > 0.1
+    d[valid] = max_depth - d[valid]
+    d = cv2.dilate(d, _DIAMOND)
+    d = cv2.morphologyEx(d, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    empty = d < 0.1
+    d[empty] = cv2.dilate(d, np.ones((7, 7), np.uint8))[empty]
+    if extrapolate:
+        top = np.argmax(d > 0.1, axis=0)
+        for col in range(d.shape[1]):
+            d[: top[col], col] = d[top[col], col]
+    empty = d < 0.1
+    d[empty] = cv2.dilate(d, np.ones((31, 31), np.uint8))[empty]
+    d = cv2.medianBlur(d, 5)
+    if blur == "bilateral":
+        d = cv2.bilateralFilter(d, 5, 1.5, 2.0)
+    else:
+        valid = d > 0.1
+        d[valid] = cv2.GaussianBlur(d, (5, 5), 0)[valid]
+    valid = d > 0.1
+    d[valid] = max_depth - d[valid]
+    d[~valid] = 0
+    return d
+
+
+def _lidar_like(seed, h=120, w=200):
+    """Scan lines every 6 rows from row 25 to 55, then one at row 115 (a 60-row gap: wider
+    than the 31x31 fill), 30 % of the columns; ground below row 40, a 60 m wall above and a
+    near box in front."""
+    rng = np.random.default_rng(seed)
+    v = np.arange(h, dtype=np.float32)[:, None].repeat(w, 1)
+    gt = np.where(v > 40, np.minimum(400.0 / np.maximum(v - 40, 1), 60.0), 60.0).astype(np.float32)
+    gt[30:90, 60:110] = np.minimum(gt[30:90, 60:110], 8.0 + rng.random() * 4)
+    keep = np.zeros((h, w), bool)
+    keep[[25, 31, 37, 43, 49, 55, 115]] = True
+    keep &= rng.random((h, w)) < 0.3
+    return np.where(keep, gt, 0).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("blur,extrapolate", [("gaussian", True), ("gaussian", False), ("bilateral", True)])
+def test_ip_basic_equals_the_published_fast_pipeline(seed, blur, extrapolate):
+    """Every step counts: skipping or changing one (the closing, a kernel, the median)
+    moves pixels by metres and fails this exact comparison."""
+    sparse = _lidar_like(seed)
+    ours = ip_basic_fill(sparse, blur=blur, extrapolate=extrapolate, fill_holes=False)
+    ref = _published_fast(sparse, blur=blur, extrapolate=extrapolate)
+    assert (ref > 0).mean() < 1.0, "the scene must leave holes for the hole test below to mean anything"
+    np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fill_holes_only_touches_pixels_the_pipeline_leaves_empty(seed):
+    sparse = _lidar_like(seed)
+    published = ip_basic_fill(sparse, fill_holes=False)
+    filled = ip_basic_fill(sparse)
+    assert (published == 0).any()
+    kept = published > 0
+    np.testing.assert_array_equal(filled[kept], published[kept])
+    assert (filled > 0).all()
+    # Holes take depths of their own neighbourhood (a dilation of real measurements), not
+    # max_depth: every filled value lies within the input's depth range.
+    lo, hi = sparse[sparse > 0].min(), sparse.max()
+    assert ((filled[~kept] >= lo - 1e-3) & (filled[~kept] <= hi + 1e-3)).all()
+
+
+def test_hand_built_step_scene_known_output():
+    """Scan lines at rows 15 and 25: 10 m on columns 0-29, 30 m on columns 30-59.
+
+    Worked out by hand from the kernels: the diamond (+-2) and the 7x7 fill (+-3) fill
+    rows 10-30 before the 31x31 fill, so between the lines each side keeps its own depth
+    except within 5 px (+4 px of blur) of the edge, where the near side wins; the top rows
+    copy each column's first value; below the last line the 31x31 fill lets the near side
+    grow over the far one."""
+    sparse = np.zeros((40, 60), np.float32)
+    sparse[[15, 25], :30] = 10.0
+    sparse[[15, 25], 30:] = 30.0
+    out = ip_basic_fill(sparse)
+    np.testing.assert_allclose(out[:27, :26], 10.0, atol=1e-4)
+    np.testing.assert_allclose(out[:27, 42:], 30.0, atol=1e-4)
+    assert (out[14:27, 30:33] < 29.0).all()  # the near side wins the boundary columns
+    assert out[39, 36] < 20.0  # and grows wider below the last line
