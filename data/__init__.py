@@ -150,6 +150,8 @@ class RawSample:
     gt: np.ndarray | None
     K: np.ndarray | None = None
     lidar_offsets: tuple[float, float] | None = None
+    scan: Any = None
+    """Data-set specific raw input the sparse map is made from (e.g. a projected LiDAR scan)."""
 
 
 class DepthDataset(Dataset):
@@ -246,10 +248,10 @@ class DepthDataset(Dataset):
         h, w = self._check_sizes(raw, rec)
 
         K = np.zeros((3, 3), np.float32) if raw.K is None else np.asarray(raw.K, np.float32)
-        sparse = self._sparse_input(raw, K, index, rec)
+        sparse, gt = self._sparse_and_gt(raw, K, index, rec)
         sample: dict[str, Any] = {"rgb": raw.rgb, "sparse": sparse}
-        if raw.gt is not None:
-            sample["gt"] = raw.gt
+        if gt is not None:
+            sample["gt"] = gt
         offset, flip = (0, 0), False
         if self.transform is not None:
             rng = np.random.default_rng([self.seed, index, self.epoch, 1])
@@ -325,6 +327,16 @@ class DepthDataset(Dataset):
             self._K_cache[cache_key] = read_intrinsics(path, key=key)
         return self._K_cache[cache_key]
 
+    def _sparse_and_gt(
+        self, raw: RawSample, K: np.ndarray, index: int, rec: SampleRecord
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The sample's sparse input and ground truth (H,W) before transforms.
+
+        Default: the sparsity option applied to the loaded frame, and its GT. Data sets
+        whose target is made from the input (e.g. a LiDAR hold-out) override this.
+        """
+        return self._sparse_input(raw, K, index, rec), raw.gt
+
     def _sparse_input(self, raw: RawSample, K: np.ndarray, index: int, rec: SampleRecord) -> np.ndarray:
         if raw.sparse is None and self.density is None and self.num_points is None:
             return np.zeros(raw.rgb.shape[:2], np.float32)  # monocular data: no sparse input
@@ -364,4 +376,4 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 # Imported last: they use register_dataset / DepthDataset defined above.
-from depthsense.data import kitti, nyu, redweb  # noqa: E402,F401
+from depthsense.data import kitti, kitti_object, nyu, redweb  # noqa: E402,F401

@@ -34,7 +34,7 @@ __all__ = [
     "make_output_dir",
 ]
 
-COMPLETION_DATASETS = ("kitti", "synthetic", "nyu")
+COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
 """Data sets with metric depth: they train completion models; ``redweb`` trains monocular."""
 
 
@@ -52,13 +52,17 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 class TrainConfig:
     """Everything a training run needs; saved inside every checkpoint."""
 
-    dataset: str = _f("synthetic", "data set: kitti | redweb | nyu | synthetic")
+    dataset: str = _f("synthetic", "data set: kitti | kitti_object | redweb | nyu | synthetic")
     data_root: str | None = _f(None, "data set root; synthetic without it generates a small set into the cache")
     model: str | None = _f(None, "model name (default: sparse_unet for metric data sets, monocular for redweb)")
     model_args: dict = _f({}, "model options as key=value (repeatable), e.g. width=16 rgb=True")
     loss: str | None = _f(None, "loss spec name:weight,... (default per data set)")
     density: float | None = _f(None, "sparse input = uniform sample of GT with this fraction of pixels")
     beams: int | None = _f(None, "sparse input = LiDAR thinned to this many beams (64/32/16/8)")
+    holdout: str | None = _f(
+        None, "kitti_object (real scans, self-supervised): input = the scan without the held-out rings/points, "
+        "loss on them; beams:K (ring phase drawn per sample and epoch) or points:F"
+    )
     epochs: int = _f(10, "epochs to train (used when --steps is 0)")
     steps: int = _f(0, "optimiser steps to train (0: use --epochs)")
     batch_size: int = _f(4, "samples per step and process")
@@ -90,10 +94,13 @@ class TrainConfig:
         """
         completion = self.dataset in COMPLETION_DATASETS
         model = self.model or ("sparse_unet" if completion else "monocular")
-        loss = self.loss or ("l1:1.0,l2:0.1,ssim:0.2,edge:0.1" if completion else "rank:1.0,ssi:0.5")
+        # Held-out rings are lines of pixels: window losses (SSIM, edges) have nothing to compare there.
+        default_loss = "l1:1.0,l2:0.1" if self.dataset == "kitti_object" else "l1:1.0,l2:0.1,ssim:0.2,edge:0.1"
+        loss = self.loss or (default_loss if completion else "rank:1.0,ssi:0.5")
         crop = self.crop
         if crop is None:
-            crop = {"kitti": (256, 1216), "synthetic": (256, 608), "nyu": (448, 576), "redweb": (320, 320)}.get(
+            crop = {"kitti": (256, 1216), "kitti_object": (256, 1216), "synthetic": (256, 608), "nyu": (448, 576),
+                    "redweb": (320, 320)}.get(
                 self.dataset, None
             )
         elif crop == ():
@@ -110,6 +117,22 @@ class TrainConfig:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
         if self.beams is not None and self.beams not in (64, 32, 16, 8, 4, 2, 1):
             raise UsageError(f"--beams must divide 64 (64/32/16/8...), got {self.beams}")
+        if self.holdout is not None and self.dataset != "kitti_object":
+            raise UsageError(f"--holdout needs real scans (--dataset kitti_object); --dataset {self.dataset} has none")
+        if self.dataset == "kitti_object":
+            from depthsense.data.lidar import parse_holdout
+
+            if self.holdout is None:
+                raise UsageError(
+                    "--dataset kitti_object has no dense ground truth: train self-supervised with --holdout beams:2 "
+                    "(input = even rings, loss on the odd ones)"
+                )
+            try:
+                parse_holdout(self.holdout)
+            except ValueError as exc:
+                raise UsageError(f"--holdout: {exc}") from None
+            if self.density is not None:
+                raise UsageError("--density samples dense ground truth; kitti_object has none (use --holdout)")
         if self.synthetic_frames < 4:
             raise UsageError(f"--synthetic-frames must be >= 4 (train and val both need frames), got {self.synthetic_frames}")
         return dataclasses.replace(self, model=model, loss=loss, crop=crop)
@@ -139,7 +162,8 @@ def train_parser() -> argparse.ArgumentParser:
         help_ = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.name == "dataset":
-            p.add_argument(flag, default=default, choices=("kitti", "redweb", "nyu", "synthetic"), help=help_)
+            p.add_argument(flag, default=default, choices=("kitti", "kitti_object", "redweb", "nyu", "synthetic"),
+                           help=help_)
         elif f.name == "progress":
             p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
         elif f.type in ("bool", bool):

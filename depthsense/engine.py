@@ -427,12 +427,16 @@ def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None
     from depthsense.data.transforms import eval_transform, train_transform
 
     name = "synthetic" if cfg.dataset == "synthetic" else cfg.dataset
-    bottom = cfg.dataset in ("kitti", "synthetic")
+    bottom = cfg.dataset in ("kitti", "synthetic", "kitti_object")
     train_tf = train_transform(crop=tuple(cfg.crop) if cfg.crop else None, hflip=0.5, colour_jitter=True, bottom=bottom)
     common = dict(density=cfg.density, beams=cfg.beams, seed=cfg.seed)
-    train_set = data.build_dataset(name, root, "train", transform=train_tf, cache=cfg.cache, **common)
+    train_extra, val_extra = {}, {}
+    if cfg.holdout:  # real scans: a new ring phase per sample and epoch in training, phase 0 to validate
+        train_extra, val_extra = dict(holdout=cfg.holdout, holdout_phase=None), dict(holdout=cfg.holdout)
+    train_set = data.build_dataset(name, root, "train", transform=train_tf, cache=cfg.cache, **common, **train_extra)
     try:
-        val_set = data.build_dataset(name, root, "val", transform=eval_transform(None), cache=cfg.cache, **common)
+        val_set = data.build_dataset(name, root, "val", transform=eval_transform(None), cache=cfg.cache, **common,
+                                     **val_extra)
     except DepthSenseError:
         val_set = None  # a data set without a validation split still trains
     return train_set, val_set

@@ -13,6 +13,9 @@ Levels (rows of the tables), in this order:
   (``depthsense.data.sparsify.uniform``), named ``"0.5%"``, ``"5%"``, ...; ascending;
 * ``beams``: the data set's LiDAR input thinned to ``b`` scan lines, named ``"64 beams"``;
   descending (KITTI layouts only);
+* ``holdout``: real LiDAR scans (``kitti_object``) scored at held-out rings or points:
+  the input is the scan without them and the ground truth is their pixels
+  (``depthsense.data.lidar.holdout_split``), named ``"beams:2 hold-out"``; ring phase 0;
 * ``lidar``: the data set's own sparse input, unchanged (``"lidar"`` for KITTI layouts,
   ``"500 points"`` for NYU, whose own input is 500 points sampled from the ground truth);
 * ``rgb-only``: no sparse input, for monocular (RGB-only) checkpoints.
@@ -86,6 +89,7 @@ __all__ = [
     "DEFAULT_DENSITIES",
     "DEFAULT_BEAMS",
     "DEFAULT_BASELINES",
+    "DEFAULT_HOLDOUTS",
     "CSV_COLUMNS",
     "TIME_METRIC",
     "REPORT_FORMAT",
@@ -100,7 +104,11 @@ DEFAULT_BEAMS: tuple[int, ...] = (64, 32, 16, 8)
 DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest")
 """Non-learned baselines evaluated by default on data sets with sparse input."""
 
+DEFAULT_HOLDOUTS: tuple[str, ...] = ("beams:2", "beams:4")
+"""Hold-outs evaluated by default on real scans (``kitti_object``)."""
+
 _LIDAR_DATASETS = ("kitti", "synthetic")
+_SCAN_DATASETS = ("kitti_object",)
 _SHORTFALL = 0.9  # a uniform level whose measured density is below 90 % of the request gets a note
 
 
@@ -128,6 +136,10 @@ class EvalConfig:
     )
     beams: tuple | None = _field(
         None, "LiDAR beam counts, e.g. 64,32,16,8 (default on kitti/synthetic; none elsewhere); 'none' to skip"
+    )
+    holdout: tuple | None = _field(
+        None, "real-scan hold-outs, e.g. beams:2 beams:4 points:0.5 (default beams:2 beams:4 on kitti_object; "
+        "kitti_object only); 'none' to skip"
     )
     lidar: bool = _field(True, "also evaluate the data set's own sparse input (level 'lidar')")
     max_images: int = _field(0, "images per level, evenly spaced over the split (0: all)")
@@ -161,9 +173,10 @@ class EvalConfig:
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         redweb = self.dataset == "redweb"
+        real_scans = self.dataset in _SCAN_DATASETS
         lidar_layout = self.dataset in _LIDAR_DATASETS
 
-        densities = (() if redweb else DEFAULT_DENSITIES) if self.densities is None else tuple(self.densities)
+        densities = (() if redweb or real_scans else DEFAULT_DENSITIES) if self.densities is None else tuple(self.densities)
         for d in densities:
             if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 < float(d) <= 1.0:
                 raise UsageError(
@@ -195,6 +208,26 @@ class EvalConfig:
 
         if redweb and densities:
             raise UsageError("--dataset redweb has no metric depth to sample sparse input from; pass --densities none")
+        if real_scans and densities:
+            raise UsageError(
+                f"--dataset {self.dataset} has no dense ground truth to sample --densities from; score real scans "
+                "with --holdout beams:2 (and pass --densities none)"
+            )
+        holdout = (DEFAULT_HOLDOUTS if real_scans else ()) if self.holdout is None else tuple(self.holdout)
+        from depthsense.data.lidar import parse_holdout
+
+        specs = []
+        for h in holdout:
+            try:
+                specs.append(str(parse_holdout(h)))
+            except ValueError as exc:
+                raise UsageError(f"--holdout: {exc}") from None
+        holdout = tuple(dict.fromkeys(specs))
+        if holdout and not real_scans:
+            raise UsageError(
+                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_SCAN_DATASETS)}); "
+                f"--dataset {self.dataset} has no laser rings"
+            )
         if beams and not lidar_layout:
             raise UsageError(f"--dataset {self.dataset} has no LiDAR scan lines to thin; pass --beams none")
         if redweb and baselines:
@@ -209,7 +242,8 @@ class EvalConfig:
             baselines=baselines,
             densities=densities,
             beams=beams,
-            lidar=bool(self.lidar and not redweb),
+            holdout=holdout,
+            lidar=bool(self.lidar and not redweb and not real_scans),
         )
 
     def to_dict(self) -> dict:
@@ -236,6 +270,8 @@ class EvalConfig:
             argv += ["--densities", ",".join(repr(float(d)) for d in self.densities) or "none"]
         if self.beams is not None:
             argv += ["--beams", ",".join(str(b) for b in self.beams) or "none"]
+        if self.holdout is not None:
+            argv += ["--holdout", *(self.holdout or ("none",))]
         if not self.lidar:
             argv.append("--no-lidar")
         for name in ("max_images", "seed", "panels", "workers"):
@@ -373,6 +409,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
     p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
     p.add_argument("--beams", nargs="+", default=None, metavar="B[,B...]", help=helps["beams"])
+    p.add_argument("--holdout", nargs="+", default=None, metavar="SPEC", help=helps["holdout"])
     p.add_argument("--no-lidar", dest="lidar", action="store_false", help="skip the 'lidar' level")
     for name in ("max_images", "seed", "panels", "workers"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EvalConfig, name), metavar="N",
@@ -397,6 +434,8 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
         ns["densities"] = _parse_numbers(ns["densities"], float, "--densities", "0.005,0.01,0.05")
     if ns["beams"] is not None:
         ns["beams"] = _parse_numbers(ns["beams"], int, "--beams", "64,32,16,8")
+    if ns["holdout"] is not None:
+        ns["holdout"] = tuple(h for h in _split_list(ns["holdout"]) if h.lower() != "none")
     return EvalConfig(**ns)
 
 
@@ -482,13 +521,14 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
     if any(not m.relative for m in models_):
         levels += [Level(_uniform_name(d), "uniform", density=d) for d in cfg.densities]
         levels += [Level(f"{b} beams", "beams", beams=b) for b in cfg.beams]
+        levels += [Level(f"{h} hold-out", "holdout", holdout=h) for h in cfg.holdout]
         if cfg.lidar:
             levels.append(Level(_native_level_name(cfg.dataset), "lidar"))
     if any(m.relative for m in models_):
         levels.append(Level("rgb-only", "rgb-only"))
     if not levels:
         raise UsageError(
-            "no sparsity level to evaluate: pass --densities and/or --beams, or drop --no-lidar"
+            "no sparsity level to evaluate: pass --densities, --beams or --holdout, or drop --no-lidar"
         )
     return levels
 
@@ -504,8 +544,9 @@ def _native_level_name(dataset: str) -> str:
 def _build_level_dataset(cfg: EvalConfig, level: Level):
     from depthsense import data
 
+    extra = {"holdout": level.holdout, "holdout_phase": 0} if level.holdout else {}
     return data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None,
-                              density=level.density, beams=level.beams, seed=cfg.seed)
+                              density=level.density, beams=level.beams, seed=cfg.seed, **extra)
 
 
 def _check_datasets(cfg: EvalConfig, datasets: dict) -> int:
@@ -591,9 +632,11 @@ def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: 
 
 
 def _panel_level(levels: list[Level]) -> Level | None:
-    by_kind = {k: [lv for lv in levels if lv.kind == k] for k in ("lidar", "beams", "uniform", "rgb-only")}
+    by_kind = {k: [lv for lv in levels if lv.kind == k] for k in ("lidar", "holdout", "beams", "uniform", "rgb-only")}
     if by_kind["lidar"]:
         return by_kind["lidar"][0]
+    if by_kind["holdout"]:
+        return by_kind["holdout"][0]
     if by_kind["beams"]:
         return by_kind["beams"][0]
     if by_kind["uniform"]:

@@ -66,7 +66,8 @@ def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, p
     colours = [f"C{i % 10}" for i in range(len(models_))]
     kinds_seen: set[str] = set()
     for m, colour in zip(models_, colours):
-        for kind, marker, style in (("uniform", "o", "-"), ("beams", "s", ":"), ("lidar", "*", "")):
+        for kind, marker, style in (("uniform", "o", "-"), ("beams", "s", ":"), ("holdout", "D", "--"),
+                                    ("lidar", "*", "")):
             pts = [(measured[lv.name], report.tables[lv.name][m.name].get(metric)) for lv in levels
                    if lv.kind == kind and m.name in report.tables.get(lv.name, {})]
             pts = sorted((x, y) for x, y in pts if x and x > 0 and y is not None)
@@ -84,7 +85,7 @@ def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, p
         if m.name not in seen:
             seen[m.name] = ax.plot([], [], color=colour, marker="o", linestyle="-")[0]
     for kind, marker, text in (("uniform", "o", "uniform sampling"), ("beams", "s", "LiDAR beams (thinned)"),
-                               ("lidar", "*", "own sparse input")):
+                               ("holdout", "D", "real scan, held-out rings"), ("lidar", "*", "own sparse input")):
         if kind in kinds_seen:
             seen[text] = ax.plot([], [], color="grey", marker=marker, linestyle="none")[0]
     for lv in levels:

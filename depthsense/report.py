@@ -1,7 +1,7 @@
 """Evaluation results and their writers: Markdown, CSV and JSON (plots: :mod:`depthsense.plots`).
 
 A :class:`Report` holds the tables of one :func:`depthsense.evaluate.evaluate` run (rows =
-sparsity :class:`Level`\ s, columns = :class:`EvalModel`\ s) and writes ``report.md``,
+sparsity levels, columns = models) and writes ``report.md``,
 ``report.csv`` (long format, :data:`CSV_COLUMNS`), ``report.json`` (config, checkpoints,
 versions, git commit, results), the plots and the qualitative panels, each atomically.
 """
@@ -48,7 +48,7 @@ METRIC_TITLES = {
 }
 """Display names of the metrics in tables and plots."""
 
-_SPARSE_LEVEL_KINDS = ("uniform", "beams", "lidar")
+_SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "lidar")
 
 
 def metric_label(metric: str) -> str:
@@ -63,15 +63,17 @@ class Level:
 
     Attributes:
         name: row label and key, e.g. ``"5%"``, ``"32 beams"``, ``"lidar"``, ``"rgb-only"``.
-        kind: ``"uniform"`` | ``"beams"`` | ``"lidar"`` | ``"rgb-only"``.
+        kind: ``"uniform"`` | ``"beams"`` | ``"holdout"`` | ``"lidar"`` | ``"rgb-only"``.
         density: requested uniform density (fraction of pixels), uniform levels only.
         beams: beam count, beam levels only.
+        holdout: hold-out spec (``"beams:2"``), hold-out levels only.
     """
 
     name: str
     kind: str
     density: float | None = None
     beams: int | None = None
+    holdout: str | None = None
 
     @property
     def sparse(self) -> bool:
@@ -178,6 +180,7 @@ class Report:
             **self.meta,
             "levels": [
                 {"name": lv.name, "kind": lv.kind, "density_requested": lv.density, "beams": lv.beams,
+                 "holdout": lv.holdout,
                  **self.level_stats.get(lv.name, {})}
                 for lv in self.levels
             ],

@@ -1,6 +1,7 @@
 """Shared test set-up: deterministic, quiet, small."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -12,3 +13,20 @@ import torch  # noqa: E402
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+SHARED = Path(os.environ.get("DEPTHSENSE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+"""The workplace's shared read-only data (``../shared`` next to the checkout, or $DEPTHSENSE_SHARED)."""
+
+
+@pytest.fixture(scope="session")
+def kitti_object_root() -> Path:
+    """``../shared/kitti_object``: 15 real KITTI-object frames (see its README).
+
+    Skips when the folder is absent (a checkout outside the workplace); ``.ci/run`` makes
+    CI fail instead, so the real-data tests can never be skipped silently there.
+    """
+    root = SHARED / "kitti_object"
+    if not (root / "training" / "velodyne").is_dir():
+        pytest.skip(f"real KITTI frames not found at {root} (set DEPTHSENSE_SHARED to the shared folder)")
+    return root

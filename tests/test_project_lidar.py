@@ -1,0 +1,133 @@
+"""tools/project_lidar.py (depthsense-project-lidar) on the real frames and on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthsense.data.lidar import project_file, read_calibration, read_velodyne, ring_ids
+from depthsense.io import read_depth, read_rgb
+from depthsense.tools import project_lidar
+
+
+def _files(root, i="000010"):
+    b = root / "training"
+    return b / "velodyne" / f"{i}.bin", b / "calib" / f"{i}.txt", b / "image_2" / f"{i}.png"
+
+
+def _run(argv, capsys):
+    rc = project_lidar.cli_main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_one_frame_with_overlay(kitti_object_root, tmp_path, capsys):
+    scan, calib, image = _files(kitti_object_root)
+    rc, out, err = _run([scan, "--calib", calib, "--image", image, "--out", tmp_path / "d.png",
+                         "--overlay", tmp_path / "o.png"], capsys)
+    assert rc == 0, err
+    depth = read_depth(tmp_path / "d.png")
+    expected = project_file(scan, read_calibration(calib), (375, 1242))[1].depth_map()
+    assert depth.shape == (375, 1242)
+    np.testing.assert_array_equal(depth > 0, expected > 0)
+    assert np.abs(depth - expected).max() <= 0.5 / 256 + 1e-6
+    overlay = read_rgb(tmp_path / "o.png")
+    assert overlay.shape == (375, 1242, 3)
+    assert np.abs(overlay - read_rgb(image)).max() > 0.2  # points were drawn
+    assert f"{int((depth > 0).sum())} points" in out
+
+
+def test_size_instead_of_image_and_beam_thinning(kitti_object_root, tmp_path, capsys):
+    scan, calib, _ = _files(kitti_object_root)
+    rc, _, err = _run([scan, "--calib", calib, "--size", "375x1242", "--out", tmp_path / "d16.png", "--beams", "16"],
+                      capsys)
+    assert rc == 0, err
+    pts = read_velodyne(scan)
+    proj = project_file(scan, read_calibration(calib), (375, 1242))[1]
+    keep = ring_ids(pts)[proj.index] % 4 == 0
+    np.testing.assert_array_equal(read_depth(tmp_path / "d16.png") > 0, proj.depth_map(keep) > 0)
+
+
+def test_folder_mode_writes_every_frame(kitti_object_root, tmp_path, capsys):
+    out = tmp_path / "proj"
+    rc, printed, err = _run(["--data-root", kitti_object_root, "--split", "report", "--out-dir", out, "--overlay",
+                             "--beams", "32", "--no-progress"], capsys)
+    assert rc == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"{i}.png" for i in ("000010", "000021", "000076", "000142", "000217")]
+                           + [f"{i}_overlay.png" for i in ("000010", "000021", "000076", "000142", "000217")])
+    assert "wrote 5 depth PNGs" in printed
+    d = read_depth(out / "000076.png")
+    assert d.shape == (374, 1238) and 0.01 < (d > 0).mean() < 0.03
+
+
+def test_an_image_of_another_size_is_fine(kitti_object_root, tmp_path, capsys):
+    scan, calib, _ = _files(kitti_object_root)
+    rc, _, err = _run([scan, "--calib", calib, "--size", "300x1000", "--out", tmp_path / "small.png"], capsys)
+    assert rc == 0, err
+    assert read_depth(tmp_path / "small.png").shape == (300, 1000)
+
+
+def _bad_scan(tmp_path, kind):
+    p = tmp_path / f"{kind}.bin"
+    if kind == "odd":
+        p.write_bytes(b"\0" * 20)
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "nan":
+        np.array([[1.0, np.nan, 0, 0]], np.float32).tofile(p)
+    elif kind == "behind":
+        np.array([[-10.0, 0, 0, 0]], np.float32).tofile(p)
+    return p
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("odd", "20 bytes is not a multiple of 16"), ("empty", "empty scan"), ("nan", "NaN/Inf coordinates"),
+    ("behind", "none of its 1 points lands in the 1242x375 image"),
+])
+def test_bad_scans_are_one_line_errors_and_write_nothing(kitti_object_root, tmp_path, capsys, kind, message):
+    _, calib, image = _files(kitti_object_root)
+    scan = _bad_scan(tmp_path, kind)
+    rc, _, err = _run([scan, "--calib", calib, "--image", image, "--out", tmp_path / "d.png"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("depthsense-project-lidar: error:") or "error:" in err
+    assert str(scan) in err and message in err
+    assert not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace("P2:", "PX:"), "no 'P2' line"),
+    (lambda t: t.replace("Tr_velo_to_cam:", "Tr_other:"), "no 'Tr_velo_to_cam' line"),
+    (lambda t: t.replace("R0_rect: 9.999128000000e-01", "R0_rect:"), "'R0_rect' has 8 values"),
+])
+def test_bad_calibrations_name_the_key(kitti_object_root, tmp_path, capsys, edit, message):
+    scan, calib, image = _files(kitti_object_root, "000000")
+    bad = tmp_path / "calib.txt"
+    bad.write_text(edit(calib.read_text()))
+    rc, _, err = _run([scan, "--calib", bad, "--image", image, "--out", tmp_path / "d.png"], capsys)
+    assert rc == 2 and str(bad) in err and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--beams", "12"], "--beams 12: not a divisor of 64"),
+    (["--size", "375"], "expected HxW"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_options(kitti_object_root, tmp_path, capsys, extra, message):
+    scan, calib, _ = _files(kitti_object_root)
+    argv = [scan, "--calib", calib, "--out", tmp_path / "d.png"] + (["--size", "375x1242"] if "--size" not in extra
+                                                                      else []) + extra
+    rc, _, err = _run(argv, capsys)
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d.png").exists()
+
+
+def test_never_writes_over_an_input(kitti_object_root, tmp_path, capsys):
+    scan, calib, image = _files(kitti_object_root)
+    copy = tmp_path / "image.png"
+    copy.write_bytes(image.read_bytes())
+    before = copy.read_bytes()
+    rc, _, err = _run([scan, "--calib", calib, "--image", copy, "--out", copy], capsys)
+    assert rc == 2 and "is an input of this command" in err
+    assert copy.read_bytes() == before

@@ -1,0 +1,171 @@
+"""depthsense-project-lidar: Velodyne scans + KITTI calibration -> sparse depth PNGs.
+
+    depthsense-project-lidar velodyne/000000.bin --calib calib/000000.txt --image image_2/000000.png \\
+        --out 000000_depth.png --overlay 000000_overlay.png
+    depthsense-project-lidar scan.bin --calib 2011_09_26/calib_cam_to_cam.txt --size 375x1242 --out d.png
+    depthsense-project-lidar --data-root kitti_object --out-dir projected --beams 16 --overlay
+    depthsense-project-lidar --data-root raw/2011_09_26/2011_09_26_drive_0001_sync --out-dir projected
+
+One frame: the scan, its calibration (KITTI object ``calib/<id>.txt``, or KITTI raw
+``calib_cam_to_cam.txt`` with ``calib_velo_to_cam.txt`` beside it) and the image size
+(from ``--image``, or ``--size HxW``) give a KITTI uint16 PNG (depth*256, 0 = no point).
+A folder (``--data-root``: KITTI object root, or a KITTI-raw drive or date folder) writes
+``<out-dir>/<frame>.png`` for every frame of ``--split``. ``--beams N`` keeps every
+(64/N)-th laser ring; ``--overlay`` also draws the points over the image. The projection
+is :mod:`depthsense.data.lidar`. Bad input is one line on stderr and exit status 2;
+nothing is written then, and no input file is ever written over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from depthsense.config import UsageError, make_output_dir, parse_crop, run_cli
+
+__all__ = ["main", "cli"]
+
+_PROG = "depthsense-project-lidar"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and project; return the exit status (0 ok, 2 user error)."""
+    args = _parser().parse_args(argv)
+    if args.beams is not None and (args.beams < 1 or 64 % args.beams):
+        raise UsageError(f"--beams {args.beams}: not a divisor of 64; use 64, 32, 16, 8, 4, 2 or 1")
+    if args.data_root:
+        if args.scan or args.calib or args.image or args.size or args.out:
+            raise UsageError("--data-root projects a whole folder into --out-dir; drop SCAN/--calib/--image/--size/--out")
+        if not args.out_dir:
+            raise UsageError("--data-root needs --out-dir DIR for the projected PNGs")
+        if args.overlay:
+            raise UsageError("with --data-root, --overlay takes no path (it writes <out-dir>/<frame>_overlay.png)")
+        return _project_folder(args)
+    if not args.scan:
+        raise UsageError("pass a scan (.bin) with --calib and --image or --size, or --data-root DIR --out-dir DIR")
+    if not args.calib:
+        raise UsageError(f"{args.scan}: needs --calib (KITTI-object calib/<id>.txt or KITTI-raw calib_cam_to_cam.txt)")
+    if bool(args.image) == bool(args.size):
+        raise UsageError("give the image size with exactly one of --image IMAGE or --size HxW")
+    if not args.out:
+        raise UsageError("--out FILE.png: where to write the projected depth")
+    if args.overlay is not None and not args.image:
+        raise UsageError("--overlay draws on the image: pass --image as well")
+    if args.overlay == "":
+        raise UsageError("--overlay needs a PNG path for one scan, e.g. --overlay 000000_overlay.png")
+    return _project_one(args)
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``main`` with user errors reported as one line on stderr and exit code 2."""
+    return run_cli(main, argv)
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    raise SystemExit(cli_main())
+
+
+def _project_one(args: argparse.Namespace) -> int:
+    from depthsense.data.lidar import keep_rings, project_file, read_calibration, ring_ids
+    from depthsense.io import read_rgb, write_depth, write_rgb
+    from depthsense.viz import sparse_overlay
+
+    out = Path(args.out)
+    overlay = Path(args.overlay) if args.overlay else None
+    inputs = [Path(p) for p in (args.scan, args.calib, args.image) if p]
+    _refuse_overwrite([out] + ([overlay] if overlay else []), inputs)
+    if out.suffix.lower() != ".png" or (overlay is not None and overlay.suffix.lower() != ".png"):
+        raise UsageError("--out and --overlay must be .png files (KITTI depth is a 16-bit PNG)")
+    calib = read_calibration(args.calib, camera=args.camera)
+    rgb = read_rgb(args.image) if args.image else None
+    size = rgb.shape[:2] if rgb is not None else args.size
+    points, scan = project_file(args.scan, calib, size)
+    keep = None
+    if args.beams is not None and args.beams != 64:
+        keep = keep_rings(ring_ids(points, source=args.scan), args.beams)[scan.index]
+    depth = scan.depth_map(keep)
+    for path in (out, overlay):
+        if path is not None and path.parent != Path(""):
+            make_output_dir(path.parent, "folder for the output")
+    write_depth(out, depth)
+    if overlay is not None:
+        write_rgb(overlay, sparse_overlay(rgb, depth))
+    print(f"{out}: {int((depth > 0).sum())} points ({100 * (depth > 0).mean():.2f}% of {size[1]}x{size[0]} pixels)"
+          + (f"; overlay {overlay}" if overlay else ""))
+    return 0
+
+
+def _project_folder(args: argparse.Namespace) -> int:
+    from depthsense.data import build_dataset
+    from depthsense.io import write_depth, write_rgb
+    from depthsense.viz import sparse_overlay
+
+    ds = build_dataset("kitti_object", args.data_root, args.split, beams=None if args.beams == 64 else args.beams,
+                       camera=args.camera)
+    out_dir = Path(args.out_dir)
+    names = [rec.name for rec in ds.samples]
+    targets = [out_dir / f"{name}.png" for name in names]
+    inputs = [p for rec in ds.samples for p in (rec.rgb, rec.sparse, rec.calib)]
+    overlays = args.overlay is not None
+    _refuse_overwrite(targets + ([out_dir / f"{n}_overlay.png" for n in names] if overlays else []), inputs)
+    make_output_dir(out_dir, "folder for the projected PNGs")
+    bar = None
+    if args.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(ds), unit="scan", desc="project", file=sys.stderr)
+    total = 0.0
+    for i, (name, target) in enumerate(zip(names, targets)):
+        sample = ds[i]
+        depth = sample["sparse"][0].numpy()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_depth(target, depth)
+        if overlays:
+            write_rgb(out_dir / f"{name}_overlay.png", sparse_overlay(sample["rgb"].numpy(), depth))
+        total += float((depth > 0).mean())
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    print(f"wrote {len(names)} depth PNGs to {out_dir} (mean density {100 * total / max(len(names), 1):.2f}%"
+          + (f", {args.beams} beams" if args.beams else "") + ")")
+    return 0
+
+
+def _refuse_overwrite(outputs: list[Path], inputs: list[Path]) -> None:
+    read = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in read:
+            raise UsageError(f"{out}: is an input of this command; choose another output path (inputs are never "
+                             "written over)")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of the usage block
+        raise UsageError(f"{message} (see {_PROG} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=_PROG, description="Project Velodyne .bin scans into the camera: KITTI uint16 depth PNGs.")
+    p.add_argument("scan", nargs="?", help="one Velodyne scan (.bin, N x 4 float32)")
+    p.add_argument("--calib", help="KITTI-object calib/<id>.txt, or KITTI-raw calib_cam_to_cam.txt "
+                   "(calib_velo_to_cam.txt beside it)")
+    p.add_argument("--image", help="the camera image: gives the size (and the overlay's background)")
+    p.add_argument("--size", type=parse_crop, help="image size HxW instead of --image, e.g. 375x1242")
+    p.add_argument("--out", help="output depth PNG (one scan)")
+    p.add_argument("--overlay", nargs="?", const="", default=None, metavar="PNG",
+                   help="also draw the points over the image: PNG path for one scan; with --data-root "
+                   "no value (writes <frame>_overlay.png)")
+    p.add_argument("--data-root", help="KITTI-object root or KITTI-raw drive/date folder: project every frame")
+    p.add_argument("--split", default="all", help="with --data-root: all | train | report | testing (default all)")
+    p.add_argument("--out-dir", help="with --data-root: folder for <frame>.png")
+    p.add_argument("--beams", type=int, help="keep every (64/N)-th laser ring, e.g. 32, 16, 8 (default: all 64)")
+    p.add_argument("--camera", type=int, default=2, choices=(2, 3), help="colour camera: 2 left, 3 right (default 2)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    return p
+
+
+if __name__ == "__main__":
+    cli()
