@@ -30,7 +30,7 @@ import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -218,6 +218,7 @@ class DepthDataset(Dataset):
         except ValueError as exc:
             raise DatasetError(f"{type(self).__name__}: {exc}") from None
         self._K_cache: dict[tuple[Path, str | None], np.ndarray] = {}
+        self._mix: tuple[list[dict[str, Any]], np.ndarray] | None = None
         self.samples: list[SampleRecord] = self._find_samples()
 
     # ------------------------------------------------------------------ public
@@ -282,6 +283,36 @@ class DepthDataset(Dataset):
         """Change the augmentation stream (not the sparsification) for a new epoch."""
         self.epoch = int(epoch)
 
+    def set_sparsity_mix(self, options: Sequence[dict[str, Any]], weights: Sequence[float] | None = None) -> None:
+        """Draw the sparsity option anew per sample and epoch (training on many densities).
+
+        Args:
+            options: each a dict with at most one of ``density`` (a fraction, or a
+                ``(low, high)`` range drawn log-uniformly), ``beams`` or ``num_points``;
+                ``{}`` is the data set's own sparse input.
+            weights: relative probability of each option (default equal).
+        The draw uses ``np.random.default_rng([seed, index, epoch, 3])``, so a run is
+        reproducible and each epoch sees other densities. Replaces the constructor's
+        sparsity option.
+        Raises:
+            DatasetError: an empty list, a malformed option or weights.
+        """
+        opts = [dict(o) for o in options]
+        if not opts or any(set(o) - {"density", "beams", "num_points"} or len(o) > 1 for o in opts):
+            raise DatasetError(f"set_sparsity_mix: options {options!r}; each needs at most one of density/beams/num_points")
+        for o in opts:
+            d = o.get("density")
+            lo_hi = d if isinstance(d, (tuple, list)) else (d, d)
+            try:
+                check_sparsity_args(lo_hi[0], o.get("beams"), o.get("num_points"))
+                check_sparsity_args(lo_hi[1], None, None)
+            except ValueError as exc:
+                raise DatasetError(f"set_sparsity_mix: {exc}") from None
+        w = np.ones(len(opts)) if weights is None else np.asarray(weights, np.float64)
+        if w.shape != (len(opts),) or (w < 0).any() or w.sum() <= 0:
+            raise DatasetError(f"set_sparsity_mix: weights {weights!r} must be {len(opts)} non-negative numbers")
+        self._mix = (opts, w / w.sum())
+
     def describe(self) -> str:
         """One line: class, split, root, sample count and options."""
         opts = {
@@ -338,9 +369,10 @@ class DepthDataset(Dataset):
         return self._sparse_input(raw, K, index, rec), raw.gt
 
     def _sparse_input(self, raw: RawSample, K: np.ndarray, index: int, rec: SampleRecord) -> np.ndarray:
-        if raw.sparse is None and self.density is None and self.num_points is None:
+        density, beams, num_points = self._sparsity_option(index)
+        if raw.sparse is None and density is None and num_points is None:
             return np.zeros(raw.rgb.shape[:2], np.float32)  # monocular data: no sparse input
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.seed, index] if self._mix is None else [self.seed, index, self.epoch, 4])
         height, behind = raw.lidar_offsets if raw.lidar_offsets is not None else self.lidar_offsets
         try:
             return apply_sparsity(
@@ -348,14 +380,25 @@ class DepthDataset(Dataset):
                 raw.gt,
                 K,
                 rng,
-                density=self.density,
-                beams=self.beams,
-                num_points=self.num_points,
+                density=density,
+                beams=beams,
+                num_points=num_points,
                 lidar_height_offset=height,
                 lidar_behind_offset=behind,
             )
         except ValueError as exc:
             raise DatasetError(f"{rec.rgb}: cannot build the sparse input: {exc}") from None
+
+    def _sparsity_option(self, index: int) -> tuple[float | None, int | None, int | None]:
+        if self._mix is None:
+            return self.density, self.beams, self.num_points
+        opts, probs = self._mix
+        rng = np.random.default_rng([self.seed, index, self.epoch, 3])
+        o = opts[int(rng.choice(len(opts), p=probs))]
+        d = o.get("density")
+        if isinstance(d, (tuple, list)):
+            d = float(np.exp(rng.uniform(np.log(d[0]), np.log(d[1]))))
+        return d, o.get("beams"), o.get("num_points")
 
     def _check_sizes(self, raw: RawSample, rec: SampleRecord) -> tuple[int, int]:
         if raw.rgb.ndim != 3 or raw.rgb.shape[2] != 3:

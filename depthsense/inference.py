@@ -571,7 +571,7 @@ def export_onnx(
     exporter: str = "auto",
     check_sizes: Sequence[tuple[int, int]] = ((64, 208), (45, 77)),
     atol: float = 1e-4,
-    rtol: float = 1e-5,
+    rtol: float = 1e-4,
 ) -> OnnxExport:
     """Export a learned model to ONNX with dynamic batch, height and width, and verify it.
 
@@ -580,7 +580,7 @@ def export_onnx(
     ``check_sizes`` (the second default is odd on purpose) and must match the PyTorch
     model within ``atol + rtol*max|torch|`` per sample (the rtol term allows for float32
     rounding, which grows with the magnitude of the depths; for a trained model, depths
-    <= 80 m, the bound is <= 0.9 mm). The file is written atomically and only if the check passes.
+    <= 100 m, the bound is <= 10 mm: float32 rounding in a deep net reaches ~2e-5 of the depth). The file is written atomically and only if the check passes.
 
     Args:
         model: a :class:`Predictor` or a DepthSense model (learned).

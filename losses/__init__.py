@@ -9,6 +9,8 @@ Terms (registry name -> module):
 ========  ===================================  ==========================================
 ``l1``    :class:`depthsense.losses.pixel.MaskedL1Loss`    mean |pred - gt| over valid GT (m)
 ``l2``    :class:`depthsense.losses.pixel.MaskedL2Loss`    mean (pred - gt)^2 over valid GT (m^2)
+``mae``   :class:`depthsense.losses.pixel.ImageMAELoss`    per-image MAE, mean over images (m)
+``rmse``  :class:`depthsense.losses.pixel.ImageRMSELoss`   per-image RMSE, mean over images (m)
 ``ssim``  :class:`depthsense.losses.structure.SSIMLoss`    (1 - SSIM)/2, depth / max_depth
 ``edge``  :class:`depthsense.losses.structure.EdgeLoss`    L1 of Sobel gradient differences
 ``rank``  :class:`depthsense.losses.ranking.RankingLoss`   ordinal ranking (Xian et al. 2018)
@@ -39,6 +41,8 @@ __all__ = [
     "masked_l1",
     "masked_l2",
     "masked_mean",
+    "image_mae",
+    "image_rmse",
     "ssim_loss",
     "edge_loss",
     "ranking_loss",
@@ -47,6 +51,8 @@ __all__ = [
     "align_scale_shift",
     "MaskedL1Loss",
     "MaskedL2Loss",
+    "ImageMAELoss",
+    "ImageRMSELoss",
     "SSIMLoss",
     "EdgeLoss",
     "RankingLoss",
@@ -85,7 +91,17 @@ def register_loss(name: str) -> Callable[[_M], _M]:
 
 # The term modules import ``register_loss`` from this package, so they are imported only
 # after it is defined; importing them here fills the registry.
-from depthsense.losses.pixel import MaskedL1Loss, MaskedL2Loss, masked_l1, masked_l2, masked_mean  # noqa: E402
+from depthsense.losses.pixel import (  # noqa: E402
+    ImageMAELoss,
+    ImageRMSELoss,
+    MaskedL1Loss,
+    MaskedL2Loss,
+    image_mae,
+    image_rmse,
+    masked_l1,
+    masked_l2,
+    masked_mean,
+)
 from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss  # noqa: E402
 from depthsense.losses.ranking import RankingLoss, ranking_loss, sample_pairs  # noqa: E402
 from depthsense.losses.ssi import SSILoss, align_scale_shift, ssi_loss  # noqa: E402

@@ -27,6 +27,10 @@ __all__ = [
     "check_pair",
     "MaskedL1Loss",
     "MaskedL2Loss",
+    "image_mae",
+    "image_rmse",
+    "ImageMAELoss",
+    "ImageRMSELoss",
 ]
 
 
@@ -81,6 +85,41 @@ def masked_l2(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
     mask = valid_mask(gt, mask, "masked_l2")
     diff = pred - gt
     return masked_mean(diff * diff, mask)
+
+
+def image_mae(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Per-image MAE averaged over the images with valid ground truth (metres).
+
+    The KITTI metric's own averaging: every image weighs the same however many valid
+    pixels it has (unlike :func:`masked_l1`, where a dense image outweighs a sparse one,
+    e.g. a synthetic frame with dense GT next to a real scan scored at held-out rings).
+
+    Args:
+        pred, gt, mask: as in :func:`masked_l1`.
+    Returns:
+        Scalar in metres; 0 when no image has a valid pixel.
+    """
+    pred, gt = check_pair(pred, gt, "image_mae")
+    mask = valid_mask(gt, mask, "image_mae")
+    total, count = _per_image_sums((pred - gt).abs(), mask)
+    return _mean_over_images(total / count.clamp_min(1.0), count)
+
+
+def image_rmse(pred: Tensor, gt: Tensor, mask: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+    """Per-image RMSE averaged over the images with valid ground truth (metres).
+
+    Args:
+        pred, gt, mask: as in :func:`masked_l1`.
+        eps: added under the square root (m^2) so the gradient stays finite at a perfect
+            prediction.
+    Returns:
+        Scalar in metres; 0 when no image has a valid pixel.
+    """
+    pred, gt = check_pair(pred, gt, "image_rmse")
+    mask = valid_mask(gt, mask, "image_rmse")
+    diff = pred - gt
+    total, count = _per_image_sums(diff * diff, mask)
+    return _mean_over_images(torch.sqrt(total / count.clamp_min(1.0) + eps), count)
 
 
 def check_pair(pred: Tensor, gt: Tensor, where: str = "loss") -> tuple[Tensor, Tensor]:
@@ -160,3 +199,31 @@ class MaskedL2Loss(nn.Module):
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
         return masked_l2(pred, gt, mask)
+
+
+@register_loss("mae")
+class ImageMAELoss(nn.Module):
+    """Module form of :func:`image_mae` (per-image MAE, mean over images; metres)."""
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return image_mae(pred, gt, mask)
+
+
+@register_loss("rmse")
+class ImageRMSELoss(nn.Module):
+    """Module form of :func:`image_rmse` (per-image RMSE, mean over images; metres)."""
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return image_rmse(pred, gt, mask)
+
+
+def _per_image_sums(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(B,) sums of ``x`` over each image's mask and (B,) valid-pixel counts."""
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    total = torch.where(mask, x, zero).flatten(1).sum(1)
+    return total, mask.flatten(1).sum(1).to(x.dtype)
+
+
+def _mean_over_images(per_image: Tensor, count: Tensor) -> Tensor:
+    has = (count > 0).to(per_image.dtype)
+    return (per_image * has).sum() / has.sum().clamp_min(1.0)

@@ -129,12 +129,15 @@ class DepthModel(nn.Module):
     def to_metres(self, y: Tensor, max_depth: float) -> Tensor:
         """Scale a normalised prediction back to metres (``y * max_depth``).
 
-        In eval mode the result is clamped at 0 so reported depth is never negative; in
-        training mode it is left raw, because a ReLU/clamp there would stop the gradient
-        of every pixel predicted below 0 (the L1 loss already pushes them up).
+        In eval mode the result is clamped to ``[0, max_depth]``: reported depth is never
+        negative nor beyond the range the model was built for, however far outside its
+        training density the input is (a normalised convolution whose window sees one
+        point can otherwise return that point times k^2 times a weight). In training mode
+        it is left raw, because a clamp there would stop the gradient of every pixel
+        predicted outside the range (the loss already pulls them back).
         """
         y = y * max_depth
-        return y if self.training else y.clamp_min(0.0)
+        return y if self.training else y.clamp(0.0, max_depth)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config.items())

@@ -49,6 +49,7 @@ metres, clamped at 0 in eval mode (raw in training, see ``DepthModel.to_metres``
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -56,7 +57,10 @@ from torch import Tensor, nn
 from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
 from depthsense.models.sparse_conv import SparseConv2d, sparse_add, sparse_concat, sparse_upsample
 
-__all__ = ["SparseUNet", "UNetBase", "unet_channels"]
+__all__ = ["SparseUNet", "UNetBase", "unet_channels", "PREFILLS", "parse_prefill"]
+
+PREFILLS = ("ip_basic", "nearest")
+"""Classical fills a U-Net can take as dense guidance (``prefill="ip_basic+nearest"``)."""
 
 _CAP = 4  # channel cap (x width): the deepest levels are tiny, wider buys little there
 _RGB_MEAN = 0.45  # rough ImageNet statistics; only to centre the RGB branch's input
@@ -94,10 +98,12 @@ class UNetBase(DepthModel):
         refine: int = 8,
         *,
         sparse: bool = True,
+        prefill: str = "",
     ) -> None:
         super().__init__()
         if width < 1 or depth < 2:
             raise ValueError(f"need width >= 1 and depth >= 2 (levels); got width={width}, depth={depth}")
+        self.prefill = parse_prefill(prefill)
         self.sparse = bool(sparse)
         self.use_rgb = bool(rgb)
         self.needs_rgb = self.use_rgb
@@ -111,10 +117,16 @@ class UNetBase(DepthModel):
             nn.ModuleList([conv(ch[l - 1], ch[l], 3, 2), conv(ch[l], ch[l], 3)]) for l in range(1, depth)
         )
         self.up = nn.ModuleList(conv(ch[l + 1], ch[l], 3) for l in range(depth - 1))
-        self.fuse = nn.ModuleList(conv(ch[l] * (2 if rgb else 1), ch[l], 3) for l in range(depth - 1))
+        guided = bool(rgb or self.prefill)
+        self.fuse = nn.ModuleList(conv(ch[l] * (2 if guided else 1), ch[l], 3) for l in range(depth - 1))
         # 1x1: a 3x3 conv with 4 outputs runs ~20x slower in oneDNN for ~no gain after the
-        # 3x3 fusion conv that precedes it.
-        self.head = conv(ch[0], 4, 1)
+        # 3x3 fusion conv that precedes it. With pre-fills it also predicts, per pixel, the
+        # logits of a convex blend of the fills (4 sub-pixels each, for pixel_shuffle).
+        n_fill = len(self.prefill)
+        self.head = conv(ch[0], 4 * (1 + (n_fill if n_fill > 1 else 0)), 1)
+        if n_fill:
+            nn.init.zeros_(self.head.weight)  # start as the (equal) blend of the fills
+            nn.init.zeros_(self.head.bias)
         # Full-resolution residual refinement: the coarse prediction next to the raw
         # input, so the output can follow the exact measurements (the U-Net alone
         # predicts from 1/2-resolution features and blurs them).
@@ -128,10 +140,11 @@ class UNetBase(DepthModel):
                 [conv(self.refine_ch + 1, self.refine_ch, 5), conv(self.refine_ch, 1, 3)]
             )
             nn.init.zeros_(self.refine[-1].weight)  # start as the coarse prediction
-        if rgb:
-            # Plain convolutions: RGB is dense, no mask to carry.
+        guide_in = (3 if rgb else 0) + n_fill
+        if guide_in:
+            # Plain convolutions: RGB and the pre-fills are dense, no mask to carry.
             self.rgb_enc = nn.ModuleList(
-                [plain_conv(3, ch[0], 5, 2)] + [plain_conv(ch[l - 1], ch[l], 3, 2) for l in range(1, depth - 1)]
+                [plain_conv(guide_in, ch[0], 5, 2)] + [plain_conv(ch[l - 1], ch[l], 3, 2) for l in range(1, depth - 1)]
             )
 
     def _conv(self, cin: int, cout: int, k: int, stride: int = 1, init_density: float = 1.0) -> nn.Module:
@@ -159,7 +172,11 @@ class UNetBase(DepthModel):
         if not self.sparse:
             x, m = torch.cat([x, m], dim=1), None
         x_in, m_in = x, m
-        feats = self._rgb_features(pad_to_multiple(rgb, mult, "replicate")) if self.use_rgb else None
+        fills = self._prefills(sparse) if self.prefill else None
+        guide = [] if rgb is None else [(rgb - _RGB_MEAN) / _RGB_STD]
+        if fills is not None:
+            guide.append(fills)
+        feats = self._rgb_features(pad_to_multiple(torch.cat(guide, 1), mult, "replicate")) if guide else None
 
         x, m = self._layer(self.stem, x, m)
         skips = [(x, m)]
@@ -177,9 +194,28 @@ class UNetBase(DepthModel):
             x, m = self._layer(self.fuse[l], x, m)
         y, ym = self._layer(self.head, x, m, relu=False)
         y = F.pixel_shuffle(y, 2)
+        if fills is not None:
+            y = self._blend(y, pad_to_multiple(fills, mult, "replicate"))
         if self.refine_ch:
             y = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in)
         return self.to_metres(crop_to(y, size), self.max_depth)
+
+    def _prefills(self, sparse: Tensor) -> Tensor:
+        """(B,n,H,W) classical completions of the input, / max_depth, no gradient."""
+        from depthsense.models.classical import ip_basic_fill, nearest_fill
+
+        fns = {"ip_basic": ip_basic_fill, "nearest": nearest_fill}
+        with torch.no_grad():
+            arr = sparse.detach().to("cpu", torch.float32).numpy()
+            out = np.stack([np.stack([fns[name](arr[b, 0]) for name in self.prefill]) for b in range(arr.shape[0])])
+        return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype) / self.max_depth
+
+    def _blend(self, y: Tensor, fills: Tensor) -> Tensor:
+        """Coarse depth = softmax-weighted blend of the fills + the predicted correction."""
+        if fills.shape[1] == 1:
+            return fills + y
+        weights = torch.softmax(y[:, 1:], dim=1)
+        return (weights * fills).sum(1, keepdim=True) + y[:, :1]
 
     def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None) -> Tensor:
         e, em = self._layer(self.refine_in, x_in, m_in)
@@ -193,8 +229,7 @@ class UNetBase(DepthModel):
 
     # -- ops that work on (features, mask) for the sparse net and (features, None) for the dense one
 
-    def _rgb_features(self, rgb: Tensor) -> list[Tensor]:
-        r = (rgb - _RGB_MEAN) / _RGB_STD
+    def _rgb_features(self, r: Tensor) -> list[Tensor]:
         out = []
         for layer in self.rgb_enc:
             r = F.relu(layer(r))
@@ -233,7 +268,10 @@ class SparseUNet(UNetBase):
     """U-Net SparseConvNet (see the module docstring).
 
     Args: as :class:`UNetBase` without ``sparse``: ``width=16, depth=4, rgb=False,
-    max_depth=80.0, init_density=0.05``. ``forward(sparse, mask, rgb=None)`` as there.
+    max_depth=80.0, init_density=0.05, refine=8, prefill=""``. ``prefill`` names classical
+    completions (``"ip_basic"``, ``"nearest"``, ``"ip_basic+nearest"``) computed from the
+    input and fed, with RGB, to the dense guidance branch; the network then predicts a
+    blend of them plus a correction. ``forward(sparse, mask, rgb=None)`` as there.
     """
 
     def __init__(
@@ -244,8 +282,9 @@ class SparseUNet(UNetBase):
         max_depth: float = DEFAULT_MAX_DEPTH,
         init_density: float = 0.05,
         refine: int = 8,
+        prefill: str = "",
     ) -> None:
-        super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True)
+        super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True, prefill=prefill)
         self._store_config(
             width=int(width),
             depth=int(depth),
@@ -253,5 +292,18 @@ class SparseUNet(UNetBase):
             max_depth=float(max_depth),
             init_density=float(init_density),
             refine=int(refine),
+            **({"prefill": "+".join(self.prefill)} if self.prefill else {}),
         )
 
+
+def parse_prefill(spec: str | None) -> tuple[str, ...]:
+    """``"ip_basic+nearest"`` -> ``("ip_basic", "nearest")``; ``""``/``None`` -> ``()``.
+
+    Raises:
+        ValueError: an unknown fill name (the message lists :data:`PREFILLS`).
+    """
+    names = tuple(n.strip() for n in str(spec or "").replace(",", "+").split("+") if n.strip())
+    unknown = [n for n in names if n not in PREFILLS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"prefill={spec!r}: use names from {', '.join(PREFILLS)} joined by '+', each once")
+    return names

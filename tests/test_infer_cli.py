@@ -81,7 +81,8 @@ def test_point_cloud_counts_only_valid_pixels(tmp_path, frame, capsys):
     """ip_basic without extrapolation leaves the sky empty: fewer vertices than pixels."""
     image, sparse = write_pair(tmp_path, frame)
     fx, fy, cx, cy = frame.K[0, 0], frame.K[1, 1], frame.K[0, 2], frame.K[1, 2]
-    args = [str(image), str(sparse), "--model", "ip_basic", "--model-arg", "extrapolate=False", "--out",
+    args = [str(image), str(sparse), "--model", "ip_basic", "--model-arg", "extrapolate=False", "--model-arg",
+            "fill_holes=False", "--out",
             str(tmp_path / "o"), "--fx", str(fx), "--fy", str(fy), "--cx", str(cx), "--cy", str(cy)]
     assert main(args) == 0
     assert "using the classical" not in capsys.readouterr().out
@@ -285,7 +286,7 @@ def test_export_onnx_parity_at_two_sizes(tmp_path, capsys):
             ref = model(s, m).numpy()
         got = sess.run(None, {"sparse": s.numpy(), "mask": m.numpy()})[0]
         assert got.shape == (b, 1, h, w)
-        assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
+        assert np.abs(got - ref).max() <= 1e-4 + 1e-4 * np.abs(ref).max()  # the export tolerance
 
 
 def test_export_onnx_refuses_classical_and_writes_nothing(tmp_path, capsys):

@@ -356,7 +356,7 @@ def test_onnx_export_sparse_unet_parity_at_two_sizes(tmp_path):
             ref = model(s, m).numpy()
         got = sess.run(None, {"sparse": s.numpy(), "mask": m.numpy()})[0]
         assert got.shape == (2, 1, h, w)
-        assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
+        assert np.abs(got - ref).max() <= 1e-4 + 1e-4 * np.abs(ref).max()  # the export tolerance
 
 
 def test_onnx_auto_falls_back_to_torchscript(tmp_path, monkeypatch):

@@ -95,3 +95,31 @@ def test_shape_errors_name_the_problem():
 def test_valid_mask_default_is_gt_positive():
     gt = torch.tensor([[[[0.0, 1.0], [-1.0, 2.0]]]])
     assert valid_mask(gt).tolist() == [[[[False, True], [False, True]]]]
+
+
+def test_per_image_losses_weigh_every_image_equally():
+    from depthsense.losses.pixel import image_mae, image_rmse
+
+    pred = torch.zeros(3, 1, 4, 4)
+    gt = torch.zeros(3, 1, 4, 4)
+    gt[0] = 2.0  # 16 valid pixels, error 2 everywhere
+    gt[1, 0, 0, 0] = 6.0  # one valid pixel, error 6
+    # image 2 has no valid pixel: left out of the mean
+    assert float(image_mae(pred, gt)) == pytest.approx((2.0 + 6.0) / 2)
+    assert float(image_rmse(pred, gt)) == pytest.approx((2.0 + 6.0) / 2, abs=1e-5)
+    # pooled over the batch, the dense image would dominate: (16*2 + 6) / 17
+    assert float(masked_l1(pred, gt)) == pytest.approx(38 / 17)
+    gt[1, 0, 0, 1] = 3.0  # per-image RMSE is the root of the image's mean square
+    assert float(image_rmse(pred, gt)) == pytest.approx((2.0 + ((36 + 9) / 2) ** 0.5) / 2, abs=1e-5)
+
+
+def test_per_image_losses_empty_and_perfect_are_finite():
+    from depthsense.losses.pixel import image_rmse
+
+    pred = torch.ones(2, 1, 3, 3, requires_grad=True)
+    gt = torch.ones(2, 1, 3, 3)
+    loss = image_rmse(pred, gt)
+    loss.backward()
+    assert float(loss) < 1e-2 and torch.isfinite(pred.grad).all()
+    empty = image_rmse(pred, torch.zeros_like(gt))
+    assert float(empty) == 0.0
