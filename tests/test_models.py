@@ -14,14 +14,16 @@ from depthsense.models import build_model
 
 ALL = ["sparse_convnet", "sparse_unet", "convnet", "convnet_mask", "dense_unet", "ip_basic", "nearest", "monocular"]
 # (name, cfg) variants worth running separately: the RGB branch changes the U-Nets.
-VARIANTS = [(n, {}) for n in ALL] + [("sparse_unet", {"rgb": True}), ("dense_unet", {"rgb": True})]
+PREFILLED = {"rgb": True, "prefill": "ip_basic+nearest", "max_depth": 100.0}  # the shipped model's architecture
+VARIANTS = [(n, {}) for n in ALL] + [("sparse_unet", {"rgb": True}), ("dense_unet", {"rgb": True}),
+                                     ("sparse_unet", PREFILLED)]
 LEARNED = [(n, c) for n, c in VARIANTS if n not in ("ip_basic", "nearest")]
 METRIC = [(n, c) for n, c in VARIANTS if n != "monocular"]
 CHEAP_FULL_SIZE = ["sparse_unet", "dense_unet", "monocular", "ip_basic", "nearest"]
 
 
 def _ids(variants):
-    return [n + ("+rgb" if c.get("rgb") else "") for n, c in variants]
+    return [n + ("+rgb" if c.get("rgb") else "") + ("+prefill" if c.get("prefill") else "") for n, c in variants]
 
 
 def _inputs(b=1, h=37, w=101, density=0.07, seed=0):
@@ -263,7 +265,11 @@ def test_dense_networks_are_not_sparsity_invariant(name, monkeypatch):
 # --------------------------------------------------------------------------- learning
 
 
-@pytest.mark.parametrize("name,cfg", LEARNED, ids=_ids(LEARNED))
+# The pre-filled U-Net starts from a classical completion (its own learning test is below).
+OVERFIT = [(n, c) for n, c in LEARNED if not c.get("prefill")]
+
+
+@pytest.mark.parametrize("name,cfg", OVERFIT, ids=_ids(OVERFIT))
 def test_overfits_one_small_batch(name, cfg):
     """Masked L1 on one fixed 2x48x64 batch (7% density) falls by 80% within 200 Adam steps.
 
@@ -291,3 +297,66 @@ def test_overfits_one_small_batch(name, cfg):
     assert all(torch.isfinite(torch.tensor(losses)))
     assert min(losses) <= 0.2 * losses[0], f"{name}: L1 {losses[0]:.3f} -> {min(losses):.3f}"
     assert min(losses) <= 0.5 * constant, f"{name}: L1 {min(losses):.3f} vs constant {constant:.3f}"
+
+
+# --------------------------------------------------------------------------- pre-filled U-Net
+
+
+def test_prefilled_unet_starts_as_the_mean_of_its_classical_fills():
+    """Head and refinement start at zero: before training the prediction is exactly the
+    equal blend of IP-Basic and nearest fill (so training starts from a classical
+    completion, not from noise)."""
+    from depthsense.models.classical import ip_basic_fill, nearest_fill
+
+    sparse, mask, rgb, _ = _inputs(b=2, h=40, w=96, density=0.05)
+    model = _build("sparse_unet", PREFILLED).eval()
+    with torch.no_grad():
+        out = model(sparse, mask, rgb)
+    for b in range(2):
+        d = sparse[b, 0].numpy()
+        expected = (ip_basic_fill(d) + nearest_fill(d)) / 2
+        torch.testing.assert_close(out[b, 0], torch.from_numpy(expected), atol=1e-4, rtol=1e-5)
+
+
+def test_prefilled_unet_learns_to_choose_the_better_fill():
+    """On dense input nearest fill is almost exact and IP-Basic is not: a few steps move
+    the blend towards nearest (the error falls below the equal blend's)."""
+    gt_sparse, mask, rgb, gt = _inputs(b=2, h=32, w=64, density=0.5)
+    model = _build("sparse_unet", dict(PREFILLED, width=4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.eval()
+    with torch.no_grad():
+        before = (model(gt_sparse, mask, rgb) - gt).abs().mean()
+    model.train()
+    for _ in range(40):
+        loss = (model(gt_sparse, mask, rgb) - gt).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        after = (model(gt_sparse, mask, rgb) - gt).abs().mean()
+    assert after < 0.7 * before, (float(before), float(after))
+
+
+@pytest.mark.parametrize("spec", ["ip_basic+ip_basic", "bilinear", "ip_basic,median"])
+def test_bad_prefill_names(spec):
+    with pytest.raises(ValueError, match="prefill="):
+        build_model("sparse_unet", prefill=spec)
+
+
+@pytest.mark.parametrize("name", ["sparse_convnet", "convnet", "sparse_unet"])
+def test_learned_outputs_stay_within_zero_and_max_depth_at_any_density(name):
+    """Far below the training density a normalised convolution can scale a lone point by
+    k^2 times a weight; in eval mode every learned model's output is bounded."""
+    model = _build(name, {})
+    with torch.no_grad():
+        for layer in model.modules():
+            if hasattr(layer, "weight") and layer.weight is not None and layer.weight.dim() == 4:
+                layer.weight.mul_(8.0)  # an untrained net with large weights: outputs far out of range
+    model.eval()
+    sparse, mask, _, _ = _inputs(b=1, h=48, w=96, density=0.005)
+    with torch.no_grad():
+        out = model(sparse, mask)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= model.config["max_depth"]
+    assert float(out.max()) == pytest.approx(model.config["max_depth"])  # the bound was needed
