@@ -41,7 +41,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,11 +49,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-from depthsense.config import UsageError, resolve_device
+from depthsense.config import (
+    UsageError,
+    build_model_from_options,
+    check_output_dir,
+    make_output_dir,
+    refuse_overwrite,
+    resolve_device,
+)
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, DepthSenseError, ShapeError
-from depthsense.io import atomic_output, read_depth, read_rgb, write_depth, write_image, write_rgb
-from depthsense.pointcloud import write_ply
-from depthsense.viz import colorize_depth
+from depthsense.io import atomic_output, atomic_write_files, encode_depth, encode_image, encode_rgb, read_depth, read_rgb
+from depthsense.pointcloud import ply_bytes
+from depthsense.viz import colorize_depth, depth_range, with_colorbar
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -67,11 +74,14 @@ __all__ = [
     "relative_to_uint16",
     "output_names",
     "write_prediction",
+    "prediction_outputs",
     "check_output_dir",
     "make_output_dir",
+    "refuse_overwrite",
     "pair_files",
     "kitti_test_dirs",
     "export_onnx",
+    "check_onnx_destination",
 ]
 
 DEFAULT_MODEL = "ip_basic"
@@ -173,10 +183,7 @@ class Predictor:
             self.step = int(ckpt.get("step", 0) or 0)
         else:
             name = model or DEFAULT_MODEL
-            try:
-                net = models.build_model(name, **model_args)
-            except (TypeError, ValueError) as exc:
-                raise UsageError(f"--model {name}: {exc}") from None
+            net = build_model_from_options(name, model_args)
             if getattr(net, "learned", True):
                 raise UsageError(
                     f"--model {name} is a learned model and needs trained weights: pass "
@@ -374,11 +381,16 @@ def output_names(stem: str, relative: bool, with_ply: bool) -> dict[str, str]:
 def write_prediction(
     out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None
 ) -> dict[str, Path]:
-    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, atomically each.
+    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
     Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
-    (near bright, far dark, invalid black); with ``K`` also a coloured PLY point cloud of
-    the valid pixels. Relative depth: :func:`relative_to_uint16` PNG and a preview.
+    (near bright, far dark, invalid black) with a colour bar in metres underneath; with
+    ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
+    :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
+
+    Every file is encoded in memory and written to a temporary file first; only when all
+    are complete are they renamed into place, so a full disk never leaves a new depth PNG
+    next to the previous run's preview.
 
     Args:
         out_dir: an existing directory.
@@ -389,7 +401,7 @@ def write_prediction(
         PLY vertices when a PLY was written (as an int, not a path).
     Raises:
         UsageError: ``K`` given for relative depth (no metric scale for a point cloud).
-        DepthFileError: a file cannot be written.
+        DepthFileError: a file cannot be written (none of them is then replaced).
     """
     out_dir = Path(out_dir)
     if prediction.relative and K is not None:
@@ -397,58 +409,32 @@ def write_prediction(
             "a point cloud needs metric depth, but this model predicts relative depth; drop "
             "--intrinsics/--fx..."
         )
-    names = output_names(stem, prediction.relative, K is not None)
-    # Compute everything first so that an error leaves no partial set of files.
+    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None).items()}
+    files: dict[Path, bytes] = {}
     if prediction.relative:
         u16 = relative_to_uint16(prediction.depth)
         # +1 keeps the nearest pixel valid (colorize_depth treats <= 0 as missing).
-        preview = colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0)
+        preview = with_colorbar(colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0, 1.0, 2.0), 1.0, 2.0,
+                                labels=("near", "far"))
+        files[paths["depth"]] = encode_image(paths["depth"], u16)
     else:
-        u16 = None
-        preview = colorize_depth(prediction.depth)
-    written: dict[str, Any] = {}
-    if u16 is not None:
-        write_image(out_dir / names["depth"], u16)
-    else:
-        write_depth(out_dir / names["depth"], prediction.depth)
-    written["depth"] = out_dir / names["depth"]
-    write_rgb(out_dir / names["color"], preview)
-    written["color"] = out_dir / names["color"]
+        lo, hi = depth_range(prediction.depth) or (0.0, 1.0)
+        preview = with_colorbar(colorize_depth(prediction.depth, lo, hi), lo, hi, unit="m")
+        files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth)
+    files[paths["color"]] = encode_rgb(paths["color"], preview)
+    written: dict[str, Any] = {"depth": paths["depth"], "color": paths["color"]}
     if K is not None:
-        written["points"] = write_ply(out_dir / names["ply"], prediction.depth, K, prediction.rgb)
-        written["ply"] = out_dir / names["ply"]
+        files[paths["ply"]], written["points"] = ply_bytes(prediction.depth, K, prediction.rgb)
+        written["ply"] = paths["ply"]
+    atomic_write_files(files)
     return written
 
 
-def check_output_dir(path: str | os.PathLike) -> Path:
-    """Check that ``path`` is, or can be created as, a writable directory, creating nothing.
-
-    Raises:
-        DepthFileError: ``path`` (or an ancestor) is a file, or the nearest existing
-            ancestor is not writable.
-    """
-    path = Path(path)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == path else f"cannot be created: {probe} is a file"
-        raise DepthFileError(f"{path}: output directory {what}, not a directory; choose another --out.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise DepthFileError(f"{path}: output directory is not writable ({probe}); choose a writable --out.")
-    return path
-
-
-def make_output_dir(path: str | os.PathLike) -> Path:
-    """:func:`check_output_dir`, then create the directory (with parents)."""
-    path = check_output_dir(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DepthFileError(f"{path}: cannot create the output directory ({exc.strerror}); choose another --out.") from None
-    return path
+def prediction_outputs(out_dir: str | os.PathLike, image: str | os.PathLike, relative: bool,
+                       with_ply: bool) -> list[Path]:
+    """The files :func:`write_prediction` would write for ``image`` into ``out_dir``."""
+    names = output_names(Path(image).stem, relative, with_ply)
+    return [Path(out_dir) / n for n in names.values()]
 
 
 # --------------------------------------------------------------------------- folders
@@ -463,11 +449,13 @@ class Pairing:
             sparse folder was given).
         problems: one human-readable line per file without a partner (or ambiguous).
         sparse_count: number of sparse depth files found.
+        files: every image and depth file found in the folders (what no output may replace).
     """
 
     pairs: list[tuple[Path, Path | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     sparse_count: int = 0
+    files: list[Path] = field(default_factory=list)
 
 
 def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | None = None) -> Pairing:
@@ -491,11 +479,13 @@ def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | Non
     if not images:
         raise DepthFileError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in --image-dir; check the path.")
     result = Pairing()
+    result.files = [p for paths in images.values() for p in paths]
     sparse: dict[str, Path] = {}
     if sparse_dir is not None:
         sparse_dir = _check_dir(sparse_dir, "--sparse-dir")
         sparse = {p.stem: p for p in sorted(sparse_dir.iterdir()) if p.is_file() and p.suffix.lower() == ".png"}
         result.sparse_count = len(sparse)
+        result.files += list(sparse.values())
     used: set[str] = set()
     for stem, paths in images.items():
         if len(paths) > 1:
@@ -572,6 +562,7 @@ def export_onnx(
     check_sizes: Sequence[tuple[int, int]] = ((64, 208), (45, 77)),
     atol: float = 1e-4,
     rtol: float = 1e-5,
+    log: Callable[[str], None] | None = None,
 ) -> OnnxExport:
     """Export a learned model to ONNX with dynamic batch, height and width, and verify it.
 
@@ -588,16 +579,24 @@ def export_onnx(
         exporter: ``"auto"`` (dynamo, falling back to TorchScript on failure),
             ``"dynamo"`` or ``"torchscript"``.
         check_sizes: (H,W) sizes to check (each >= 16).
+        log: called with one line per stage (export, check), which take seconds each.
     Returns:
         :class:`OnnxExport` with the max abs differences.
+
+    The file is self-contained: the weights are stored inside it (no external-data
+    file next to it; these models are a few MB, far below ONNX's 2 GB limit), so it can
+    be copied alone.
+
     Raises:
-        UsageError: a classical model (no ONNX graph: OpenCV code), unknown exporter, or
-            onnx/onnxruntime not installed.
+        UsageError: a classical model (no ONNX graph: OpenCV code), unknown exporter,
+            onnx/onnxruntime not installed, or ``path`` is a directory (checked first).
         OnnxParityError: onnxruntime output differs from PyTorch beyond tolerance.
         DepthFileError: the destination cannot be written.
     """
     if exporter not in ("auto", "dynamo", "torchscript"):
         raise UsageError(f"--onnx-exporter {exporter!r}: expected auto, dynamo or torchscript.")
+    path = check_onnx_destination(path)
+    say = log or (lambda _msg: None)
     net = model.model if isinstance(model, Predictor) else model
     name = getattr(net, "name", type(net).__name__)
     if not getattr(net, "learned", True):
@@ -621,9 +620,10 @@ def export_onnx(
     samples = [_sample_inputs(inputs, h, w, seed) for seed, (h, w) in enumerate(check_sizes)]
     path = Path(path)
     fallback = None
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, _no_stray_files(tmp):
         used = exporter
         if exporter in ("auto", "dynamo"):
+            say(f"exporting {name} with the dynamo exporter (torch.export; typically 10-60 s on a CPU) ...")
             try:
                 # Batch 2: an example of batch 1 would make torch.export specialise B to 1.
                 _export_dynamo(wrapper, [torch.cat([t, t]) for t in samples[0]], inputs, tmp)
@@ -634,7 +634,11 @@ def export_onnx(
                 fallback = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
                 used = "torchscript"
         if used == "torchscript":
+            say(f"exporting {name} with the TorchScript exporter ...")
             _export_torchscript(wrapper, samples[0], inputs, tmp)
+        _embed_weights(tmp)
+        sizes = ", ".join(f"{h}x{w}" for h, w in check_sizes)
+        say(f"checking the ONNX graph with onnxruntime against PyTorch at {sizes} ...")
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         checks = []
         failures = []
@@ -671,6 +675,59 @@ def export_onnx(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def check_onnx_destination(path: str | os.PathLike) -> Path:
+    """Check an ``--export-onnx`` destination before any work.
+
+    Raises:
+        UsageError: ``path`` is a directory.
+        DepthFileError: its folder does not exist or is not writable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--export-onnx {path}: is a directory; pass a file name such as {path / 'model.onnx'}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DepthFileError(f"--export-onnx {path}: folder {folder} does not exist; create it or choose another path.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DepthFileError(f"--export-onnx {path}: folder {folder} is not writable; choose another path.")
+    return path
+
+
+def _embed_weights(path: Path) -> None:
+    """Make the ONNX file self-contained: weights inside, no external-data file.
+
+    ``torch.onnx.export(dynamo=True)`` may store initialisers in ``<file>.data``; its name
+    would be our temporary file's, so after the rename the model would point at a
+    hidden, orphaned file.
+    """
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    proto = onnx.load(str(path), load_external_data=False)
+    external = [t for t in proto.graph.initializer if uses_external_data(t)]
+    if not external:
+        return
+    locations = {e.value for t in external for e in t.external_data if e.key == "location"}
+    proto = onnx.load(str(path))  # reads the external data into the tensors
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+    for location in locations:
+        with contextlib.suppress(OSError):
+            (path.parent / location).unlink()
+
+
+@contextlib.contextmanager
+def _no_stray_files(tmp: Path) -> Iterator[None]:
+    # Whatever an exporter writes next to the temporary file (external data) goes with it.
+    before = set(tmp.parent.iterdir())
+    try:
+        yield
+    finally:
+        for extra in set(tmp.parent.iterdir()) - before:
+            if extra.name.startswith(tmp.name) and extra != tmp:
+                with contextlib.suppress(OSError):
+                    extra.unlink()
 
 
 def _check_dir(path: str | os.PathLike, option: str) -> Path:
@@ -776,6 +833,7 @@ def _export_dynamo(wrapper: nn.Module, sample: list[torch.Tensor], inputs: list[
             input_names=inputs,
             output_names=["depth"],
             verbose=False,
+            external_data=False,  # one self-contained file (the models are small)
         )
 
 

@@ -158,7 +158,8 @@ def test_non_finite_loss_stops_with_step_and_files_and_keeps_checkpoint(tiny_roo
     monkeypatch.setattr(losses, "build_loss", exploding)
     cfg = TrainConfig(**{**TrainConfig().to_dict(), "dataset": "synthetic", "data_root": str(tiny_root),
                          "model": "sparse_convnet", "loss": "l1", "crop": (32, 96), "batch_size": 2,
-                         "workers": 0, "out": str(out), "progress": False, "steps": 4, "resume": True})  # fmt: skip
+                         "workers": 0, "out": str(out), "progress": False, "steps": 4, "resume": True,
+                         "override": True})  # fmt: skip
     with pytest.raises(NonFiniteLossError) as exc:
         train(cfg)
     msg = str(exc.value)

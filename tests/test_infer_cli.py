@@ -14,6 +14,7 @@ from depthsense.data.synthetic import generate, render_frame
 from depthsense.checkpoint import save_checkpoint
 from depthsense.io import png_info, read_depth, write_depth, write_rgb
 from depthsense.tools.infer import cli_main, main
+from depthsense.viz import COLORBAR_HEIGHT
 
 H, W = 64, 192
 
@@ -73,7 +74,8 @@ def test_round_trip_ip_basic_at_kitti_size(tmp_path, capsys):
     assert within >= 0.95, within
     assert ply_vertex_count(out / "img.ply") == int((depth > 0).sum())
     colour = cv2.imread(str(out / "img_depth_color.png"), cv2.IMREAD_UNCHANGED)
-    assert colour.shape == (352, 1216, 3) and colour.dtype == np.uint8
+    assert colour.shape == (352 + COLORBAR_HEIGHT, 1216, 3) and colour.dtype == np.uint8  # colour bar below
+    colour = colour[:352]
     assert (colour[depth == 0] == 0).all() and (colour[depth > 0].max(axis=1) > 0).all()
 
 

@@ -138,7 +138,8 @@ def test_make_panel_layout_titles_and_shared_range():
     panel = V.make_panel(rgb, sparse, preds, gt)
     # rgb, sparse, 3 predictions, gt, 3 error maps
     n_tiles = 2 + 3 + 1 + 3
-    assert panel.shape == (n_tiles * (V.PANEL_TITLE_HEIGHT + H), W, 3) and panel.dtype == np.uint8
+    bars = 2 * (V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT)  # depth and error colour bars at the bottom
+    assert panel.shape == (n_tiles * (V.PANEL_TITLE_HEIGHT + H) + bars, W, 3) and panel.dtype == np.uint8
     np.testing.assert_array_equal(_tile(panel, 0), np.rint(rgb * 255).astype(np.uint8))
     assert panel[:V.PANEL_TITLE_HEIGHT].any()  # the title strip has text in it
     # one vmin/vmax for every depth tile: the exact prediction looks like the gt ...
@@ -157,7 +158,7 @@ def test_make_panel_without_gt_and_torch_inputs():
     gt = _depth(5)
     panel = V.make_panel(torch.rand(3, H, W), torch.from_numpy(gt)[None],
                          {"a": torch.from_numpy(gt)[None, None]})
-    assert panel.shape == (3 * (V.PANEL_TITLE_HEIGHT + H), W, 3)
+    assert panel.shape == (3 * (V.PANEL_TITLE_HEIGHT + H) + V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT, W, 3)
     with pytest.raises(ShapeError, match="same H and W"):
         V.make_panel(np.zeros((H, W, 3)), gt, {"a": gt[:, :4]})
 
