@@ -33,11 +33,9 @@ and runs a :class:`Trainer`. Design points:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
-import sys
 import threading
 import time
 from contextlib import nullcontext

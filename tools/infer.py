@@ -214,16 +214,18 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
 
 
 def _export(args, inference) -> int:
+    from depthsense import onnx_export
+
     if not args.checkpoint:
         raise UsageError("--export-onnx needs --checkpoint RUN_DIR/best.pt (classical models have no ONNX graph).")
-    dest = inference.check_onnx_destination(args.export_onnx)  # before the model load
+    dest = onnx_export.check_onnx_destination(args.export_onnx)  # before the model load
     inference.refuse_overwrite([dest], [args.checkpoint], fix="choose another --export-onnx path")
     predictor = inference.Predictor(args.checkpoint, args.model, "cpu")
     print(f"model: {predictor.describe()}", flush=True)
     try:
-        result = inference.export_onnx(predictor, dest, exporter=args.onnx_exporter,
+        result = onnx_export.export_onnx(predictor, dest, exporter=args.onnx_exporter,
                                        log=lambda line: print(line, flush=True))
-    except inference.OnnxParityError as exc:
+    except onnx_export.OnnxParityError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     if result.fallback_reason:
