@@ -374,7 +374,8 @@ def build_model_from_options(name: str, options: dict | None = None, option: str
 
     Raises:
         UsageError: an unknown option, a value of the wrong type, or a value the model
-            refuses (``ValueError``/``TypeError`` from its constructor).
+            refuses (``ValueError``/``TypeError``/``RuntimeError`` from its constructor,
+            which only ever sees these user-given values).
         KeyError: unknown model name (the message lists the known names).
     """
     import inspect
@@ -399,8 +400,8 @@ def build_model_from_options(name: str, options: dict | None = None, option: str
             )
     try:
         return models.build_model(name, **options)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{option} {given}: {name} cannot be built: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # e.g. torch: "negative dimension -3"
+        raise UsageError(f"{option} {given}: {name} cannot be built: {str(exc).strip().splitlines()[0]}") from None
 
 
 _TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
