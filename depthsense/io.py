@@ -30,6 +30,7 @@ from depthsense.errors import DepthFileError, ShapeError
 __all__ = [
     "DepthFileError",
     "ShapeError",
+    "WriteError",
     "KITTI_DEPTH_SCALE",
     "MAX_DEPTH_M",
     "read_depth",
@@ -55,6 +56,13 @@ KITTI_DEPTH_SCALE = 256.0
 
 MAX_DEPTH_M = 65535 / KITTI_DEPTH_SCALE
 """Largest depth a KITTI uint16 PNG can hold (255.996 m)."""
+
+class WriteError(DepthFileError):
+    """An output could not be written (missing folder, permissions, a full disk).
+
+    Unlike a bad input file, retrying the next file cannot help: commands stop on it.
+    """
+
 
 _MAX_PIXELS = 100_000_000  # refuse absurd images before decoding them into memory
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -339,7 +347,7 @@ def atomic_write_files(files: Mapping[str | os.PathLike, bytes]) -> None:
     depth PNG next to an old preview).
 
     Raises:
-        DepthFileError: a directory is missing, or a write fails (the message names the
+        WriteError: a directory is missing, or a write fails (the message names the
             file and the cause, e.g. "No space left on device").
     """
     with atomic_outputs(list(files)) as tmps:
@@ -347,7 +355,7 @@ def atomic_write_files(files: Mapping[str | os.PathLike, bytes]) -> None:
             try:
                 _write_file(tmp, data)
             except OSError as exc:
-                raise DepthFileError(_write_error(exc, Path(path))) from None
+                raise WriteError(_write_error(exc, Path(path))) from None
 
 
 @contextlib.contextmanager
@@ -391,7 +399,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             os.replace(tmp, path)
     except OSError as exc:
         _remove(tmps)
-        raise DepthFileError(_write_error(exc, current)) from None
+        raise WriteError(_write_error(exc, current)) from None
     except BaseException:
         _remove(tmps)
         raise
@@ -400,7 +408,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
 def _temp_next_to(path: Path) -> Path:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise DepthFileError(f"{path}: output directory {directory} does not exist; create it first.")
+        raise WriteError(f"{path}: output directory {directory} does not exist; create it first.")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
     os.close(fd)
     return Path(tmp_name)

@@ -467,3 +467,26 @@ def test_export_onnx_is_one_self_contained_file_and_reports_progress(tmp_path, c
     with torch.inference_mode():
         ref = model(s, (s > 0).float()).numpy()
     assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
+
+
+def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import depthsense.io as dio
+
+    img_dir, sp_dir = tmp_path / "img", tmp_path / "sp"
+    img_dir.mkdir(), sp_dir.mkdir()
+    for i, stem in enumerate("abc"):
+        f = render_frame(0, i, 32, 64)
+        write_rgb(img_dir / f"{stem}.png", f.rgb)
+        write_depth(sp_dir / f"{stem}.png", f.sparse)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dio, "_write_file", full)
+    for extra in ([], ["--kitti-submission", str(tmp_path / "sub")]):
+        argv = ["--image-dir", str(img_dir), "--sparse-dir", str(sp_dir), "--no-progress"]
+        argv += extra or ["--out", str(tmp_path / "o")]
+        assert cli_main(argv) == 2  # not "3 problems", one per remaining file
+        assert "No space left on device" in _one_line(capsys)

@@ -155,7 +155,7 @@ def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K
 def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> int:
     from tqdm import tqdm
 
-    from depthsense.io import write_depth
+    from depthsense.io import WriteError, write_depth
 
     if kitti:
         if predictor.relative:
@@ -191,7 +191,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
             else:
                 inference.write_prediction(out, image.stem, pred, K)
             done += 1
-        except UsageError:
+        except (UsageError, WriteError):  # a full disk fails every further file too: stop
             raise
         except DepthSenseError as exc:  # a bad file: report it, keep going
             problems.append(f"failed: {exc}")
