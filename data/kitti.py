@@ -163,7 +163,8 @@ class KittiDataset(DepthDataset):
                 f"{self.root}: {len(missing_rgb)} velodyne_raw frames have no RGB image "
                 f"(e.g. {_first(missing_rgb)}); looked in <rgb_root>/<date>/<drive>_sync/<cam>/data/, "
                 f"<rgb_root>/<drive>_sync/<cam>/data/ and <root>/<split>/<drive>_sync/<cam>/data/ "
-                f"with rgb_root={self.rgb_root}. Download the KITTI raw data and pass rgb_root=<its folder>."
+                f"with rgb_root={self.rgb_root}. Download the KITTI raw data and pass its folder with --rgb-root DIR "
+                f"(rgb_root= in Python)."
             )
         if not records:
             raise DatasetError(f"{split_dir}: no samples found; searched {pattern}.")

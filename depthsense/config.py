@@ -15,23 +15,33 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Iterable
 
-from depthsense.errors import DepthSenseError
+from depthsense.errors import DepthFileError, DepthSenseError
 
 __all__ = [
     "TrainConfig",
+    "RUN_SETTINGS",
     "train_parser",
     "train_config_from_args",
+    "parse_train_args",
+    "resume_config",
     "COMPLETION_DATASETS",
+    "OneLineParser",
+    "DefaultsHelpFormatter",
     "resolve_device",
     "parse_crop",
     "parse_kv",
+    "build_model_from_options",
     "cache_dir",
+    "synthetic_cache_root",
     "run_cli",
     "UsageError",
     "jsonable",
+    "check_output_dir",
     "make_output_dir",
+    "refuse_overwrite",
+    "refuse_output_inside",
 ]
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
@@ -40,6 +50,17 @@ COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
 
 class UsageError(DepthSenseError, ValueError):
     """A command-line argument that cannot work (reported as one line, exit 2)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse`` whose errors are one line, ``<prog>: error: <what> (see <prog> --help)``.
+
+    Plain argparse prints the whole usage block before the error; here the error raises
+    :class:`UsageError`, which :func:`run_cli` prints as one line with exit code 2.
+    """
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -53,11 +74,14 @@ class TrainConfig:
     """Everything a training run needs; saved inside every checkpoint."""
 
     dataset: str = _f("synthetic", "data set: kitti | kitti_object | redweb | nyu | synthetic")
-    data_root: str | None = _f(None, "data set root; synthetic without it generates a small set into the cache")
+    data_root: str | None = _f(None, "data set root; synthetic without it generates a small set into the cache "
+                                     "($DEPTHSENSE_CACHE or ~/.cache/depthsense; the path is printed)")
+    rgb_root: str | None = _f(None, "kitti only: folder of the raw KITTI RGB frames and calibration, if not under --data-root")
     model: str | None = _f(None, "model name (default: sparse_unet for metric data sets, monocular for redweb)")
     model_args: dict = _f({}, "model options as key=value (repeatable), e.g. width=16 rgb=True")
     loss: str | None = _f(None, "loss spec name:weight,... (default per data set)")
-    density: float | None = _f(None, "sparse input = uniform sample of GT with this fraction of pixels")
+    density: float | None = _f(None, "sparse input = uniform sample of GT with this fraction of pixels "
+                                     "(refused if it gives < 1 point per training sample)")
     beams: int | None = _f(None, "sparse input = LiDAR thinned to this many beams (64/32/16/8)")
     holdout: str | None = _f(
         None, "kitti_object (real scans, self-supervised): input = the scan without the held-out rings/points, "
@@ -74,7 +98,8 @@ class TrainConfig:
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")
     amp: bool = _f(False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
     out: str = _f("runs/train", "run directory: TensorBoard logs and checkpoints")
-    resume: bool = _f(False, "continue from RUN_DIR/last.pt")
+    resume: bool = _f(False, "continue from RUN_DIR/last.pt with the run's stored settings")
+    override: bool = _f(False, "with --resume: let the options given now replace the run's stored ones")
     seed: int = _f(0, "seed of data order, augmentation and initialisation")
     log_every: int = _f(10, "steps between TensorBoard scalar logs")
     val_every: int = _f(0, "steps between validations (0: at the end of every epoch)")
@@ -84,7 +109,7 @@ class TrainConfig:
     synthetic_size: tuple = _f((352, 1216), "HxW of generated synthetic frames")
     max_depth: float = _f(80.0, "depth that scales losses such as SSIM (m)")
     grad_clip: float = _f(0.0, "clip gradient norm to this value (0: off)")
-    progress: bool = _f(True, "show a progress bar")
+    progress: bool = _f(True, "show progress bars on stderr (default: on; --no-progress hides them)")
 
     def resolved(self) -> "TrainConfig":
         """Fill per-data-set defaults (model, loss, crop) and validate values.
@@ -94,9 +119,12 @@ class TrainConfig:
         """
         completion = self.dataset in COMPLETION_DATASETS
         model = self.model or ("sparse_unet" if completion else "monocular")
+        if self.loss is not None and not self.loss.strip():
+            raise UsageError(f"--loss {self.loss!r} is empty; pass terms such as l1:1.0,ssim:0.2, or drop --loss "
+                             "for the data set's default")
         # Held-out rings are lines of pixels: window losses (SSIM, edges) have nothing to compare there.
         default_loss = "l1:1.0,l2:0.1" if self.dataset == "kitti_object" else "l1:1.0,l2:0.1,ssim:0.2,edge:0.1"
-        loss = self.loss or (default_loss if completion else "rank:1.0,ssi:0.5")
+        loss = self.loss if self.loss is not None else (default_loss if completion else "rank:1.0,ssi:0.5")
         crop = self.crop
         if crop is None:
             crop = {"kitti": (256, 1216), "kitti_object": (256, 1216), "synthetic": (256, 608), "nyu": (448, 576),
@@ -111,6 +139,11 @@ class TrainConfig:
         for name in ("epochs", "steps", "workers", "log_every", "val_every", "ckpt_every", "val_samples"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.steps == 0 and self.epochs == 0:
+            raise UsageError("--steps 0 and --epochs 0: nothing to train; pass --steps N or --epochs N (N >= 1)")
+        if self.rgb_root is not None and self.dataset != "kitti":
+            raise UsageError(f"--rgb-root is for --dataset kitti (raw RGB frames); {self.dataset} has its RGB "
+                             "under --data-root")
         if not self.lr > 0:
             raise UsageError(f"--lr must be > 0, got {self.lr}")
         if self.density is not None and not 0 < self.density <= 1:
@@ -150,41 +183,158 @@ class TrainConfig:
         return cls(**kw)
 
 
-def train_parser() -> argparse.ArgumentParser:
-    """The ``depthsense-train`` parser, generated from :class:`TrainConfig`'s fields."""
-    p = argparse.ArgumentParser(
+RUN_SETTINGS: tuple[str, ...] = (
+    "dataset", "data_root", "rgb_root", "model", "model_args", "loss", "density", "beams", "epochs", "steps",
+    "batch_size", "lr", "weight_decay", "crop", "seed", "synthetic_frames", "synthetic_size", "max_depth",
+    "grad_clip", "amp",
+)
+"""Fields of :class:`TrainConfig` that define *what* a run trains. ``--resume`` restores
+them from the checkpoint; the others (``out``, ``workers``, ``device``, logging and
+checkpoint intervals, ``progress``, ``cache``) only say how this process runs."""
+
+
+def train_parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The ``depthsense-train`` parser, generated from :class:`TrainConfig`'s fields.
+
+    Args:
+        defaults: False gives every option the default ``argparse.SUPPRESS``, so the
+            parsed namespace holds only the options given on the command line.
+    """
+    p = OneLineParser(
         prog="depthsense-train",
         description="Train a depth-completion (kitti/nyu/synthetic) or monocular (redweb) model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_ = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
+        if f.name == "model_args":
+            default = None
+        if not defaults:
+            default = argparse.SUPPRESS
         if f.name == "dataset":
             p.add_argument(flag, default=default, choices=("kitti", "kitti_object", "redweb", "nyu", "synthetic"),
                            help=help_)
         elif f.name == "progress":
-            p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
         elif f.type in ("bool", bool):
-            p.add_argument(flag, action="store_true", help=help_)
+            p.add_argument(flag, action="store_true", default=default, help=help_)
         elif f.name == "model_args":
-            p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE", help=help_)
+            p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE", default=default,
+                           help=help_)
         elif f.name in ("crop", "synthetic_size"):
-            p.add_argument(flag, type=parse_crop, default=None, metavar="HxW", help=help_)
+            if f.default:  # shown as HxW; the parsed default stays None (= the dataclass default)
+                help_ += f" (default: {'x'.join(str(v) for v in f.default)})"
+            p.add_argument(flag, type=parse_crop, default=None if defaults else default, metavar="HxW", help=help_)
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             p.add_argument(flag, type=kind, default=default, help=help_)
     return p
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" only for real values: a None default means "see the help text"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default == [] or "(default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def train_config_from_args(argv: list[str] | None) -> TrainConfig:
     """Parse CLI arguments into a :class:`TrainConfig` (not yet resolved)."""
+    return parse_train_args(argv)[0]
+
+
+def parse_train_args(argv: list[str] | None) -> tuple[TrainConfig, frozenset[str]]:
+    """Parse ``depthsense-train`` arguments.
+
+    Returns:
+        ``(config, explicit)``: the (unresolved) :class:`TrainConfig` and the names of the
+        fields given on the command line (what ``--resume`` must not silently replace).
+    Raises:
+        UsageError: an argument argparse rejects (one line).
+    """
     ns = vars(train_parser().parse_args(argv))
+    explicit = frozenset(vars(train_parser(defaults=False).parse_args(argv)))
     ns["model_args"] = parse_kv(ns.get("model_args"))
     if ns.get("synthetic_size") in (None, ()):
         ns.pop("synthetic_size", None)
-    return TrainConfig(**ns)
+    return TrainConfig(**ns), explicit
+
+
+def resume_config(given: TrainConfig, stored: dict, explicit: Collection[str] | None = None,
+                  source: str = "the checkpoint") -> tuple[TrainConfig, list[str]]:
+    """The configuration a resumed run continues with.
+
+    The run's stored :data:`RUN_SETTINGS` win over the defaults of ``given``; an option
+    in ``explicit`` whose value contradicts the stored one is an error unless
+    ``given.override`` is set, in which case the given value is used and a note says so.
+
+    Args:
+        given: the configuration of this invocation (resolved or not).
+        stored: ``train_cfg`` of the checkpoint (a dict, as saved).
+        explicit: names of the fields the user set; ``None`` means every field whose
+            value differs from :class:`TrainConfig`'s default (for library callers).
+        source: the checkpoint path, for messages.
+    Returns:
+        ``(config, notes)``: the resolved configuration and one line per overridden setting.
+    Raises:
+        UsageError: contradicting options without ``override`` (every one named with
+            both values), or an invalid merged configuration.
+    """
+    given_r = given.resolved()
+    base = TrainConfig.from_dict(stored).resolved()
+    if explicit is None:
+        default = TrainConfig()
+        explicit = {f for f in RUN_SETTINGS if getattr(given, f) != getattr(default, f)}
+    conflicts, chosen = [], {}
+    for name in RUN_SETTINGS:
+        old, new = getattr(base, name), getattr(given_r, name)
+        if name in explicit and _setting_key(name, new) != _setting_key(name, old):
+            conflicts.append((name, new, old))
+            if given.override:
+                chosen[name] = new
+                continue
+        chosen[name] = old
+    if conflicts and not given.override:
+        what = "; ".join(f"{_flag(n)} {_show(n, new)} but the run was trained with {_show(n, old)}"
+                         for n, new, old in conflicts)
+        raise UsageError(f"--resume: {what} ({source}). Drop the option(s) to continue the run as it was, "
+                         "or pass --override to change them")
+    notes = [f"--override: {_flag(n)} {_show(n, old)} -> {_show(n, new)}" for n, new, old in conflicts]
+    return dataclasses.replace(given_r, **chosen).resolved(), notes
+
+
+def _flag(name: str) -> str:
+    return "--model-arg" if name == "model_args" else "--" + name.replace("_", "-")
+
+
+def _show(name: str, value: Any) -> str:
+    if name in ("crop", "synthetic_size") and value:
+        return "x".join(str(v) for v in value)
+    if name == "model_args":
+        return " ".join(f"{k}={v}" for k, v in sorted(dict(value).items())) or "(none)"
+    return "none" if value is None or value == () else str(value)
+
+
+def _setting_key(name: str, value: Any) -> Any:
+    """A comparable form: paths resolved, tuples and lists alike."""
+    if name in ("data_root", "rgb_root") and value:
+        return os.path.realpath(value)
+    if name == "loss" and value:
+        from depthsense.losses import parse_loss_spec
+
+        try:
+            return sorted(parse_loss_spec(value).items())  # "l1" == "l1:1.0"
+        except (ValueError, KeyError):
+            return value
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    if isinstance(value, dict):
+        return sorted((k, _setting_key(k, v)) for k, v in value.items())
+    return value
 
 
 def resolve_device(spec: str = "auto"):
@@ -237,22 +387,161 @@ def parse_kv(items: list[str] | None) -> dict:
     return out
 
 
-def make_output_dir(out: Path, what: str = "output directory") -> None:
-    """Create ``out`` (parents too) and prove it is writable.
+def build_model_from_options(name: str, options: dict | None = None, option: str = "--model-arg"):
+    """``depthsense.models.build_model(name, **options)`` with user-facing errors.
+
+    Option values are checked against the types of the constructor's defaults before
+    the model is built (``width=abc`` is "expected an integer", not a comparison error
+    from inside the constructor), and constructor errors become one line naming the
+    option.
 
     Raises:
-        UsageError: ``out`` is a file, or cannot be created or written (one line, with the fix).
+        UsageError: an unknown option, a value of the wrong type, or a value the model
+            refuses (``ValueError``/``TypeError``/``RuntimeError`` from its constructor,
+            which only ever sees these user-given values).
+        KeyError: unknown model name (the message lists the known names).
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory; choose a {what}")
+    import inspect
+
+    from depthsense import models
+    from depthsense.models._common import _REGISTRY
+
+    options = dict(options or {})
+    if name not in _REGISTRY:
+        models.build_model(name)  # raises the registry's KeyError listing the known names
+    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    given = " ".join(f"{k}={v}" for k, v in options.items())
+    for key, value in options.items():
+        param = params.get(key)
+        if param is None or key == "self":
+            continue  # build_model names the unknown option and lists the known ones
+        expected = _option_type(param.default)
+        if expected is not None and not _fits(value, expected):
+            raise UsageError(
+                f"{option} {key}={value!r}: {name} expects {_TYPE_WORDS[expected]} for {key} "
+                f"(default {param.default!r})"
+            )
+    try:
+        return models.build_model(name, **options)
+    except (TypeError, ValueError, RuntimeError) as exc:  # e.g. torch: "negative dimension -3"
+        raise UsageError(f"{option} {given}: {name} cannot be built: {str(exc).strip().splitlines()[0]}") from None
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _option_type(default: Any) -> type | None:
+    for kind in (bool, int, float, str):  # bool first: it is an int too
+        if isinstance(default, kind):
+            return kind
+    return None
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output directory", option: str = "--out") -> Path:
+    """Check that ``path`` is, or can be created as, a writable directory, creating nothing.
+
+    Commands call this before any other work so that a bad ``--out`` neither costs a
+    model load nor leaves an empty folder behind.
+
+    Raises:
+        DepthFileError: ``path`` (or an ancestor) is a file, or the nearest existing
+            ancestor is not writable.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise DepthFileError(f"{option} {path}: {what} {where}, not a directory; choose another {option}.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DepthFileError(f"{option} {path}: {what} is not writable ({probe}); choose a writable {what}.")
+    return path
+
+
+def make_output_dir(out: str | os.PathLike, what: str = "output directory", option: str = "--out") -> Path:
+    """:func:`check_output_dir`, then create ``out`` (parents too) and prove it is writable.
+
+    Raises:
+        DepthFileError: ``out`` is a file, or cannot be created or written (one line, with the fix).
+    """
+    out = check_output_dir(out, what, option)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"--out {out}: not writable ({exc.strerror}); choose a writable {what}") from None
+        raise DepthFileError(f"{option} {out}: not writable ({exc.strerror}); choose a writable {what}") from None
+    return out
+
+
+def refuse_overwrite(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike],
+                     fix: str = "choose another --out") -> None:
+    """Refuse to write any output that is one of the files the command reads.
+
+    Compares real paths (symlinks resolved) and, for files that exist, device and inode
+    (hard links, bind mounts, case-insensitive spellings).
+
+    Raises:
+        UsageError: ``<output>: is the input <input>; <fix>`` for the first clash.
+    """
+    seen: dict[Any, Path] = {}
+    for p in inputs:
+        p = Path(p)
+        seen.setdefault(os.path.realpath(p), p)
+        key = _inode(p)
+        if key is not None:
+            seen.setdefault(key, p)
+    for o in outputs:
+        o = Path(o)
+        hit = seen.get(os.path.realpath(o))
+        if hit is None:
+            key = _inode(o)
+            hit = seen.get(key) if key is not None else None
+        if hit is not None:
+            same = "is" if os.path.realpath(o) == os.path.realpath(hit) else "is the same file as"
+            raise UsageError(f"{o}: this output {same} the input {hit}; refusing to overwrite an input, "
+                             f"nothing was written. {fix[:1].upper()}{fix[1:]}")
+
+
+def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathLike | None],
+                         option: str = "--out") -> None:
+    """Refuse an output directory that is, or lies inside, a folder the command reads.
+
+    New files there could replace data files or be scanned as data the next time.
+
+    Raises:
+        UsageError: naming both options.
+    """
+    real = os.path.realpath(out)
+    for source, root in roots.items():
+        if not root:
+            continue
+        base = os.path.realpath(root)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            raise UsageError(f"{option} {out} is inside {source} {root}: a command must not write into the data "
+                             f"it reads; choose an {option} outside it")
+
+
+def _inode(p: Path) -> tuple[int, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def cache_dir() -> Path:
@@ -261,23 +550,40 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+def synthetic_cache_root(frames: int = 48, seed: int = 0, size: tuple = (352, 1216)) -> Path:
+    """The folder in :func:`cache_dir` of the synthetic KITTI-layout set with these settings.
+
+    ``depthsense-train --dataset synthetic`` generates into it and ``depthsense-evaluate
+    --dataset synthetic`` reads it, both without ``--data-root``; the defaults are
+    :class:`TrainConfig`'s (``--synthetic-frames``, ``--seed``, ``--synthetic-size``).
+    """
+    h, w = size
+    return cache_dir() / f"synthetic-kitti-{h}x{w}-n{frames}-s{seed}"
+
+
+def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None,
+            prog: str | None = None) -> int:
     """Run a CLI ``main``: user errors become one line on stderr and exit code 2.
 
-    Bugs (anything that is not a :class:`DepthSenseError`, a ``KeyError`` from a
-    registry lookup, or a file-system error on a user path) still raise.
+    ``prog`` is the console-script name used as the prefix of every message
+    (``depthsense-train: error: ...``), however the command was started.
+
+    Caught: :class:`DepthSenseError` (incl. :class:`UsageError` from argparse), a
+    ``KeyError`` from a registry lookup, and ``OSError`` (missing files, permissions, a
+    full disk: the environment, not a bug). Everything else is a bug and still raises.
     """
     from depthsense.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
-    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
+    if prog is None:
+        prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
     try:
         return main(argv)
     except DepthSenseError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyError as exc:
         msg = str(exc.args[0]) if exc.args else ""
@@ -288,6 +594,20 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split("\n")).strip() or type(exc).__name__
+
+
+def _os_error_line(exc: OSError) -> str:
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}{reason}; free disk space or write to another disk (--out)"
+    return f"{where}{reason}"
 
 
 def jsonable(x: Any) -> Any:

@@ -13,12 +13,11 @@ Every stage is resumable: re-running skips finished runs and continues killed on
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-from depthsense.config import TrainConfig, run_cli
+from depthsense.config import OneLineParser, TrainConfig, run_cli
 
 __all__ = ["main", "DEMO_MODELS"]
 
@@ -27,7 +26,7 @@ TRAIN_DENSITY = 0.05
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="depthsense-demo", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="depthsense-demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out", help="folder for data, runs and the report")
     p.add_argument("--frames", type=int, default=48, help="synthetic frames to generate")
     p.add_argument("--size", default="352x1216", help="HxW of generated frames")
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset="synthetic", data_root=str(root), model=name, density=TRAIN_DENSITY, steps=args.steps,
             batch_size=args.batch_size, crop=crop, workers=0, cache=True, out=str(run),
             val_every=max(1, args.steps // 4), ckpt_every=max(1, args.steps // 8), val_samples=4, lr=args.lr, log_every=10,
-            resume=_resumable(run, args.steps),
+            resume=_resumable(run, args.steps), override=True,  # a longer --steps continues a shorter run
         )
         if _finished(run, args.steps):
             print(f"      already trained: {run / 'last.pt'}")
@@ -132,4 +131,4 @@ def _last_step(run: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, prog="depthsense-demo"))

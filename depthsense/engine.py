@@ -14,35 +14,70 @@ and runs a :class:`Trainer`. Design points:
 * Nothing lost on failure: checkpoints are written atomically; a non-finite loss stops
   training *before* the optimiser step, names the step and the batch files, and
   leaves the last good checkpoint untouched.
+* Resume continues *the stored run*: ``--resume`` restores the run's settings
+  (:data:`depthsense.config.RUN_SETTINGS`) from ``last.pt``; an explicit option that
+  contradicts them is an error unless ``--override``. When the data set size, batch
+  size or process count differ from the checkpoint, the position in the epoch is
+  recomputed (same permutation: skip the samples already seen; otherwise start the
+  next epoch), never left past the epoch's end. A run that is already complete is
+  reported as such and nothing is written. TensorBoard events of a killed run beyond
+  the checkpoint are purged (``purge_step``), so no step is logged twice or out of order.
+* Errors of a bad data file raised in a DataLoader worker reach the user as the same
+  one-line error as with ``--workers 0``; a write error (full disk) is one line too and
+  leaves the last checkpoint intact.
 * Scale-out: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
   DistributedDataParallel (NCCL on GPUs, gloo on CPUs); each rank reads a disjoint
-  slice of the epoch's permutation; only rank 0 logs and writes checkpoints.
+  slice of the epoch's permutation; only rank 0 logs, writes checkpoints and prints.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import math
 import os
+import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_collate, default_convert
 
 from depthsense import checkpoint as ckpt_io
-from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, cache_dir, jsonable, make_output_dir, resolve_device
-from depthsense.errors import CheckpointError, DepthSenseError
+from depthsense.config import (
+    COMPLETION_DATASETS,
+    TrainConfig,
+    UsageError,
+    build_model_from_options,
+    check_output_dir,
+    jsonable,
+    make_output_dir,
+    refuse_output_inside,
+    resolve_device,
+    resume_config,
+    synthetic_cache_root,
+)
+from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.io import atomic_write_bytes
-from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, MetricAccumulator
+from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator
+from depthsense.report import metric_unit
 
-__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "EpochSampler", "train", "prepare_data_root", "build_datasets"]
+__all__ = [
+    "Trainer",
+    "TrainResult",
+    "NonFiniteLossError",
+    "EpochSampler",
+    "train",
+    "prepare_data_root",
+    "build_datasets",
+    "worker_safe_loader",
+    "ensure_synthetic_cache",
+]
 
 
 class NonFiniteLossError(DepthSenseError, RuntimeError):
@@ -51,12 +86,29 @@ class NonFiniteLossError(DepthSenseError, RuntimeError):
 
 @dataclass
 class TrainResult:
+    """What :func:`train` did.
+
+    Attributes:
+        steps: optimiser steps of the run so far (all invocations).
+        seconds, samples_per_second: of this invocation.
+        best: best validation metrics (``METRIC_UNITS``: MAE/RMSE in mm, ...) and their ``step``.
+        last_checkpoint, best_checkpoint: paths (best None if never validated).
+        complete: True when a resumed run had already reached its last step (nothing trained).
+        main: True in the process that reports (rank 0 under torchrun).
+        notes: what the run adjusted (overridden settings, a recomputed epoch position).
+        config: the resolved configuration the run used (after ``--resume`` restored it).
+    """
+
     steps: int
     seconds: float
     samples_per_second: float
     best: dict
     last_checkpoint: str
     best_checkpoint: str | None
+    complete: bool = False
+    main: bool = True
+    notes: list = field(default_factory=list)
+    config: TrainConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +209,7 @@ class Trainer:
         self.writer = None
         self.timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         self.samples_seen = 0
+        self.notes: list[str] = []
 
     # ------------------------------------------------------------------ one step
 
@@ -202,29 +255,53 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> TrainResult:
-        """Train to ``total_steps`` (continuing from ``self.step`` after :meth:`resume`)."""
+        """Train to ``total_steps`` (continuing from ``self.step`` after :meth:`resume`).
+
+        Raises:
+            NonFiniteLossError: the loss diverged (weights and checkpoints untouched).
+            DepthFileError: a file of the run (checkpoint, summary, TensorBoard log) could
+                not be written, e.g. on a full disk; ``last.pt`` keeps its previous content.
+            DepthSenseError: a bad data file, also when read in a DataLoader worker.
+        """
+        with _quiet_writer_thread():
+            try:
+                return self._fit()
+            except OSError as exc:  # TensorBoard's writer raises plain OSErrors
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                raise DepthFileError(
+                    f"{self.out}: cannot write the run's files ({reason}); free disk space or choose another "
+                    f"--out. The last checkpoint ({self.out / 'last.pt'}) was not touched by the failed write."
+                ) from None
+
+    def _fit(self) -> TrainResult:
         cfg = self.cfg
         if self.dist.main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step or None)
+            # Events of a killed run after the checkpoint's step are stale: hide them. Steps up
+            # to self.step were logged by the run that wrote the checkpoint and stay.
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if self.step else None)
         bar = None
         if self.dist.main and cfg.progress:
             from tqdm import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.model_name}", unit="step", dynamic_ncols=True)
         start, start_step = time.perf_counter(), self.step
+        failed = True
         try:
             while self.step < self.total_steps:
+                if self.step_in_epoch >= self.steps_per_epoch:  # never start an epoch past its end
+                    self.epoch, self.step_in_epoch = self.epoch + 1, 0
                 self.sampler.set_position(self.epoch, self.step_in_epoch)
                 if hasattr(self.train_set, "set_epoch"):
                     self.train_set.set_epoch(self.epoch)
-                loader = DataLoader(
+                loader = worker_safe_loader(
                     self.train_set, batch_size=cfg.batch_size, sampler=self.sampler, num_workers=cfg.workers,
                     drop_last=True, pin_memory=self.device.type == "cuda",
                     generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
                 )
                 t_wait = time.perf_counter()
+                step_before = self.step
                 for batch in loader:
                     self.timings["data"] += time.perf_counter() - t_wait
                     terms = self.train_step(batch)
@@ -237,17 +314,23 @@ class Trainer:
                     if self.step >= self.total_steps:
                         break
                     t_wait = time.perf_counter()
+                if self.step == step_before:  # a bug: an epoch without a batch would loop forever
+                    raise RuntimeError(f"epoch {self.epoch} yielded no batch at position {self.step_in_epoch} "
+                                       f"of {self.steps_per_epoch}")
             seconds = time.perf_counter() - start
             if self.dist.main:
                 if getattr(self, "_validated_at", None) != self.step:
                     self.validate()
                 self._save("last.pt")
                 self._write_summary(seconds, start_step)
+            failed = False
         finally:
             if bar is not None:
                 bar.close()
-            if self.writer is not None:
-                self.writer.close()
+            writer, self.writer = self.writer, None
+            if writer is not None:
+                with contextlib.suppress(OSError) if failed else nullcontext():  # keep the first error
+                    writer.close()
         trained = self.step - start_step
         return TrainResult(
             steps=self.step,
@@ -256,6 +339,9 @@ class Trainer:
             best=dict(self.best),
             last_checkpoint=str(self.out / "last.pt"),
             best_checkpoint=str(self.out / "best.pt") if (self.out / "best.pt").exists() else None,
+            main=self.dist.main,
+            notes=list(self.notes),
+            config=cfg,
         )
 
     def _after_step(self, terms: dict, bar, start: float, start_step: int) -> None:
@@ -332,20 +418,24 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
-            "progress": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "best": dict(self.best)},
+            "progress": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "best": dict(self.best),
+                         "train_samples": len(self.train_set), "batch_size": self.cfg.batch_size,
+                         "world": self.dist.world},
         }
 
     def _save(self, name: str, metrics: dict | None = None) -> None:
         if self.dist.main:
             ckpt_io.save_checkpoint(self.out / name, self.state(metrics))
 
-    def resume(self, path: str | os.PathLike) -> None:
+    def resume(self, path: str | os.PathLike, checkpoint: dict | None = None) -> None:
         """Restore weights, optimiser, scheduler, scaler, position and RNG from ``path``.
 
+        Args:
+            checkpoint: the already loaded content of ``path`` (saves a second read).
         Raises:
             CheckpointError: not a training checkpoint, or one of another model/config.
         """
-        c = ckpt_io.load_checkpoint(path, map_location="cpu")
+        c = checkpoint if checkpoint is not None else ckpt_io.load_checkpoint(path, map_location="cpu")
         if c["model"] != self.model_name:
             raise CheckpointError(
                 f"{path}: checkpoint is of model {c['model']!r} but this run trains {self.model_name!r}; "
@@ -359,9 +449,34 @@ class Trainer:
         self.scaler.load_state_dict(c["scaler"])
         torch.set_rng_state(c["rng"]["torch"])
         self.step = int(c["step"])
-        self.epoch = int(c["progress"]["epoch"])
-        self.step_in_epoch = int(c["progress"]["step_in_epoch"])
-        self.best = dict(c["progress"].get("best", {}))
+        progress = c["progress"]
+        self.epoch = int(progress["epoch"])
+        self.step_in_epoch = int(progress["step_in_epoch"])
+        self.best = dict(progress.get("best", {}))
+        self._reposition(progress)
+
+    def _reposition(self, progress: dict) -> None:
+        """Keep the position in the epoch valid when data, batch or process count changed."""
+        n_then = int(progress.get("train_samples", len(self.train_set)))
+        per_step_then = int(progress.get("batch_size", self.cfg.batch_size)) * int(progress.get("world", self.dist.world))
+        per_step_now = self.cfg.batch_size * self.dist.world
+        if n_then != len(self.train_set):
+            if self.step_in_epoch:
+                self.notes.append(
+                    f"the training split has {len(self.train_set)} samples, the checkpoint's run had {n_then}: "
+                    f"epoch {self.epoch} cannot be continued, training goes on from the start of epoch {self.epoch + 1}"
+                )
+                self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            return
+        if per_step_then != per_step_now and self.step_in_epoch:
+            seen = self.step_in_epoch * per_step_then  # same permutation: skip what was seen
+            self.step_in_epoch = seen // per_step_now
+            self.notes.append(
+                f"{per_step_now} samples per step instead of {per_step_then}: epoch {self.epoch} continues "
+                f"after the {seen} samples already seen (position {self.step_in_epoch} of {self.steps_per_epoch})"
+            )
+        if self.step_in_epoch >= self.steps_per_epoch:
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
 
     # ------------------------------------------------------------------ helpers
 
@@ -390,6 +505,11 @@ class Trainer:
             "seconds_this_run": round(seconds, 3),
             "samples_per_second": round(trained * self.cfg.batch_size * self.dist.world / max(seconds, 1e-9), 3),
             "best": self.best,
+            "units": {
+                "best": {k: metric_unit(k, self.cfg.dataset) or "ratio" for k in self.best if k in METRIC_UNITS},
+                "loss": "terms: l1 in m, l2 in m^2, edge in m/pixel; ssim, rank, ssi dimensionless",
+                "samples_per_second": "samples/s",
+            },
             "config": jsonable(self.cfg.to_dict()),
         }
         atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
@@ -398,10 +518,12 @@ class Trainer:
 # ---------------------------------------------------------------------- building a run
 
 
-def prepare_data_root(cfg: TrainConfig) -> str:
+def prepare_data_root(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> str:
     """The data root to read: ``cfg.data_root``, or for ``synthetic`` without one a
     generated set in the cache (generated once; reused when complete).
 
+    Args:
+        log: called with one line saying where the synthetic data is (generated or reused).
     Raises:
         UsageError: a data set other than synthetic without ``--data-root``.
     """
@@ -409,16 +531,29 @@ def prepare_data_root(cfg: TrainConfig) -> str:
         return cfg.data_root
     if cfg.dataset != "synthetic":
         raise UsageError(f"--dataset {cfg.dataset} needs --data-root DIR (only synthetic can be generated)")
+    return str(ensure_synthetic_cache(cfg.synthetic_frames, cfg.seed, cfg.synthetic_size, cfg.progress, log))
+
+
+def ensure_synthetic_cache(frames: int, seed: int, size: tuple, progress: bool = False,
+                           log: Callable[[str], None] | None = None) -> Path:
+    """:func:`depthsense.config.synthetic_cache_root`, generated first if incomplete.
+
+    Shared by ``depthsense-train`` and ``depthsense-evaluate`` so both read one cache.
+    """
     from depthsense.data import synthetic
 
-    h, w = cfg.synthetic_size
-    root = cache_dir() / f"synthetic-kitti-{h}x{w}-n{cfg.synthetic_frames}-s{cfg.seed}"
+    root = synthetic_cache_root(frames, seed, tuple(size))
     done = root / ".complete"
-    if not done.exists():
-        synthetic.generate(root, layout="kitti", frames=cfg.synthetic_frames, seed=cfg.seed, height=h, width=w,
-                           progress=cfg.progress)
-        done.write_text("ok\n")
-    return str(root)
+    if done.exists():
+        if log:
+            log(f"synthetic data: {root} (cached; {frames} frames {size[0]}x{size[1]}, seed {seed})")
+        return root
+    if log:
+        log(f"synthetic data: generating {frames} frames {size[0]}x{size[1]} (seed {seed}) into {root}")
+    synthetic.generate(root, layout="kitti", frames=frames, seed=seed, height=size[0], width=size[1],
+                       progress=progress)
+    done.write_text("ok\n")
+    return root
 
 
 def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None]:
@@ -430,6 +565,8 @@ def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None
     bottom = cfg.dataset in ("kitti", "synthetic", "kitti_object")
     train_tf = train_transform(crop=tuple(cfg.crop) if cfg.crop else None, hflip=0.5, colour_jitter=True, bottom=bottom)
     common = dict(density=cfg.density, beams=cfg.beams, seed=cfg.seed)
+    if cfg.rgb_root is not None:
+        common["rgb_root"] = cfg.rgb_root
     train_extra, val_extra = {}, {}
     if cfg.holdout:  # real scans: a new ring phase per sample and epoch in training, phase 0 to validate
         train_extra, val_extra = dict(holdout=cfg.holdout, holdout_phase=None), dict(holdout=cfg.holdout)
@@ -442,61 +579,200 @@ def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None
     return train_set, val_set
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
+          log: Callable[[str], None] | None = print) -> TrainResult:
     """Build everything from ``cfg`` and train; returns the result summary.
 
+    Everything is validated before the run directory is created or anything is written.
+
+    Args:
+        cfg: the configuration; with ``resume`` the run's stored settings are restored
+            (:func:`depthsense.config.resume_config`).
+        explicit: names of the fields the user set (``parse_train_args``); None: every
+            field that differs from its default.
+        log: where notes go (synthetic data location, recomputed epoch position,
+            overridden settings); rank 0 only. None silences them.
     Raises:
-        UsageError, DatasetError, CheckpointError: user-facing problems (one line each).
+        UsageError, DatasetError, CheckpointError, DepthFileError: user-facing problems
+            (one line each), also from DataLoader workers.
         NonFiniteLossError: the loss diverged.
     """
     from depthsense import losses
-    from depthsense import models
 
+    given = cfg
     cfg = cfg.resolved()
     dist_info = _init_distributed(cfg)
+    say = log if (log is not None and dist_info.main) else (lambda _msg: None)
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    check_output_dir(out, "run directory")  # creates nothing: every option is checked first
+    if not cfg.resume and last.exists():
+        raise UsageError(
+            f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
+        )
+    stored = None
+    notes: list[str] = []
+    if cfg.resume:
+        if not last.exists():
+            raise UsageError(f"--resume: no checkpoint {last}; start without --resume or point --out at the run")
+        stored = ckpt_io.load_checkpoint(last, map_location="cpu")
+        cfg, notes = resume_config(given, stored.get("train_cfg") or {"model": stored["model"]}, explicit,
+                                   source=str(last))
     device = resolve_device(cfg.device)
     if device.type == "cuda" and dist_info.world > 1:
         device = torch.device("cuda", dist_info.local_rank)
         torch.cuda.set_device(device)
-    out = Path(cfg.out)
-    last = out / "last.pt"
-    if dist_info.main:
-        _check_out_dir(out, cfg.resume)
-    if cfg.resume and not last.exists():
-        raise UsageError(f"--resume: no checkpoint {last}; start without --resume or point --out at the run")
+    from depthsense import models
+
     if cfg.model not in models.available_models():
         raise UsageError(f"--model {cfg.model!r} is unknown; known models: {', '.join(models.available_models())}")
-    loss_kw = {"max_depth": cfg.max_depth}
     try:
-        loss_fn = losses.build_loss(cfg.loss, **loss_kw)
+        loss_fn = losses.build_loss(cfg.loss, max_depth=cfg.max_depth)
     except KeyError as exc:
         raise UsageError(f"--loss {cfg.loss!r}: {exc.args[0]}") from None
     except ValueError as exc:
         raise UsageError(f"--loss {cfg.loss!r}: {exc}") from None
-    root = prepare_data_root(cfg) if dist_info.main else None
+    root = prepare_data_root(cfg, say) if dist_info.main else None
     if dist_info.world > 1:
         holder = [root]
         dist.broadcast_object_list(holder, src=0)
         root = holder[0]
+    refuse_output_inside(out, {"--data-root": root, "--rgb-root": cfg.rgb_root})
     train_set, val_set = build_datasets(cfg, root)
     torch.manual_seed(cfg.seed)
-    try:
-        model = models.build_model(cfg.model, **cfg.model_args)
-    except TypeError as exc:
-        raise UsageError(f"--model-arg: {exc}") from None
+    model = build_model_from_options(cfg.model, cfg.model_args)
     if not getattr(model, "learned", True):
         raise UsageError(f"--model {cfg.model} is classical (no weights), there is nothing to train; "
                          "use it directly with depthsense-infer or depthsense-evaluate --baselines")
     if cfg.dataset == "redweb" and getattr(model, "needs_sparse", False):
         raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
+    _check_input_points(cfg, train_set)
+    if dist_info.main:
+        make_output_dir(out, "run directory")
+        for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
+            stale.unlink(missing_ok=True)
     trainer = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
-    if cfg.resume:
-        trainer.resume(last)
     try:
+        if stored is not None:
+            trainer.resume(last, stored)
+        trainer.notes[:0] = notes
+        for note in trainer.notes:
+            say(f"note: {note}")
+        if trainer.step >= trainer.total_steps:
+            return TrainResult(
+                steps=trainer.step, seconds=0.0, samples_per_second=0.0, best=dict(trainer.best),
+                last_checkpoint=str(last),
+                best_checkpoint=str(out / "best.pt") if (out / "best.pt").exists() else None,
+                complete=True, main=dist_info.main, notes=list(trainer.notes), config=cfg,
+            )
         return trainer.fit()
     finally:
         if dist_info.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def worker_safe_loader(dataset: Dataset, **kwargs: Any) -> "Iterator[Any]":
+    """A ``DataLoader`` whose data errors reach the caller as the original exception.
+
+    A :class:`DepthSenseError` or ``OSError`` raised by ``dataset[i]`` in a worker
+    process would come back as the same type with a message holding the worker's whole
+    traceback ("Caught DepthFileError in DataLoader worker process 0 ..."). Here the
+    worker returns the exception as a value and the main process re-raises it unchanged,
+    so ``--workers 2`` fails with the same one line as ``--workers 0``. Other exceptions
+    (bugs) keep torch's behaviour.
+
+    Args:
+        dataset: any map-style data set.
+        **kwargs: ``DataLoader`` arguments (``collate_fn`` included).
+    Returns:
+        An iterable with ``len()`` like the DataLoader.
+    """
+    inner = kwargs.pop("collate_fn", None)
+    if inner is None:
+        inner = default_convert if kwargs.get("batch_size", 1) is None else default_collate
+    return _Reraise(DataLoader(_CarryErrors(dataset), collate_fn=_CollateOrCarry(inner), **kwargs))
+
+
+class _CarriedError:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _CarryErrors(Dataset):
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except (DepthSenseError, OSError) as exc:
+            return _CarriedError(exc)
+
+
+class _CollateOrCarry:
+    def __init__(self, inner: Callable) -> None:
+        self.inner = inner
+
+    def __call__(self, items: Any) -> Any:
+        if isinstance(items, _CarriedError):
+            return items
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, _CarriedError):
+                    return item
+        return self.inner(items)
+
+
+class _Reraise:
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in self.loader:
+            if isinstance(batch, _CarriedError):
+                raise batch.exc
+            yield batch
+
+
+def _check_input_points(cfg: TrainConfig, train_set: Dataset) -> None:
+    """Refuse a ``--density`` that leaves (on average) less than one input point per sample."""
+    if cfg.density is None:
+        return
+    if cfg.crop:
+        h, w = cfg.crop
+    else:
+        h, w = (int(v) for v in train_set[0]["gt"].shape[-2:])
+    expected = cfg.density * h * w
+    if expected < 1.0:
+        raise UsageError(
+            f"--density {cfg.density:g} gives about {expected:.2g} input points per {h}x{w} training sample: the "
+            f"sparse input would be empty. Use --density >= {1.0 / (h * w):.2g} (1 point per sample), or --beams"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_writer_thread() -> Iterator[None]:
+    # TensorBoard writes from a background thread; an OSError there (full disk) would
+    # print a thread traceback and is raised again in the main thread on the next
+    # write, where fit() turns it into one line.
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def _init_distributed(cfg: TrainConfig) -> _Dist:
@@ -508,13 +784,3 @@ def _init_distributed(cfg: TrainConfig) -> _Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return _Dist(rank=rank, world=world, local_rank=local)
-
-
-def _check_out_dir(out: Path, resume: bool) -> None:
-    if not resume and (out / "last.pt").exists():
-        raise UsageError(
-            f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
-        )
-    make_output_dir(out, "run directory")
-    for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
-        stale.unlink(missing_ok=True)

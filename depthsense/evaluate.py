@@ -72,7 +72,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthsense.config import UsageError, make_output_dir, resolve_device
+from depthsense.config import (
+    OneLineParser,
+    UsageError,
+    make_output_dir,
+    refuse_output_inside,
+    refuse_overwrite,
+    resolve_device,
+)
 from depthsense.errors import CheckpointError, DatasetError
 from depthsense.metrics import MetricAccumulator, ssi_align
 from depthsense.report import CSV_COLUMNS, REPORT_FORMAT, TIME_METRIC, EvalModel, Level, Report
@@ -125,7 +132,10 @@ class EvalConfig:
     """
 
     dataset: str = _field("synthetic", "data set: kitti | synthetic | nyu | redweb")
-    data_root: str | None = _field(None, "data set root folder (required)")
+    data_root: str | None = _field(None, "data set root folder (synthetic without it: the cache that "
+                                         "depthsense-train generates, see depthsense.config.synthetic_cache_root)")
+    rgb_root: str | None = _field(None, "kitti only: folder of the raw KITTI RGB frames and calibration, "
+                                        "if not under --data-root")
     split: str = _field("val", "split to evaluate (needs ground truth: not KITTI's test)")
     checkpoints: tuple = _field((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name")
     baselines: tuple | None = _field(
@@ -148,7 +158,7 @@ class EvalConfig:
     out: str = _field("reports/eval", "report directory (created; files in it are replaced)")
     panels: int = _field(3, "qualitative panels panel_<i>.png to write")
     workers: int = _field(0, "DataLoader worker processes loading samples (0: main process)")
-    progress: bool = _field(True, "show a progress bar")
+    progress: bool = _field(True, "show progress bars on stderr (default: on; --no-progress hides them)")
 
     def resolved(self) -> "EvalConfig":
         """Fill per-data-set defaults, normalise the sweeps and validate every value.
@@ -169,6 +179,9 @@ class EvalConfig:
             raise UsageError(f"--dataset {self.dataset!r} is unknown; known data sets: {', '.join(known)}")
         if not self.data_root:
             raise UsageError(f"--dataset {self.dataset} needs --data-root DIR (the data set's root folder)")
+        if self.rgb_root and self.dataset != "kitti":
+            raise UsageError(f"--rgb-root is for --dataset kitti (raw RGB frames); {self.dataset} has its RGB "
+                             "under --data-root")
         for name in ("max_images", "seed", "panels", "workers"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
@@ -262,6 +275,8 @@ class EvalConfig:
         argv = ["--dataset", self.dataset, "--split", self.split, "--out", self.out]
         if self.data_root:
             argv += ["--data-root", str(self.data_root)]
+        if self.rgb_root:
+            argv += ["--rgb-root", str(self.rgb_root)]
         if self.checkpoints:
             argv += ["--checkpoints", *map(str, self.checkpoints)]
         if self.baselines is not None:
@@ -310,6 +325,9 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
     n_total = _check_datasets(cfg, datasets)
     out = Path(cfg.out)
     if write:
+        refuse_output_inside(out, {"--data-root": cfg.data_root, "--rgb-root": cfg.rgb_root})
+        refuse_overwrite([out / n for n in ("report.md", "report.csv", "report.json")],
+                         [path for _, path in checkpoint_names(cfg.checkpoints)])
         make_output_dir(out, "report directory")
 
     indices = _select_indices(n_total, cfg.max_images)
@@ -397,13 +415,14 @@ def eval_parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(EvalConfig):
         if isinstance(f.default, (str, int)) and not isinstance(f.default, bool):
             helps[f.name] += f" (default: {f.default})"
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="depthsense-evaluate",
         description="Evaluate checkpoints and baselines at every sparsity level; write a report "
         "(report.md/csv/json, plots, panels) into --out.",
     )
     p.add_argument("--dataset", default="synthetic", help=helps["dataset"])
     p.add_argument("--data-root", default=None, metavar="DIR", help=helps["data_root"])
+    p.add_argument("--rgb-root", default=None, metavar="DIR", help=helps["rgb_root"])
     p.add_argument("--split", default="val", help=helps["split"])
     p.add_argument("--checkpoints", nargs="*", default=[], metavar="[NAME=]FILE", help=helps["checkpoints"])
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
@@ -416,7 +435,7 @@ def eval_parser() -> argparse.ArgumentParser:
                        help=helps[name])
     p.add_argument("--device", default="auto", help=helps["device"])
     p.add_argument("--out", default="reports/eval", metavar="DIR", help=helps["out"])
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help=helps["progress"])
     return p
 
 
@@ -440,11 +459,6 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print the usage block and exit
-        raise UsageError(f"{message} (see depthsense-evaluate --help)")
 
 
 def _split_list(values: Sequence[str]) -> list[str]:
@@ -544,7 +558,9 @@ def _native_level_name(dataset: str) -> str:
 def _build_level_dataset(cfg: EvalConfig, level: Level):
     from depthsense import data
 
-    extra = {"holdout": level.holdout, "holdout_phase": 0} if level.holdout else {}
+    extra = {"rgb_root": cfg.rgb_root} if cfg.rgb_root else {}
+    if level.holdout:
+        extra.update(holdout=level.holdout, holdout_phase=0)
     return data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None,
                               density=level.density, beams=level.beams, seed=cfg.seed, **extra)
 
@@ -649,10 +665,11 @@ def _iterate(dataset, indices: list[int], workers: int):
         for i in indices:
             yield dataset[i]
         return
-    from torch.utils.data import DataLoader, Subset
+    from torch.utils.data import Subset
 
-    loader = DataLoader(Subset(dataset, indices), batch_size=None, shuffle=False, num_workers=workers)
-    yield from loader
+    from depthsense.engine import worker_safe_loader  # a bad file in a worker: the same one-line error
+
+    yield from worker_safe_loader(Subset(dataset, indices), batch_size=None, shuffle=False, num_workers=workers)
 
 
 @torch.inference_mode()

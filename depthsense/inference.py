@@ -1,5 +1,5 @@
 """Inference on users' own data: the :class:`Predictor` (load once, predict many), output
-writers, folder pairing, the KITTI test-set layout and ONNX export with a parity check.
+writers, folder pairing and the KITTI test-set layout (ONNX export: :mod:`depthsense.onnx_export`).
 
 ``tools/infer.py`` (``depthsense-infer``) is a thin shell around this module.
 
@@ -34,26 +34,31 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import logging
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-from depthsense.config import UsageError, resolve_device
-from depthsense.errors import CheckpointError, DatasetError, DepthFileError, DepthSenseError, ShapeError
-from depthsense.io import atomic_output, read_depth, read_rgb, write_depth, write_image, write_rgb
-from depthsense.pointcloud import write_ply
-from depthsense.viz import colorize_depth
+from depthsense.config import (
+    UsageError,
+    build_model_from_options,
+    check_output_dir,
+    make_output_dir,
+    refuse_overwrite,
+    resolve_device,
+)
+from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
+from depthsense.io import atomic_write_files, encode_depth, encode_image, encode_rgb, read_depth, read_rgb
+from depthsense.pointcloud import ply_bytes
+from depthsense.viz import colorize_depth, depth_range, with_colorbar
+
+# ONNX export lives in depthsense.onnx_export; its names stay importable from here.
+from depthsense.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -67,11 +72,14 @@ __all__ = [
     "relative_to_uint16",
     "output_names",
     "write_prediction",
+    "prediction_outputs",
     "check_output_dir",
     "make_output_dir",
+    "refuse_overwrite",
     "pair_files",
     "kitti_test_dirs",
     "export_onnx",
+    "check_onnx_destination",
 ]
 
 DEFAULT_MODEL = "ip_basic"
@@ -82,10 +90,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 KITTI_TEST_SUBDIR = Path("depth_selection") / "test_depth_completion_anonymous"
 """The KITTI depth-completion test set inside a KITTI root (``image/``, ``velodyne_raw/``)."""
-
-
-class OnnxParityError(DepthSenseError):
-    """The exported ONNX model does not reproduce the PyTorch output within tolerance."""
 
 
 @dataclass
@@ -146,8 +150,6 @@ class Predictor:
         device: str | torch.device = "auto",
         model_args: dict[str, Any] | None = None,
     ) -> None:
-        from depthsense import models  # local: keeps `import depthsense` light
-
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
         model_args = dict(model_args or {})
         self.default_model_used = checkpoint is None and model is None
@@ -173,10 +175,7 @@ class Predictor:
             self.step = int(ckpt.get("step", 0) or 0)
         else:
             name = model or DEFAULT_MODEL
-            try:
-                net = models.build_model(name, **model_args)
-            except (TypeError, ValueError) as exc:
-                raise UsageError(f"--model {name}: {exc}") from None
+            net = build_model_from_options(name, model_args)
             if getattr(net, "learned", True):
                 raise UsageError(
                     f"--model {name} is a learned model and needs trained weights: pass "
@@ -374,11 +373,16 @@ def output_names(stem: str, relative: bool, with_ply: bool) -> dict[str, str]:
 def write_prediction(
     out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None
 ) -> dict[str, Path]:
-    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, atomically each.
+    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
     Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
-    (near bright, far dark, invalid black); with ``K`` also a coloured PLY point cloud of
-    the valid pixels. Relative depth: :func:`relative_to_uint16` PNG and a preview.
+    (near bright, far dark, invalid black) with a colour bar in metres underneath; with
+    ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
+    :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
+
+    Every file is encoded in memory and written to a temporary file first; only when all
+    are complete are they renamed into place, so a full disk never leaves a new depth PNG
+    next to the previous run's preview.
 
     Args:
         out_dir: an existing directory.
@@ -389,7 +393,7 @@ def write_prediction(
         PLY vertices when a PLY was written (as an int, not a path).
     Raises:
         UsageError: ``K`` given for relative depth (no metric scale for a point cloud).
-        DepthFileError: a file cannot be written.
+        DepthFileError: a file cannot be written (none of them is then replaced).
     """
     out_dir = Path(out_dir)
     if prediction.relative and K is not None:
@@ -397,58 +401,32 @@ def write_prediction(
             "a point cloud needs metric depth, but this model predicts relative depth; drop "
             "--intrinsics/--fx..."
         )
-    names = output_names(stem, prediction.relative, K is not None)
-    # Compute everything first so that an error leaves no partial set of files.
+    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None).items()}
+    files: dict[Path, bytes] = {}
     if prediction.relative:
         u16 = relative_to_uint16(prediction.depth)
         # +1 keeps the nearest pixel valid (colorize_depth treats <= 0 as missing).
-        preview = colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0)
+        preview = with_colorbar(colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0, 1.0, 2.0), 1.0, 2.0,
+                                labels=("near", "far"))
+        files[paths["depth"]] = encode_image(paths["depth"], u16)
     else:
-        u16 = None
-        preview = colorize_depth(prediction.depth)
-    written: dict[str, Any] = {}
-    if u16 is not None:
-        write_image(out_dir / names["depth"], u16)
-    else:
-        write_depth(out_dir / names["depth"], prediction.depth)
-    written["depth"] = out_dir / names["depth"]
-    write_rgb(out_dir / names["color"], preview)
-    written["color"] = out_dir / names["color"]
+        lo, hi = depth_range(prediction.depth) or (0.0, 1.0)
+        preview = with_colorbar(colorize_depth(prediction.depth, lo, hi), lo, hi, unit="m")
+        files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth)
+    files[paths["color"]] = encode_rgb(paths["color"], preview)
+    written: dict[str, Any] = {"depth": paths["depth"], "color": paths["color"]}
     if K is not None:
-        written["points"] = write_ply(out_dir / names["ply"], prediction.depth, K, prediction.rgb)
-        written["ply"] = out_dir / names["ply"]
+        files[paths["ply"]], written["points"] = ply_bytes(prediction.depth, K, prediction.rgb)
+        written["ply"] = paths["ply"]
+    atomic_write_files(files)
     return written
 
 
-def check_output_dir(path: str | os.PathLike) -> Path:
-    """Check that ``path`` is, or can be created as, a writable directory, creating nothing.
-
-    Raises:
-        DepthFileError: ``path`` (or an ancestor) is a file, or the nearest existing
-            ancestor is not writable.
-    """
-    path = Path(path)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        what = "is a file" if probe == path else f"cannot be created: {probe} is a file"
-        raise DepthFileError(f"{path}: output directory {what}, not a directory; choose another --out.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise DepthFileError(f"{path}: output directory is not writable ({probe}); choose a writable --out.")
-    return path
-
-
-def make_output_dir(path: str | os.PathLike) -> Path:
-    """:func:`check_output_dir`, then create the directory (with parents)."""
-    path = check_output_dir(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DepthFileError(f"{path}: cannot create the output directory ({exc.strerror}); choose another --out.") from None
-    return path
+def prediction_outputs(out_dir: str | os.PathLike, image: str | os.PathLike, relative: bool,
+                       with_ply: bool) -> list[Path]:
+    """The files :func:`write_prediction` would write for ``image`` into ``out_dir``."""
+    names = output_names(Path(image).stem, relative, with_ply)
+    return [Path(out_dir) / n for n in names.values()]
 
 
 # --------------------------------------------------------------------------- folders
@@ -463,11 +441,13 @@ class Pairing:
             sparse folder was given).
         problems: one human-readable line per file without a partner (or ambiguous).
         sparse_count: number of sparse depth files found.
+        files: every image and depth file found in the folders (what no output may replace).
     """
 
     pairs: list[tuple[Path, Path | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     sparse_count: int = 0
+    files: list[Path] = field(default_factory=list)
 
 
 def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | None = None) -> Pairing:
@@ -491,11 +471,13 @@ def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | Non
     if not images:
         raise DepthFileError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in --image-dir; check the path.")
     result = Pairing()
+    result.files = [p for paths in images.values() for p in paths]
     sparse: dict[str, Path] = {}
     if sparse_dir is not None:
         sparse_dir = _check_dir(sparse_dir, "--sparse-dir")
         sparse = {p.stem: p for p in sorted(sparse_dir.iterdir()) if p.is_file() and p.suffix.lower() == ".png"}
         result.sparse_count = len(sparse)
+        result.files += list(sparse.values())
     used: set[str] = set()
     for stem, paths in images.items():
         if len(paths) > 1:
@@ -537,137 +519,6 @@ def kitti_test_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
         f"{root}: no KITTI test set here; expected {root / KITTI_TEST_SUBDIR}/{{image,velodyne_raw}} "
         "(unzip data_depth_selection.zip into the KITTI root) or pass --image-dir/--sparse-dir."
     )
-
-
-# --------------------------------------------------------------------------- ONNX
-
-
-@dataclass
-class OnnxExport:
-    """Result of :func:`export_onnx`.
-
-    Attributes:
-        path: the ``.onnx`` file written.
-        exporter: ``"dynamo"`` (``torch.onnx.export(dynamo=True)``) or ``"torchscript"``.
-        inputs: ONNX input names in order (``sparse``, ``mask``[, ``rgb``] or ``rgb``),
-            each (B,C,H,W) float32 with dynamic B, H, W; output ``depth`` (B,1,H,W).
-        checks: ``[((H, W), max_abs_diff, max_abs_torch_output), ...]`` one per size.
-        atol, rtol: tolerance of the check ``max|onnx - torch| <= atol + rtol*max|torch|``.
-        fallback_reason: why the dynamo exporter was not used (``auto`` mode), else None.
-    """
-
-    path: Path
-    exporter: str
-    inputs: list[str]
-    checks: list[tuple[tuple[int, int], float, float]]
-    atol: float
-    rtol: float
-    fallback_reason: str | None = None
-
-
-def export_onnx(
-    model: Predictor | nn.Module,
-    path: str | os.PathLike,
-    exporter: str = "auto",
-    check_sizes: Sequence[tuple[int, int]] = ((64, 208), (45, 77)),
-    atol: float = 1e-4,
-    rtol: float = 1e-4,
-) -> OnnxExport:
-    """Export a learned model to ONNX with dynamic batch, height and width, and verify it.
-
-    The models pad internally without shape-dependent Python branches, so one graph
-    serves every size; a model that has such a branch fails the check below. After export, onnxruntime runs the file on synthetic samples of every size in
-    ``check_sizes`` (the second default is odd on purpose) and must match the PyTorch
-    model within ``atol + rtol*max|torch|`` per sample (the rtol term allows for float32
-    rounding, which grows with the magnitude of the depths; for a trained model, depths
-    <= 100 m, the bound is <= 10 mm: float32 rounding in a deep net reaches ~2e-5 of the depth). The file is written atomically and only if the check passes.
-
-    Args:
-        model: a :class:`Predictor` or a DepthSense model (learned).
-        path: destination ``.onnx``.
-        exporter: ``"auto"`` (dynamo, falling back to TorchScript on failure),
-            ``"dynamo"`` or ``"torchscript"``.
-        check_sizes: (H,W) sizes to check (each >= 16).
-    Returns:
-        :class:`OnnxExport` with the max abs differences.
-    Raises:
-        UsageError: a classical model (no ONNX graph: OpenCV code), unknown exporter, or
-            onnx/onnxruntime not installed.
-        OnnxParityError: onnxruntime output differs from PyTorch beyond tolerance.
-        DepthFileError: the destination cannot be written.
-    """
-    if exporter not in ("auto", "dynamo", "torchscript"):
-        raise UsageError(f"--onnx-exporter {exporter!r}: expected auto, dynamo or torchscript.")
-    net = model.model if isinstance(model, Predictor) else model
-    name = getattr(net, "name", type(net).__name__)
-    if not getattr(net, "learned", True):
-        raise UsageError(
-            f"{name!r} is a classical model (OpenCV morphology, no weights) and cannot be exported "
-            "to ONNX; export a trained checkpoint (--export-onnx OUT.onnx --checkpoint RUN_DIR/best.pt)."
-        )
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise UsageError(
-            "ONNX export needs onnx, onnxscript and onnxruntime: pip install 'depthsense[onnx]'."
-        ) from None
-    if any(h < 16 or w < 16 for h, w in check_sizes) or not check_sizes:
-        raise UsageError(f"check_sizes {list(check_sizes)}: need at least one size, each side >= 16.")
-    if any(t.device.type != "cpu" for t in list(net.parameters()) + list(net.buffers())):
-        net = copy.deepcopy(net).to("cpu")  # export and compare on the CPU; leave the caller's model alone
-    net.eval()
-    inputs = (["sparse", "mask"] if net.needs_sparse else []) + (["rgb"] if net.needs_rgb else [])
-    wrapper = _ExportWrapper(net, inputs).eval()
-    samples = [_sample_inputs(inputs, h, w, seed) for seed, (h, w) in enumerate(check_sizes)]
-    path = Path(path)
-    fallback = None
-    with atomic_output(path) as tmp:
-        used = exporter
-        if exporter in ("auto", "dynamo"):
-            try:
-                # Batch 2: an example of batch 1 would make torch.export specialise B to 1.
-                _export_dynamo(wrapper, [torch.cat([t, t]) for t in samples[0]], inputs, tmp)
-                used = "dynamo"
-            except Exception as exc:  # noqa: BLE001 - any exporter failure -> try the other one
-                if exporter == "dynamo":
-                    raise
-                fallback = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-                used = "torchscript"
-        if used == "torchscript":
-            _export_torchscript(wrapper, samples[0], inputs, tmp)
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        checks = []
-        failures = []
-        for sample in samples:
-            with torch.inference_mode():
-                named = dict(zip(inputs, sample))
-                ref = net(named.get("sparse"), named.get("mask"), named.get("rgb")).numpy()
-            size = tuple(int(v) for v in sample[0].shape[-2:])
-            try:
-                got = session.run(None, {k: v.numpy() for k, v in zip(inputs, sample)})[0]
-            except Exception as exc:  # onnxruntime raises its own types; a graph frozen at one size fails here
-                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                failures.append(f"{size[0]}x{size[1]}: onnxruntime failed to run the graph ({first})")
-                checks.append((size, float("inf"), float(np.abs(ref).max())))
-                continue
-            if got.shape != ref.shape:
-                failures.append(f"{size[0]}x{size[1]}: onnxruntime output shape {got.shape} != torch {ref.shape}")
-                checks.append((size, float("inf"), float(np.abs(ref).max())))
-                continue
-            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-            checks.append((size, float(diff.max()), float(np.abs(ref).max())))
-            # float32 rounding grows with the size of the activations, so the relative term
-            # uses the sample's largest depth, not each pixel's own value.
-            if not diff.max() <= atol + rtol * float(np.abs(ref).max()):
-                failures.append(f"{size[0]}x{size[1]}: max |onnx - torch| = {diff.max():.3g}")
-        if failures:
-            raise OnnxParityError(
-                f"{path}: onnxruntime does not reproduce {name} ({'; '.join(failures)}; tolerance "
-                f"{atol:g} + {rtol:g}*max|depth|); nothing was written. Try --onnx-exporter "
-                f"{'torchscript' if used == 'dynamo' else 'dynamo'}."
-            )
-        del session
-    return OnnxExport(path=path, exporter=used, inputs=inputs, checks=checks, atol=atol, rtol=rtol, fallback_reason=fallback)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -716,79 +567,3 @@ def _check_sparse(sparse) -> np.ndarray:
     if bad:
         raise ShapeError(f"sparse depth has {bad} NaN/Inf/negative values; mark missing depth with 0.")
     return a
-
-
-class _ExportWrapper(nn.Module):
-    """Positional ONNX inputs -> the model's ``forward(sparse, mask, rgb)``.
-
-    The models pad to the size they need without shape-dependent Python branches
-    (``depthsense.models._common.pad_to_multiple``), so one graph serves every input size.
-    """
-
-    def __init__(self, model: nn.Module, inputs: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.inputs = list(inputs)
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        named = dict(zip(self.inputs, args))
-        return self.model(named.get("sparse"), named.get("mask"), named.get("rgb"))
-
-
-def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.Tensor]:
-    """A realistic (1,C,h,w) sample: a synthetic street frame cropped to h x w."""
-    from depthsense.data.synthetic import render_frame
-
-    frame = render_frame(seed, 0, max(h, 32), max(w, 32))
-    sparse = torch.from_numpy(np.ascontiguousarray(frame.sparse[:h, :w]))[None, None]
-    rgb = torch.from_numpy(np.ascontiguousarray(frame.rgb[:h, :w].transpose(2, 0, 1)))[None]
-    tensors = {"sparse": sparse, "mask": (sparse > 0).float(), "rgb": rgb}
-    return [tensors[k] for k in inputs]
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    # The exporters log optional-dependency notes (e.g. "torchvision is not installed")
-    # and deprecation warnings that say nothing about the user's model.
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def _export_dynamo(wrapper: nn.Module, sample: list[torch.Tensor], inputs: list[str], dest: Path) -> None:
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    height = torch.export.Dim("height", min=16, max=8192)
-    width = torch.export.Dim("width", min=16, max=8192)
-    dims = tuple({0: batch, 2: height, 3: width} for _ in inputs)
-    with _quiet_export():
-        torch.onnx.export(
-            wrapper,
-            tuple(sample),
-            str(dest),
-            dynamo=True,
-            dynamic_shapes=(dims,),  # one entry per positional parameter: *args
-            input_names=inputs,
-            output_names=["depth"],
-            verbose=False,
-        )
-
-
-def _export_torchscript(wrapper: nn.Module, sample: list[torch.Tensor], inputs: list[str], dest: Path) -> None:
-    axes = {k: {0: "batch", 2: "height", 3: "width"} for k in inputs + ["depth"]}
-    with _quiet_export():
-        torch.onnx.export(
-            wrapper,
-            tuple(sample),
-            str(dest),
-            dynamo=False,
-            input_names=inputs,
-            output_names=["depth"],
-            dynamic_axes=axes,
-            opset_version=17,
-        )

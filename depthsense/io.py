@@ -13,12 +13,14 @@ crash never leaves half a file under the real name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import struct
+import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -28,18 +30,25 @@ from depthsense.errors import DepthFileError, ShapeError
 __all__ = [
     "DepthFileError",
     "ShapeError",
+    "WriteError",
     "KITTI_DEPTH_SCALE",
     "MAX_DEPTH_M",
     "read_depth",
     "write_depth",
     "read_rgb",
     "write_rgb",
+    "encode_rgb",
     "write_image",
+    "encode_depth",
+    "encode_image",
     "read_h5",
     "read_intrinsics",
     "atomic_write_bytes",
     "atomic_output",
+    "atomic_write_files",
+    "atomic_outputs",
     "png_info",
+    "quiet_stderr",
 ]
 
 KITTI_DEPTH_SCALE = 256.0
@@ -47,6 +56,13 @@ KITTI_DEPTH_SCALE = 256.0
 
 MAX_DEPTH_M = 65535 / KITTI_DEPTH_SCALE
 """Largest depth a KITTI uint16 PNG can hold (255.996 m)."""
+
+class WriteError(DepthFileError):
+    """An output could not be written (missing folder, permissions, a full disk).
+
+    Unlike a bad input file, retrying the next file cannot help: commands stop on it.
+    """
+
 
 _MAX_PIXELS = 100_000_000  # refuse absurd images before decoding them into memory
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -99,7 +115,17 @@ def write_depth(path: str | os.PathLike, depth) -> None:
         depth: (H,W), (1,H,W) or (1,1,H,W) float array or tensor in metres, 0 = invalid.
     Raises:
         DepthFileError: non-float, NaN/Inf or negative values, wrong shape, or an
-            unwritable destination. Values above 255.996 m are clipped with a warning.
+            unwritable destination (full disk included). Values above 255.996 m are
+            clipped with a warning.
+    """
+    atomic_write_bytes(path, encode_depth(path, depth))
+
+
+def encode_depth(path: str | os.PathLike, depth) -> bytes:
+    """The bytes :func:`write_depth` writes (validated; ``path`` names the file in errors).
+
+    Raises:
+        DepthFileError: as :func:`write_depth`, except for writing.
     """
     path = Path(path)
     arr = _to_numpy(depth)
@@ -126,10 +152,10 @@ def write_depth(path: str | os.PathLike, depth) -> None:
         warnings.warn(
             f"{path}: {int((arr > MAX_DEPTH_M).sum())} depth values exceed "
             f"{MAX_DEPTH_M:.3f} m, the KITTI uint16 limit; they were clipped.",
-            stacklevel=2,
+            stacklevel=3,
         )
     scaled = np.clip(np.rint(arr.astype(np.float64) * KITTI_DEPTH_SCALE), 0, 65535)
-    write_image(path, scaled.astype(np.uint16))
+    return encode_image(path, scaled.astype(np.uint16))
 
 
 # --------------------------------------------------------------------------- RGB
@@ -180,13 +206,22 @@ def write_rgb(path: str | os.PathLike, rgb) -> None:
     Args:
         rgb: (H,W,3) float in [0,1] (clipped) or uint8, RGB channel order.
     """
+    atomic_write_bytes(path, encode_rgb(path, rgb))
+
+
+def encode_rgb(path: str | os.PathLike, rgb) -> bytes:
+    """The bytes :func:`write_rgb` writes (format from ``path``'s extension).
+
+    Raises:
+        ShapeError: not (H,W,3). DepthFileError: encoder failure.
+    """
     path = Path(path)
     arr = _to_numpy(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ShapeError(f"{path}: write_rgb expects (H,W,3), got {arr.shape}")
     if arr.dtype != np.uint8:
         arr = np.clip(np.rint(arr.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
-    write_image(path, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+    return encode_image(path, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -194,6 +229,15 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
 
     Raises:
         DepthFileError: unknown extension, encoder failure or unwritable destination.
+    """
+    atomic_write_bytes(path, encode_image(path, array))
+
+
+def encode_image(path: str | os.PathLike, array: np.ndarray) -> bytes:
+    """The bytes of ``array`` (OpenCV channel order) encoded by ``path``'s extension.
+
+    Raises:
+        DepthFileError: unknown extension or encoder failure.
     """
     path = Path(path)
     ext = path.suffix.lower() or ".png"
@@ -203,7 +247,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
         raise DepthFileError(f"{path}: cannot encode a {array.dtype} image as {ext}: {exc}") from None
     if not ok:
         raise DepthFileError(f"{path}: OpenCV could not encode a {array.dtype} image as {ext}.")
-    atomic_write_bytes(path, buf.tobytes())
+    return buf.tobytes()
 
 
 # --------------------------------------------------------------------------- HDF5, intrinsics
@@ -250,17 +294,23 @@ def read_intrinsics(path: str | os.PathLike, key: str | None = None) -> np.ndarr
     """
     path = Path(path)
     text = _read_bytes(path, "intrinsics file").decode("utf-8", errors="replace")
+    names = [ln.split(":", 1)[0].strip() for ln in text.splitlines() if ":" in ln]
     if key is not None:
         lines = [ln.split(":", 1)[1] for ln in text.splitlines() if ln.split(":", 1)[0].strip() == key]
         if not lines:
-            raise DepthFileError(f"{path}: no line '{key}: ...' in the calibration file.")
+            raise DepthFileError(
+                f"{path}: no line '{key}: ...' in the calibration file; its keys are "
+                f"{', '.join(names[:12]) or 'none'}."
+            )
         text = lines[0]
     try:
         values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
     except ValueError:
+        hint = (f" It is a 'name: values' calibration file: choose the line with --calib-key "
+                f"(key= in Python), one of {', '.join(names[:12])}." if names and key is None else "")
         raise DepthFileError(
             f"{path}: intrinsics must be 9 numbers (K row-major) or 12 (P 3x4); found "
-            "non-numeric text. Pass key= for a 'name: values' calibration file."
+            f"non-numeric text.{hint}"
         ) from None
     if values.size == 9:
         k = values.reshape(3, 3)
@@ -279,12 +329,33 @@ def read_intrinsics(path: str | os.PathLike, key: str | None = None) -> np.ndarr
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    """Write ``data`` to ``path`` through a temporary file in the same directory.
+
+    Raises:
+        DepthFileError: the directory is missing or the write fails (e.g. a full disk);
+            ``path`` keeps its previous content.
+    """
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(files: Mapping[str | os.PathLike, bytes]) -> None:
+    """Write several files so that they are replaced together or not at all.
+
+    Every file is first written (and fsynced) to a temporary file next to its
+    destination; only when all of them are complete are they ``os.replace``-d, so a
+    full disk or any other write error leaves every destination as it was (no new
+    depth PNG next to an old preview).
+
+    Raises:
+        WriteError: a directory is missing, or a write fails (the message names the
+            file and the cause, e.g. "No space left on device").
+    """
+    with atomic_outputs(list(files)) as tmps:
+        for tmp, (path, data) in zip(tmps, files.items()):
+            try:
+                _write_file(tmp, data)
+            except OSError as exc:
+                raise WriteError(_write_error(exc, Path(path))) from None
 
 
 @contextlib.contextmanager
@@ -295,33 +366,78 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     the temporary file is removed and ``path`` is left untouched.
 
     Raises:
-        DepthFileError: the directory is missing or not writable.
+        DepthFileError: the directory is missing or not writable, or writing fails with
+            an ``OSError`` (e.g. a full disk).
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise DepthFileError(
-            f"{path}: output directory {directory} does not exist; create it first."
-        )
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
-    except OSError as exc:
-        raise DepthFileError(
-            f"{path}: cannot write in {directory} ({exc.strerror}); choose a writable output directory."
-        ) from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_outputs([path]) as (tmp,):
         yield tmp
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """:func:`atomic_output` for several files: all are replaced at the end, or none.
+
+    Raises:
+        DepthFileError: as :func:`atomic_output`.
+    """
+    paths = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    current = paths[0] if paths else Path(".")
+    try:
+        for path in paths:
+            current = path
+            tmps.append(_temp_next_to(path))
+        current = paths[0] if paths else current
+        yield tmps
+        # mkstemp creates 0600; give the files the permissions a plain open() would.
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        for tmp in tmps:
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, path in zip(tmps, paths):
+            current = path
+            os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmps)
+        raise WriteError(_write_error(exc, current)) from None
     except BaseException:
+        _remove(tmps)
+        raise
+
+
+def _temp_next_to(path: Path) -> Path:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise WriteError(f"{path}: output directory {directory} does not exist; create it first.")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """The one place that writes bytes to disk (tests simulate a full disk here)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for tmp in paths:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise
+
+
+def _write_error(exc: OSError, path: Path) -> str:
+    """One line for a failed write: the file, the cause and the fix."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free disk space or write to another disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "choose a writable output directory"
+    else:
+        fix = "check the disk and the output directory"
+    return f"{path}: cannot write ({reason}); {fix}. Nothing was replaced."
 
 
 # --------------------------------------------------------------------------- helpers
@@ -361,6 +477,28 @@ def png_info(data: bytes, path: Path | str = "<bytes>") -> dict:
     }
 
 
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries (libpng, libtorch) print on file descriptor 2 meanwhile.
+
+    Our own one-line error says what went wrong; their messages would appear above it
+    without the file name. Python-level output (``sys.stderr``) is flushed first.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _check_file(path: Path, what: str) -> None:
     if not path.exists():
         raise DepthFileError(f"{path}: {what} not found; check the path.")
@@ -380,7 +518,8 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 
 def _decode(data: bytes, path: Path, what: str) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    with quiet_stderr():  # libpng prints "bad adaptive filter value" & co. above our own message
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DepthFileError(
             f"{path}: cannot be decoded as an image ({_sniff(data)}); it is corrupt or not "

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import io as _io
 import os
-from pathlib import Path
 
 import numpy as np
 
 from depthsense.errors import ShapeError
 from depthsense.io import atomic_write_bytes
 
-__all__ = ["depth_to_points", "write_ply"]
+__all__ = ["depth_to_points", "write_ply", "ply_bytes"]
 
 
 def depth_to_points(depth, K) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +64,17 @@ def write_ply(path: str | os.PathLike, depth, K, rgb=None, binary: bool = True) 
         ShapeError: bad depth / K / rgb shapes or an rgb of another size than depth.
         DepthFileError: the destination cannot be written.
     """
-    path = Path(path)
+    data, n = ply_bytes(depth, K, rgb, binary)
+    atomic_write_bytes(path, data)
+    return n
+
+
+def ply_bytes(depth, K, rgb=None, binary: bool = True) -> tuple[bytes, int]:
+    """The content :func:`write_ply` writes, and its number of vertices.
+
+    Raises:
+        ShapeError: as :func:`write_ply`.
+    """
     points, valid = depth_to_points(depth, K)
     colours = None
     if rgb is not None:
@@ -101,8 +110,7 @@ def write_ply(path: str | os.PathLike, depth, K, rgb=None, binary: bool = True) 
             for p, c in zip(points, colours):
                 buf.write(f"{p[0]:.6g} {p[1]:.6g} {p[2]:.6g} {c[0]} {c[1]} {c[2]}\n")
         body = buf.getvalue().encode("ascii")
-    atomic_write_bytes(path, header.encode("ascii") + body)
-    return n
+    return header.encode("ascii") + body, n
 
 
 # --------------------------------------------------------------------------- helpers

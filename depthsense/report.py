@@ -1,7 +1,7 @@
 """Evaluation results and their writers: Markdown, CSV and JSON (plots: :mod:`depthsense.plots`).
 
 A :class:`Report` holds the tables of one :func:`depthsense.evaluate.evaluate` run (rows =
-sparsity levels, columns = models) and writes ``report.md``,
+sparsity levels, :class:`Level`; columns = models, :class:`EvalModel`) and writes ``report.md``,
 ``report.csv`` (long format, :data:`CSV_COLUMNS`), ``report.json`` (config, checkpoints,
 versions, git commit, results), the plots and the qualitative panels, each atomically.
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from depthsense.evaluate import EvalConfig
 
 __all__ = ["Level", "EvalModel", "Report", "CSV_COLUMNS", "TIME_METRIC", "REPORT_FORMAT", "METRIC_TITLES",
-           "metric_label"]
+           "metric_label", "metric_unit"]
 
 CSV_COLUMNS: tuple[str, ...] = (
     "level", "level_kind", "density_requested", "density_measured", "model", "metric", "value",
@@ -51,9 +51,21 @@ METRIC_TITLES = {
 _SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "lidar")
 
 
-def metric_label(metric: str) -> str:
-    """``"RMSE [mm]"``: the metric's display name with its unit."""
-    unit = METRIC_UNITS[metric]
+def metric_unit(metric: str, dataset: str | None = None) -> str:
+    """The unit of ``metric`` on ``dataset`` ("" = none).
+
+    ``METRIC_UNITS`` gives metres for ``ssi_rmse`` (the aligned prediction is in the
+    ground truth's unit); ReDWeb's ground truth is itself relative depth, so there it
+    has no unit.
+    """
+    if dataset == "redweb" and metric in RELATIVE_METRICS:
+        return ""
+    return METRIC_UNITS[metric]
+
+
+def metric_label(metric: str, dataset: str | None = None) -> str:
+    """``"RMSE [mm]"``: the metric's display name with its unit (see :func:`metric_unit`)."""
+    unit = metric_unit(metric, dataset)
     return f"{METRIC_TITLES.get(metric, metric)}{f' [{unit}]' if unit else ''}"
 
 
@@ -194,7 +206,7 @@ class Report:
                  "train_cfg": m.info.get("train_cfg"), "step": m.info.get("step")}
                 for m in self.models if m.source == "checkpoint"
             ],
-            "metric_units": {k: METRIC_UNITS[k] for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
+            "metric_units": {k: metric_unit(k, self.config.dataset) for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
             "results": self.tables,
             "timings_ms": self.timings,
             "notes": list(self.notes),
@@ -310,10 +322,9 @@ class Report:
         return lines
 
     def _md_metric_table(self, name: str, levels: list[Level], models: list[EvalModel]) -> list[str]:
-        unit = METRIC_UNITS[name]
         better = "higher" if name in HIGHER_IS_BETTER else "lower"
         lines = [
-            f"## {METRIC_TITLES.get(name, name)}{f' [{unit}]' if unit else ''} ({better} is better)",
+            f"## {metric_label(name, self.config.dataset)} ({better} is better)",
             "",
             "| level | density requested | density measured | " + " | ".join(m.name for m in models) + " |",
             "|---|---:|---:|" + "---:|" * len(models),
@@ -333,9 +344,7 @@ class Report:
         lines = [
             "## Relative depth (monocular models, after per-image scale-and-shift alignment)",
             "",
-            "| level | model | " + " | ".join(
-                f"{METRIC_TITLES.get(n, n)}{f' [{METRIC_UNITS[n]}]' if METRIC_UNITS[n] else ''}" for n in names
-            ) + " |",
+            "| level | model | " + " | ".join(metric_label(n, self.config.dataset) for n in names) + " |",
             "|---|---|" + "---:|" * len(names),
         ]
         for lv in levels:

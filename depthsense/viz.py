@@ -18,7 +18,10 @@ Colour conventions:
   the ground truth is missing.
 
 Panels use one ``vmin``/``vmax`` for every depth tile and one error ``vmax`` for every
-error tile, so colours are comparable across models.
+error tile, so colours are comparable across models, and end with a colour bar for each
+of the two scales (:func:`colorbar`: the ramp with its end values and unit), so a
+reader can tell which colour is how many metres. :func:`with_colorbar` puts the same bar
+under a single preview (``depthsense-infer``'s ``*_color.png``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from depthsense.errors import ShapeError
 __all__ = [
     "CMAP_LOW",
     "PANEL_TITLE_HEIGHT",
+    "COLORBAR_HEIGHT",
+    "colorbar",
+    "with_colorbar",
     "depth_range",
     "colorize_depth",
     "colorize_error",
@@ -48,6 +54,11 @@ CMAP_LOW = 0.12
 
 PANEL_TITLE_HEIGHT = 16
 """Height in pixels of the title strip above each tile of ``make_panel``."""
+
+COLORBAR_HEIGHT = 28
+"""Height in pixels of :func:`colorbar` (a 10-pixel ramp over an 18-pixel row of labels)."""
+
+_RAMP_HEIGHT = 10
 
 _PERCENTILES = (2.0, 98.0)
 
@@ -161,6 +172,55 @@ def sparse_overlay(rgb, sparse, radius: int = 1, vmin: float | None = None,
     return out
 
 
+def colorbar(width: int, vmin: float, vmax: float, cmap: str = "magma", unit: str = "m",
+             kind: str = "depth", labels: tuple[str, str] | None = None) -> np.ndarray:
+    """A horizontal colour bar: the ramp of the colour mapping with its end values.
+
+    Args:
+        width: bar width in pixels (>= 8).
+        vmin, vmax: the mapped range (``vmin < vmax``), e.g. metres.
+        cmap: the colormap of the image it explains.
+        unit: appended to the numbers (``"m"``; ``""`` for none).
+        kind: ``"depth"`` (left = ``vmin`` = near = bright, as :func:`colorize_depth`) or
+            ``"error"`` (left = ``vmin`` small = dark, as :func:`colorize_error`).
+        labels: texts for the left and right ends instead of the numbers (e.g. ``("near",
+            "far")`` for relative depth, which has no unit).
+    Returns:
+        (COLORBAR_HEIGHT, width, 3) uint8 RGB.
+    Raises:
+        ValueError: ``vmin >= vmax``, ``width < 8`` or an unknown ``kind``.
+    """
+    if not float(vmax) > float(vmin):
+        raise ValueError(f"colorbar: vmin={vmin}, vmax={vmax}; expected vmin < vmax.")
+    if width < 8:
+        raise ValueError(f"colorbar: width={width}; expected >= 8 pixels.")
+    if kind not in ("depth", "error"):
+        raise ValueError(f"colorbar: kind={kind!r}; expected 'depth' or 'error'.")
+    t = np.linspace(0.0, 1.0, width)
+    t = 1.0 - t if kind == "depth" else t  # colorize_depth: near (vmin) maps to the bright end
+    ramp = _lut(cmap)[np.rint(t * 255.0).astype(np.intp)]
+    bar = np.full((COLORBAR_HEIGHT, width, 3), 48, np.uint8)  # the title strips' grey, not "no depth" black
+    bar[:_RAMP_HEIGHT] = ramp[None]
+    suffix = f" {unit}" if unit else ""
+    left, right = labels if labels is not None else (f"{_num(vmin)}{suffix}", f"{_num(vmax)}{suffix}")
+    font, scale, y = cv2.FONT_HERSHEY_SIMPLEX, 0.35, COLORBAR_HEIGHT - 5
+    (rw, _), _ = cv2.getTextSize(right, font, scale, 1)
+    cv2.putText(bar, left, (1, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(bar, right, (max(0, width - rw - 2), y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    if labels is None and width >= 240:  # room for the middle value
+        mid = f"{_num((vmin + vmax) / 2)}{suffix}"
+        (mw, _), _ = cv2.getTextSize(mid, font, scale, 1)
+        cv2.putText(bar, mid, ((width - mw) // 2, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return bar
+
+
+def with_colorbar(image: np.ndarray, vmin: float, vmax: float, cmap: str = "magma", unit: str = "m",
+                  kind: str = "depth", labels: tuple[str, str] | None = None) -> np.ndarray:
+    """``image`` (H,W,3) uint8 with :func:`colorbar` underneath: (H + COLORBAR_HEIGHT, W, 3)."""
+    img = _rgb_uint8(image)
+    return np.concatenate([img, colorbar(img.shape[1], vmin, vmax, cmap, unit, kind, labels)], axis=0)
+
+
 def make_panel(rgb, sparse, preds: Mapping[str, object], gt=None, *,
                vmin: float | None = None, vmax: float | None = None,
                err_vmax: float | None = None, cmap: str = "magma",
@@ -169,7 +229,8 @@ def make_panel(rgb, sparse, preds: Mapping[str, object], gt=None, *,
 
     Tiles from top to bottom: ``rgb``, ``sparse`` (points over the image), each
     prediction (in ``preds`` order), then, if ``gt`` is given, ``gt`` and one error map
-    ``err <name>`` per prediction. All depth tiles share one ``vmin``/``vmax`` (default:
+    ``err <name>`` per prediction, and last the colour bars: ``depth [m]`` and, with
+    ``gt``, ``error [m]``. All depth tiles share one ``vmin``/``vmax`` (default:
     ``depth_range`` of ``gt`` if given, else of ``sparse``, else of the predictions) and all
     error tiles share one ``err_vmax`` (default: 98th percentile of all errors).
 
@@ -179,7 +240,8 @@ def make_panel(rgb, sparse, preds: Mapping[str, object], gt=None, *,
         preds: name -> (H,W)-like depth prediction in metres.
         gt: optional (H,W)-like ground truth in metres.
     Returns:
-        uint8 RGB of shape ``(n_tiles * (PANEL_TITLE_HEIGHT + H), W, 3)``.
+        uint8 RGB of shape ``(n_tiles * (PANEL_TITLE_HEIGHT + H) + n_bars *
+        (PANEL_TITLE_HEIGHT + COLORBAR_HEIGHT), W, 3)`` with ``n_bars`` 2 with ``gt``, else 1.
     Raises:
         ShapeError: inputs of different sizes.
     """
@@ -210,6 +272,9 @@ def make_panel(rgb, sparse, preds: Mapping[str, object], gt=None, *,
         if err_vmax is None:
             err_vmax = _error_vmax([e[v] for e, v in errors.values()])
         tiles += [(f"err {name}", colorize_error(maps[name], g, err_vmax, err_cmap)) for name in preds]
+    tiles.append(("depth [m]", colorbar(w, vmin, vmax, cmap)))
+    if g is not None:
+        tiles.append(("error [m]", colorbar(w, 0.0, err_vmax, err_cmap, kind="error")))
     return np.concatenate([_titled(tile, title) for title, tile in tiles], axis=0)
 
 
@@ -342,6 +407,10 @@ def _rgb_uint8(rgb) -> np.ndarray:
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     return np.clip(np.rint(a.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}"
 
 
 def _titled(tile: np.ndarray, title: str) -> np.ndarray:

@@ -158,7 +158,8 @@ def test_non_finite_loss_stops_with_step_and_files_and_keeps_checkpoint(tiny_roo
     monkeypatch.setattr(losses, "build_loss", exploding)
     cfg = TrainConfig(**{**TrainConfig().to_dict(), "dataset": "synthetic", "data_root": str(tiny_root),
                          "model": "sparse_convnet", "loss": "l1", "crop": (32, 96), "batch_size": 2,
-                         "workers": 0, "out": str(out), "progress": False, "steps": 4, "resume": True})  # fmt: skip
+                         "workers": 0, "out": str(out), "progress": False, "steps": 4, "resume": True,
+                         "override": True})  # fmt: skip
     with pytest.raises(NonFiniteLossError) as exc:
         train(cfg)
     msg = str(exc.value)
@@ -229,3 +230,181 @@ def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp
     db = torch.cat([(b[k] - init[k]).flatten() for k in a])
     assert da.norm() > 0
     assert (da - db).norm() / da.norm() < 0.15, float((da - db).norm() / da.norm())
+
+
+# --------------------------------------------------------------------------- issue 15: hardening
+
+
+def _one_line_error(capsys, prog="depthsense-train"):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_resume_with_another_batch_size_or_fewer_frames_finishes(tiny_root, tmp_path):
+    """Used to hang at 100% CPU: the stored position in the epoch was past the new epoch's end."""
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "3")) == 0  # batch 2: stops at position 3 of 4
+    cmd = [sys.executable, "-m", "depthsense.tools.train_depth"]
+    resumed = subprocess.run(cmd + _args(tiny_root, run, "--steps", "5", "--resume", "--override",
+                                         "--batch-size", "4"),
+                             env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "position 1 of 2" in resumed.stdout and "trained 5 steps" in resumed.stdout
+    from depthsense.data import synthetic
+
+    fewer = tmp_path / "fewer"
+    synthetic.generate(fewer, layout="kitti", frames=6, seed=3, height=64, width=192)
+    resumed = subprocess.run(cmd + _args(fewer, run, "--steps", "7", "--resume", "--override"),  # 3 train frames
+                             env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 7
+
+
+def test_resume_restores_the_run_refuses_contradictions_and_says_when_complete(tiny_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "2")) == 0
+    capsys.readouterr()
+    last = (run / "last.pt").read_bytes()
+    events = sorted((run / "tb").iterdir())
+    # Only --out and --resume: the stored model, data, crop, loss and batch size are used.
+    assert train_depth.cli_main(["--out", str(run), "--resume", "--workers", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "already complete at step 2" in out and "--override" in out
+    assert (run / "last.pt").read_bytes() == last and sorted((run / "tb").iterdir()) == events  # nothing written
+    assert train_depth.cli_main(["--out", str(run), "--resume", "--batch-size", "3"]) == 2
+    err = _one_line_error(capsys)
+    assert "--batch-size 3 but the run was trained with 2" in err and "--override" in err
+    assert train_depth.cli_main(["--out", str(run), "--resume", "--steps", "4", "--override", "--workers", "0",
+                                 "--no-progress"]) == 0  # fmt: skip
+    cfg = json.loads((run / "summary.json").read_text())["config"]
+    assert (cfg["model"], cfg["loss"], cfg["crop"], cfg["batch_size"], cfg["steps"]) == (
+        "sparse_convnet", "l1:1.0", [32, 96], 2, 4)
+    assert os.path.realpath(cfg["data_root"]) == os.path.realpath(tiny_root)
+
+
+def test_tensorboard_after_resume_has_every_step_once(tiny_root, tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def steps(run):
+        ea = EventAccumulator(str(run / "tb"))
+        ea.Reload()
+        return [e.step for e in ea.Scalars("train/loss")]
+
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "3", "--log-every", "1")) == 0
+    assert train_depth.main(_args(tiny_root, run, "--steps", "5", "--log-every", "1", "--resume", "--override")) == 0
+    assert steps(run) == [1, 2, 3, 4, 5]  # step 3 was purged as "stale" before
+    # A run killed after logging step 4 but with last.pt at step 2: the stale steps 3-4 are replaced.
+    killed = tmp_path / "killed"
+    real_save = Trainer._save
+    monkeypatch.setattr(Trainer, "_save", lambda self, name, metrics=None: (
+        real_save(self, name, metrics) if self.step <= 2 else None))
+    assert train_depth.main(_args(tiny_root, killed, "--steps", "4", "--log-every", "1", "--ckpt-every", "2")) == 0
+    monkeypatch.setattr(Trainer, "_save", real_save)
+    assert torch.load(killed / "last.pt", weights_only=True)["step"] == 2
+    assert train_depth.main(_args(tiny_root, killed, "--steps", "4", "--log-every", "1", "--resume")) == 0
+    assert steps(killed) == [1, 2, 3, 4]
+
+
+def test_bad_file_in_a_worker_process_is_the_same_one_line_error(tiny_root, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    for png in (root / "train").rglob("velodyne_raw/**/*.png"):
+        png.write_text("not a png")
+    for workers in ("0", "1"):
+        args = _args(root, tmp_path / f"w{workers}", "--steps", "2")
+        args[args.index("--workers") + 1] = workers
+        assert train_depth.cli_main(args) == 2
+        err = _one_line_error(capsys)
+        assert "velodyne_raw" in err and "not a PNG file" in err and "DataLoader worker" not in err
+
+
+def test_full_disk_is_one_line_and_the_checkpoint_stays_intact(tiny_root, tmp_path, capsys, monkeypatch):
+    import errno
+
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "2")) == 0
+    capsys.readouterr()
+    good, best = (run / "last.pt").read_bytes(), (run / "best.pt").read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)  # checkpoint writes
+    assert train_depth.cli_main(_args(tiny_root, run, "--steps", "4", "--resume", "--override")) == 2
+    err = _one_line_error(capsys)
+    assert ".pt: cannot write (No space left on device)" in err and "Nothing was replaced" in err
+    assert (run / "last.pt").read_bytes() == good and (run / "best.pt").read_bytes() == best
+    assert not list(run.glob(".*.tmp*"))
+    monkeypatch.undo()
+    from torch.utils.tensorboard import SummaryWriter
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", full)  # TensorBoard writes
+    assert train_depth.cli_main(_args(tiny_root, run, "--steps", "4", "--resume", "--override")) == 2
+    assert "No space left on device" in _one_line_error(capsys)
+    assert (run / "last.pt").read_bytes() == good
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--steps", "x"], "argument --steps: invalid int value: 'x' (see depthsense-train --help)"),
+        (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["--loss", ""], "--loss '' is empty"),
+        (["--steps", "0", "--epochs", "0"], "nothing to train"),
+        (["--density", "1e-9"], "--density 1e-09 gives about 3.1e-06 input points per 32x96 training sample"),
+        (["--model-arg", "channels=-3"], "--model-arg channels=-3: sparse_convnet cannot be built"),
+        (["--model-arg", "channels=abc"], "--model-arg channels='abc': sparse_convnet expects an integer"),
+        (["--rgb-root", "/tmp"], "--rgb-root is for --dataset kitti"),
+        (["--model", "nope"], "known models"),
+    ],
+)
+def test_bad_options_are_one_line_and_create_no_out(tiny_root, tmp_path, capsys, monkeypatch, extra, needle):
+    monkeypatch.setattr(sys, "argv", ["/x/train_depth.py"])  # the prefix is the console-script name anyway
+    out = tmp_path / "new" / "run"
+    assert train_depth.cli_main(_args(tiny_root, out, "--steps", "1", *extra)) == 2
+    assert needle in _one_line_error(capsys)
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_inside_the_data_root_is_refused(tiny_root, tmp_path, capsys):
+    assert train_depth.cli_main(_args(tiny_root, tiny_root / "run", "--steps", "1")) == 2
+    assert "is inside --data-root" in _one_line_error(capsys)
+    assert not (tiny_root / "run").exists()
+
+
+def test_final_line_and_summary_state_units(tiny_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "2")) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert " mm, rmse " in line and line.count(" mm") == 2 and "1/km" in line
+    units = json.loads((run / "summary.json").read_text())["units"]
+    assert units["best"]["mae"] == units["best"]["rmse"] == "mm" and "l1 in m" in units["loss"]
+
+
+def test_only_the_reporting_rank_prints_the_final_line(monkeypatch, capsys):
+    from depthsense import engine
+    from depthsense.engine import TrainResult
+
+    result = TrainResult(steps=6, seconds=1.0, samples_per_second=1.0, best={}, last_checkpoint="x/last.pt",
+                         best_checkpoint=None, main=False)
+    monkeypatch.setattr(engine, "train", lambda cfg, explicit=None: result)
+    assert train_depth.main(["--steps", "6"]) == 0
+    assert capsys.readouterr().out == ""  # rank 1 under torchrun: no "best val: n/a" line
+
+
+def test_kitti_rgb_root_option(tiny_root, tmp_path, capsys):
+    import shutil
+
+    root, raw = tmp_path / "kitti", tmp_path / "raw"
+    shutil.copytree(tiny_root, root)
+    raw.mkdir()
+    shutil.move(str(root / "2011_09_26"), str(raw / "2011_09_26"))  # RGB and calibration elsewhere
+    args = _args(root, tmp_path / "run", "--steps", "1")
+    args[args.index("synthetic")] = "kitti"
+    assert train_depth.cli_main(args) == 2
+    assert "--rgb-root DIR" in _one_line_error(capsys)
+    assert train_depth.cli_main(args + ["--rgb-root", str(raw)]) == 0

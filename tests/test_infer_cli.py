@@ -13,6 +13,7 @@ from depthsense import models
 from depthsense.data.synthetic import generate, render_frame
 from depthsense.checkpoint import save_checkpoint
 from depthsense.io import png_info, read_depth, write_depth, write_rgb
+from depthsense import viz
 from depthsense.tools.infer import cli_main, main
 
 H, W = 64, 192
@@ -73,7 +74,8 @@ def test_round_trip_ip_basic_at_kitti_size(tmp_path, capsys):
     assert within >= 0.95, within
     assert ply_vertex_count(out / "img.ply") == int((depth > 0).sum())
     colour = cv2.imread(str(out / "img_depth_color.png"), cv2.IMREAD_UNCHANGED)
-    assert colour.shape == (352, 1216, 3) and colour.dtype == np.uint8
+    assert colour.shape == (352 + viz.COLORBAR_HEIGHT, 1216, 3) and colour.dtype == np.uint8  # colour bar below
+    colour = colour[:352]
     assert (colour[depth == 0] == 0).all() and (colour[depth > 0].max(axis=1) > 0).all()
 
 
@@ -295,3 +297,197 @@ def test_export_onnx_refuses_classical_and_writes_nothing(tmp_path, capsys):
     assert cli_main(["--export-onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "ip.pt")]) == 2
     assert "classical model" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+# --------------------------------------------------------------------------- issue 15: hardening
+
+
+def _digest(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _one_line(capsys, prog="depthsense-infer"):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_single_pair_never_writes_over_its_input(tmp_path, frame, capsys, monkeypatch):
+    """`infer 0001.png 0001_depth.png` with the default --out . used to replace the input."""
+    monkeypatch.chdir(tmp_path)
+    write_rgb(tmp_path / "0001.png", frame.rgb)
+    write_depth(tmp_path / "0001_depth.png", frame.sparse)
+    before = _digest(tmp_path)
+    assert cli_main(["0001.png", "0001_depth.png"]) == 2
+    assert "0001_depth.png: this output is the input" in _one_line(capsys)
+    (tmp_path / "alias").symlink_to(tmp_path)
+    assert cli_main(["0001.png", "0001_depth.png", "--out", "alias"]) == 2
+    assert "is the input" in _one_line(capsys)
+    out = tmp_path / "o"
+    out.mkdir()
+    os.link(tmp_path / "0001_depth.png", out / "0001_depth.png")  # a hard link: same file, other name
+    assert cli_main(["0001.png", "0001_depth.png", "--out", "o"]) == 2
+    assert "is the same file as the input" in _one_line(capsys)
+    (out / "0001_depth.png").unlink()
+    (out / "0001.ply").write_text("721 0 96 0 721 32 0 0 1\n")  # intrinsics where the PLY would go
+    assert cli_main(["0001.png", "0001_depth.png", "--out", "o", "--intrinsics", "o/0001.ply"]) == 2
+    assert "0001.ply: this output is the input" in _one_line(capsys)
+    assert _digest(tmp_path) == before and sorted(p.name for p in out.iterdir()) == ["0001.ply"]
+
+
+def test_folder_and_kitti_submission_never_write_over_inputs(tmp_path, capsys):
+    root = tmp_path / "kitti"
+    generate(root, layout="kitti", frames=2, seed=1, height=32, width=96, splits={"test": 2})
+    test_dir = root / "depth_selection" / "test_depth_completion_anonymous"
+    velo, image = test_dir / "velodyne_raw", test_dir / "image"
+    before = {d: _digest(d) for d in (velo, image)}
+    for target in (velo, image):  # KITTI's image/ and velodyne_raw/ use the same file names
+        assert cli_main(["--kitti-submission", str(target), "--data-root", str(root)]) == 2
+        assert "refusing to overwrite an input" in _one_line(capsys)
+        assert cli_main(["--kitti-submission", str(target), "--image-dir", str(image), "--sparse-dir", str(velo)]) == 2
+        _one_line(capsys)
+    mixed = tmp_path / "mixed"  # images and sparse maps in one folder, outputs written next to them
+    mixed.mkdir()
+    f = render_frame(0, 0, 32, 64)
+    write_rgb(mixed / "a.png", f.rgb)
+    write_depth(mixed / "a_depth.png", f.sparse)
+    before[mixed] = _digest(mixed)
+    assert cli_main(["--image-dir", str(mixed), "--sparse-dir", str(mixed), "--out", str(mixed)]) == 2
+    assert "a_depth.png: this output is the input" in _one_line(capsys)
+    assert {d: _digest(d) for d in before} == before
+
+
+def test_full_disk_replaces_all_outputs_of_an_image_or_none(tmp_path, frame, capsys, monkeypatch):
+    import errno
+
+    import depthsense.io as dio
+
+    image, sparse = write_pair(tmp_path / "in", frame)
+    out = tmp_path / "o"
+    k = ["--fx", "100", "--fy", "100", "--cx", "96", "--cy", "32"]
+    assert main([str(image), str(sparse), "--out", str(out), *k]) == 0
+    first = _digest(out)
+    real, calls = dio._write_file, []
+
+    def fill_up(path, data):  # the disk fills up after the first file of the set
+        calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(dio, "_write_file", fill_up)
+    assert cli_main([str(image), str(sparse), "--out", str(out), "--model", "nearest", *k]) == 2
+    err = _one_line(capsys)
+    assert "No space left on device" in err and "Nothing was replaced" in err
+    assert _digest(out) == first  # the old depth, preview and PLY, no mix of runs, no temp files
+    assert len(calls) == 2
+
+
+def test_model_arg_and_argparse_errors_are_one_line(tmp_path, frame, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/x/infer.py"])
+    image, sparse = write_pair(tmp_path, frame)
+    cases = [
+        (["--model-arg", "blur=3"], "--model-arg blur=3: ip_basic expects a string for blur"),
+        (["--model-arg", "extrapolate=maybe"], "expects true or false for extrapolate"),
+        (["--model-arg", "blur=box"], "ip_basic cannot be built: ip_basic: blur must be one of"),
+        (["--fx", "abc"], "argument --fx: invalid float value: 'abc' (see depthsense-infer --help)"),
+        (["--bogus"], "unrecognized arguments: --bogus (see depthsense-infer --help)"),
+    ]
+    for extra, needle in cases:
+        assert cli_main([str(image), str(sparse), "--out", str(tmp_path / "o"), *extra]) == 2, extra
+        assert needle in _one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_calib_key_selects_the_line_of_a_calibration_file(tmp_path, frame, capsys):
+    image, sparse = write_pair(tmp_path, frame)
+    k = frame.K
+    p = f"{k[0, 0]} 0 {k[0, 2]} 0 0 {k[1, 1]} {k[1, 2]} 0 0 0 1 0"
+    (tmp_path / "calib.txt").write_text(f"calib_time: 09-Jan-2012\nP_rect_00: {p}\nP_rect_02: {p}\n")
+    base = [str(image), str(sparse), "--out", str(tmp_path / "o"), "--intrinsics", str(tmp_path / "calib.txt")]
+    assert cli_main(base) == 2
+    assert "choose the line with --calib-key" in _one_line(capsys)  # no longer "pass key="
+    assert cli_main(base + ["--calib-key", "P_rect_03"]) == 2
+    assert "its keys are calib_time, P_rect_00, P_rect_02" in _one_line(capsys)
+    assert cli_main([str(image), str(sparse), "--calib-key", "P_rect_02"]) == 2
+    assert "pass --intrinsics FILE too" in _one_line(capsys)
+    assert main(base + ["--calib-key", "P_rect_02"]) == 0
+    assert ply_vertex_count(tmp_path / "o" / "img.ply") > 0
+
+
+def test_corrupt_png_gives_only_our_line_no_libpng_message(tmp_path, frame, capfd):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x07" + bytes(2 * W) for _ in range(H))  # filter type 7 does not exist
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 16, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    (tmp_path / "bad.png").write_bytes(png)
+    image, _ = write_pair(tmp_path, frame)
+    assert cli_main([str(image), str(tmp_path / "bad.png"), "--out", str(tmp_path / "o")]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "bad.png: cannot be decoded" in err and "libpng" not in err, err
+
+
+def test_preview_has_a_colour_bar_near_bright_far_dark(tmp_path, frame):
+    image, sparse = write_pair(tmp_path, frame)
+    assert main([str(image), str(sparse), "--out", str(tmp_path / "o")]) == 0
+    colour = cv2.imread(str(tmp_path / "o" / "img_depth_color.png"))[:, :, ::-1]
+    assert colour.shape == (H + viz.COLORBAR_HEIGHT, W, 3)
+    ramp = colour[H + 2].astype(float) @ np.array([0.299, 0.587, 0.114])  # a row of the bar
+    assert ramp[0] > ramp[-1] + 100 and (np.diff(ramp) <= 3).all()  # near (left) bright, far (right) dark
+    assert colour[H + 12:, :].max() > 200  # white label text under the ramp (on grey 48)
+
+
+def test_export_onnx_is_one_self_contained_file_and_reports_progress(tmp_path, capsys):
+    import shutil
+
+    import onnxruntime as ort
+
+    model = make_checkpoint(tmp_path / "c.pt", "sparse_convnet", channels=4)
+    ckpt = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "adir").mkdir()
+    assert cli_main(["--export-onnx", str(tmp_path / "adir"), "--checkpoint", str(tmp_path / "c.pt")]) == 2
+    captured = capsys.readouterr()
+    assert "is a directory" in captured.err and "model:" not in captured.out  # refused before any work
+    assert cli_main(["--export-onnx", str(tmp_path / "c.pt"), "--checkpoint", str(tmp_path / "c.pt")]) == 2
+    assert "refusing to overwrite an input" in _one_line(capsys) and (tmp_path / "c.pt").read_bytes() == ckpt
+    assert main(["--export-onnx", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "c.pt")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("exporting sparse_convnet") < out.index("checking the ONNX graph") < out.index("wrote")
+    assert "self-contained" in out and out.count(" m (max |depth| ") == 2  # parity in metres
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "c.pt", "m.onnx"]  # no external-data file
+    alone = tmp_path / "adir" / "copy.onnx"
+    shutil.copy(tmp_path / "m.onnx", alone)  # the file alone must work
+    s = torch.from_numpy(np.ascontiguousarray(render_frame(5, 0, 40, 72).sparse))[None, None]
+    got = ort.InferenceSession(str(alone), providers=["CPUExecutionProvider"]).run(
+        None, {"sparse": s.numpy(), "mask": (s > 0).float().numpy()})[0]
+    with torch.inference_mode():
+        ref = model(s, (s > 0).float()).numpy()
+    assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
+
+
+def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import depthsense.io as dio
+
+    img_dir, sp_dir = tmp_path / "img", tmp_path / "sp"
+    img_dir.mkdir(), sp_dir.mkdir()
+    for i, stem in enumerate("abc"):
+        f = render_frame(0, i, 32, 64)
+        write_rgb(img_dir / f"{stem}.png", f.rgb)
+        write_depth(sp_dir / f"{stem}.png", f.sparse)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dio, "_write_file", full)
+    for extra in ([], ["--kitti-submission", str(tmp_path / "sub")]):
+        argv = ["--image-dir", str(img_dir), "--sparse-dir", str(sp_dir), "--no-progress"]
+        argv += extra or ["--out", str(tmp_path / "o")]
+        assert cli_main(argv) == 2  # not "3 problems", one per remaining file
+        assert "No space left on device" in _one_line(capsys)

@@ -360,12 +360,12 @@ def test_onnx_export_sparse_unet_parity_at_two_sizes(tmp_path):
 
 
 def test_onnx_auto_falls_back_to_torchscript(tmp_path, monkeypatch):
-    import depthsense.inference as inference
+    import depthsense.onnx_export as onnx_export
 
     def broken(*args, **kwargs):
         raise RuntimeError("dynamo exporter unavailable")
 
-    monkeypatch.setattr(inference, "_export_dynamo", broken)
+    monkeypatch.setattr(onnx_export, "_export_dynamo", broken)
     model = models.build_model("sparse_convnet", channels=4).eval()
     result = export_onnx(model, tmp_path / "c.onnx", check_sizes=((32, 48),))
     assert result.exporter == "torchscript" and "dynamo exporter unavailable" in result.fallback_reason

@@ -1,4 +1,5 @@
 import os
+import sys
 import struct
 import zlib
 
@@ -228,3 +229,53 @@ def test_runtime_allocator_tuning_is_idempotent_and_can_be_turned_off(monkeypatc
     first = rt.tune_cpu_allocator()
     assert rt.tune_cpu_allocator() == first
     assert set(rt.MALLOC_ENV) == {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"}
+
+
+# --------------------------------------------------------------------------- issue 15: full disk, libpng
+
+
+def test_a_set_of_files_is_replaced_together_or_not_at_all(tmp_path, monkeypatch):
+    import errno
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    io.atomic_write_files({a: b"old a", b: b"old b"})
+    real, calls = io._write_file, []
+
+    def fill_up(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(io, "_write_file", fill_up)
+    with pytest.raises(DepthFileError, match=r"b\.png: cannot write \(No space left on device\); free disk space"):
+        io.atomic_write_files({a: b"new a", b: b"new b"})
+    assert a.read_bytes() == b"old a" and b.read_bytes() == b"old b"  # not a new a next to an old b
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    calls[:] = ["one file written before"]  # the next write is the second: it fails
+    with pytest.raises(DepthFileError, match="No space left"):  # every writer goes through the same path
+        io.write_depth(tmp_path / "d.png", np.ones((4, 4), np.float32))
+    assert not (tmp_path / "d.png").exists()
+
+
+def test_encoders_match_the_writers(tmp_path):
+    d = _depth(np.random.default_rng(1))
+    io.write_depth(tmp_path / "d.png", d)
+    assert (tmp_path / "d.png").read_bytes() == io.encode_depth(tmp_path / "d.png", d)
+    rgb = np.random.default_rng(2).random((5, 7, 3)).astype(np.float32)
+    io.write_rgb(tmp_path / "c.png", rgb)
+    assert (tmp_path / "c.png").read_bytes() == io.encode_rgb(tmp_path / "c.png", rgb)
+
+
+def test_decoder_messages_of_libpng_are_silenced(tmp_path, capfd):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x07" + bytes(2 * 8) for _ in range(8))  # an invalid filter type in every row
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 16, 0, 0, 0, 0))
+                                       + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    with pytest.raises(DepthFileError, match="cannot be decoded"):
+        io.read_depth(tmp_path / "bad.png")
+    assert capfd.readouterr().err == ""  # was "libpng error: bad adaptive filter value"
+    print("stderr works again", file=sys.stderr)
+    assert "works again" in capfd.readouterr().err

@@ -138,7 +138,8 @@ def test_make_panel_layout_titles_and_shared_range():
     panel = V.make_panel(rgb, sparse, preds, gt)
     # rgb, sparse, 3 predictions, gt, 3 error maps
     n_tiles = 2 + 3 + 1 + 3
-    assert panel.shape == (n_tiles * (V.PANEL_TITLE_HEIGHT + H), W, 3) and panel.dtype == np.uint8
+    bars = 2 * (V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT)  # depth and error colour bars at the bottom
+    assert panel.shape == (n_tiles * (V.PANEL_TITLE_HEIGHT + H) + bars, W, 3) and panel.dtype == np.uint8
     np.testing.assert_array_equal(_tile(panel, 0), np.rint(rgb * 255).astype(np.uint8))
     assert panel[:V.PANEL_TITLE_HEIGHT].any()  # the title strip has text in it
     # one vmin/vmax for every depth tile: the exact prediction looks like the gt ...
@@ -157,7 +158,7 @@ def test_make_panel_without_gt_and_torch_inputs():
     gt = _depth(5)
     panel = V.make_panel(torch.rand(3, H, W), torch.from_numpy(gt)[None],
                          {"a": torch.from_numpy(gt)[None, None]})
-    assert panel.shape == (3 * (V.PANEL_TITLE_HEIGHT + H), W, 3)
+    assert panel.shape == (3 * (V.PANEL_TITLE_HEIGHT + H) + V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT, W, 3)
     with pytest.raises(ShapeError, match="same H and W"):
         V.make_panel(np.zeros((H, W, 3)), gt, {"a": gt[:, :4]})
 
@@ -183,3 +184,33 @@ def test_tensorboard_grid_shape_range_and_content():
         V.tensorboard_grid(batch, gt[:, 0])
     with pytest.raises(ValueError, match="max_images"):
         V.tensorboard_grid(batch, gt, max_images=0)
+
+
+# --------------------------------------------------------------------------- issue 15: colour bars
+
+
+def test_colorbar_ramps_like_the_images_it_explains_and_is_labelled():
+    bar = V.colorbar(120, 2.0, 40.0)
+    assert bar.shape == (V.COLORBAR_HEIGHT, 120, 3) and bar.dtype == np.uint8
+    ramp = _luma(bar[2])
+    assert ramp[0] > ramp[-1] and (np.diff(ramp) <= 1e-6).all()  # depth: near (vmin, left) bright
+    np.testing.assert_array_equal(bar[2, 0], V.colorize_depth(np.array([[2.0]]), 2.0, 40.0)[0, 0])
+    np.testing.assert_array_equal(bar[2, -1], V.colorize_depth(np.array([[40.0]]), 2.0, 40.0)[0, 0])
+    err = _luma(V.colorbar(120, 0.0, 3.0, "inferno", kind="error")[2])
+    assert err[0] < err[-1]  # errors: small = dark, left
+    assert V.colorbar(120, 2.0, 40.0)[12:].max() > 200  # label text under the ramp
+    assert not np.array_equal(V.colorbar(120, 2.0, 40.0)[12:], V.colorbar(120, 2.0, 41.0)[12:])  # the values
+    with pytest.raises(ValueError, match="vmin < vmax"):
+        V.colorbar(120, 3.0, 3.0)
+    img = np.zeros((5, 120, 3), np.uint8)
+    assert V.with_colorbar(img, 0.5, 9.0).shape == (5 + V.COLORBAR_HEIGHT, 120, 3)
+
+
+def test_make_panel_ends_with_depth_and_error_colour_bars():
+    gt = _depth(4)
+    panel = V.make_panel(np.zeros((H, W, 3), np.float32), gt, {"p": 2 * gt}, gt, vmin=1.0, vmax=30.0, err_vmax=5.0)
+    bars = panel[-2 * (V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT):]
+    depth_bar = bars[V.PANEL_TITLE_HEIGHT:V.PANEL_TITLE_HEIGHT + V.COLORBAR_HEIGHT]
+    error_bar = bars[-V.COLORBAR_HEIGHT:]
+    np.testing.assert_array_equal(depth_bar, V.colorbar(W, 1.0, 30.0))
+    np.testing.assert_array_equal(error_bar, V.colorbar(W, 0.0, 5.0, "inferno", kind="error"))

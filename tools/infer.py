@@ -8,14 +8,19 @@
     depthsense-infer --export-onnx model.onnx --checkpoint runs/unet/best.pt
 
 Outputs for image ``<name>.png``: ``<name>_depth.png`` (KITTI uint16, depth*256, 0 = no
-prediction), ``<name>_depth_color.png`` (near bright, far dark, invalid black) and, with
-intrinsics, ``<name>.ply`` (coloured camera-frame point cloud, metres). A monocular
-checkpoint writes ``<name>_relative.png`` (16-bit, min-max normalised per image: 0 =
-nearest, 65535 = farthest; not metres) and ``<name>_relative_color.png``.
+prediction), ``<name>_depth_color.png`` (near bright, far dark, invalid black, with a
+colour bar in metres underneath) and, with intrinsics, ``<name>.ply`` (coloured
+camera-frame point cloud, metres). A monocular checkpoint writes ``<name>_relative.png``
+(16-bit, min-max normalised per image: 0 = nearest, 65535 = farthest; not metres) and
+``<name>_relative_color.png``. The files of one image are replaced together or not at all.
+
+No output may replace a file the command reads (image, sparse depth, checkpoint,
+intrinsics; e.g. ``--out`` pointing at the input folder with clashing names, or a KITTI
+submission written into ``velodyne_raw``): that is refused before any work.
 
 Exit codes: 0 done; 1 folder/submission mode with files that have no partner or could
 not be processed (all listed at the end; the others are written), or an ONNX parity
-failure; 2 a user error (one line on stderr, nothing written).
+failure; 2 a user error or a failed write such as a full disk (one line on stderr).
 """
 
 from __future__ import annotations
@@ -26,16 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-from depthsense.config import UsageError, parse_kv, run_cli
+from depthsense.config import DefaultsHelpFormatter, OneLineParser, UsageError, parse_kv, run_cli
 from depthsense.errors import DepthSenseError
+
+PROG = "depthsense-infer"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``depthsense-infer`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="depthsense-infer",
+    """The ``depthsense-infer`` argument parser (errors are one line)."""
+    p = OneLineParser(
+        prog=PROG,
         description="Complete sparse depth (or predict relative depth) for your own images.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("image", nargs="?", help="RGB image (PNG/JPEG)")
     p.add_argument("sparse", nargs="?", help="sparse depth: KITTI uint16 PNG (depth*256, 0 = missing), same size")
@@ -48,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", default=".", help="output directory (created if missing)")
     o.add_argument("--intrinsics", help="K file (9 numbers, or a 3x4 P) -> also write <name>.ply")
+    o.add_argument("--calib-key", metavar="NAME",
+                   help="with --intrinsics: the line of a 'name: values' calibration file to use, e.g. P_rect_02")
     for k in ("fx", "fy", "cx", "cy"):
         o.add_argument(f"--{k}", type=float, help=f"camera {k} in pixels (all four instead of --intrinsics)")
-    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress bars on stderr in folder and submission mode (default: on; --no-progress hides them)")
     f = p.add_argument_group("folders")
     f.add_argument("--image-dir", help="folder of images; pairs with --sparse-dir by file name")
     f.add_argument("--sparse-dir", help="folder of sparse depth PNGs (same stem, or KITTI _velodyne_raw_ naming)")
@@ -73,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "onnx":
         return _export(args, inference)
     out = Path(args.kitti_submission if mode == "kitti" else args.out)
-    inference.check_output_dir(out)  # before any work: a bad --out must not cost a model load
+    # Before any work: a bad --out must not cost a model load, and nothing may overwrite an input.
+    inference.check_output_dir(out, option="--kitti-submission" if mode == "kitti" else "--out")
+    pairing = _pairing(args, inference, mode, K)
+    _refuse_overwriting_inputs(args, inference, mode, out, pairing, K)
     predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args))
     if predictor.default_model_used:
         print(f"no --checkpoint or --model given: using the classical {inference.DEFAULT_MODEL} completion "
@@ -81,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {predictor.describe()}")
     if mode == "single":
         return _single(args, inference, predictor, out, K)
-    return _folder(args, inference, predictor, out, K, kitti=(mode == "kitti"))
+    return _folder(args, inference, predictor, out, K, pairing, kitti=(mode == "kitti"))
 
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``main`` with user errors reported as one line on stderr and exit code 2."""
-    return run_cli(main, argv)
+    return run_cli(main, argv, prog=PROG)
 
 
 def cli() -> None:
@@ -108,15 +121,13 @@ def _single(args, inference, predictor, out: Path, K) -> int:
     return 0
 
 
-def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
-    from tqdm import tqdm
-
-    from depthsense.io import write_depth
-
-    if kitti:
-        if predictor.relative:
-            raise UsageError(f"--kitti-submission needs a depth-completion model; {predictor.name!r} predicts "
-                             "relative depth. Pass a completion checkpoint (or none for ip_basic).")
+def _pairing(args, inference, mode: str, K):
+    """The (image, sparse) pairs to process; reads only folder listings (no model needed)."""
+    if mode == "single":
+        pairing = inference.Pairing(pairs=[(Path(args.image), None if args.sparse is None else Path(args.sparse))])
+        pairing.files = [p for p, _ in pairing.pairs] + [s for _, s in pairing.pairs if s is not None]
+        return pairing
+    if mode == "kitti":
         if args.data_root:
             image_dir, sparse_dir = inference.kitti_test_dirs(args.data_root)
         elif args.image_dir and args.sparse_dir:
@@ -126,8 +137,33 @@ def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
                              "of depth_selection/test_depth_completion_anonymous).")
         if K is not None:
             raise UsageError("--kitti-submission writes only the benchmark PNGs; drop --intrinsics/--fx...")
+        return inference.pair_files(image_dir, sparse_dir)
+    return inference.pair_files(args.image_dir, args.sparse_dir)
+
+
+def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K) -> None:
+    if mode == "kitti":
+        outputs = [out / s.name for _, s in pairing.pairs]
+    else:  # without sparse depth the model must be monocular: relative-depth names
+        outputs = [p for image, sparse in pairing.pairs
+                   for p in inference.prediction_outputs(out, image, sparse is None, K is not None)]
+    inputs = list(pairing.files) + [Path(f) for f in (args.checkpoint, args.intrinsics) if f]
+    option = "--kitti-submission" if mode == "kitti" else "--out"
+    inference.refuse_overwrite(outputs, inputs, fix=f"choose an {option} folder that holds no input")
+
+
+def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> int:
+    from tqdm import tqdm
+
+    from depthsense.io import WriteError, write_depth
+
+    if kitti:
+        if predictor.relative:
+            raise UsageError(f"--kitti-submission needs a depth-completion model; {predictor.name!r} predicts "
+                             "relative depth. Pass a completion checkpoint (or none for ip_basic).")
+        sparse_dir = inference.kitti_test_dirs(args.data_root)[1] if args.data_root else Path(args.sparse_dir)
     else:
-        image_dir, sparse_dir = Path(args.image_dir), args.sparse_dir
+        sparse_dir = args.sparse_dir
         if sparse_dir is None and predictor.needs_sparse:
             raise UsageError(f"--image-dir without --sparse-dir: {predictor.name!r} completes sparse depth. Pass "
                              "--sparse-dir with the depth PNGs, or a monocular checkpoint for relative depth.")
@@ -137,7 +173,6 @@ def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
         if predictor.relative and K is not None:
             raise UsageError("--intrinsics/--fx..: a point cloud needs metric depth, but this model predicts "
                              "RELATIVE depth; drop the intrinsics.")
-    pairing = inference.pair_files(image_dir, sparse_dir)
     problems = list(pairing.problems)
     inference.make_output_dir(out)
     if kitti:
@@ -156,7 +191,7 @@ def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
             else:
                 inference.write_prediction(out, image.stem, pred, K)
             done += 1
-        except UsageError:
+        except (UsageError, WriteError):  # a full disk fails every further file too: stop
             raise
         except DepthSenseError as exc:  # a bad file: report it, keep going
             problems.append(f"failed: {exc}")
@@ -179,22 +214,29 @@ def _folder(args, inference, predictor, out: Path, K, kitti: bool) -> int:
 
 
 def _export(args, inference) -> int:
+    from depthsense import onnx_export
+
     if not args.checkpoint:
         raise UsageError("--export-onnx needs --checkpoint RUN_DIR/best.pt (classical models have no ONNX graph).")
+    dest = onnx_export.check_onnx_destination(args.export_onnx)  # before the model load
+    inference.refuse_overwrite([dest], [args.checkpoint], fix="choose another --export-onnx path")
     predictor = inference.Predictor(args.checkpoint, args.model, "cpu")
-    print(f"model: {predictor.describe()}")
+    print(f"model: {predictor.describe()}", flush=True)
     try:
-        result = inference.export_onnx(predictor, args.export_onnx, exporter=args.onnx_exporter)
-    except inference.OnnxParityError as exc:
-        print(f"depthsense-infer: error: {exc}", file=sys.stderr)
+        result = onnx_export.export_onnx(predictor, dest, exporter=args.onnx_exporter,
+                                       log=lambda line: print(line, flush=True))
+    except onnx_export.OnnxParityError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     if result.fallback_reason:
         print(f"dynamo exporter failed ({result.fallback_reason}); used the TorchScript exporter")
-    print(f"wrote {result.path} ({result.exporter} exporter; inputs {', '.join(result.inputs)} as (B,C,H,W) "
-          "float32 with dynamic B, H, W; output depth (B,1,H,W))")
+    print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, self-contained; {result.exporter} "
+          f"exporter; inputs {', '.join(result.inputs)} as (B,C,H,W) float32 with dynamic B, H, W; output depth "
+          "(B,1,H,W))")
+    unit = " (relative units)" if predictor.relative else " m"
     for (h, w), diff, scale in result.checks:
-        print(f"onnxruntime vs torch at {h}x{w}: max abs difference {diff:.3g} (max |depth| {scale:.3g}; "
-              f"tolerance {result.atol:g} + {result.rtol:g}*max|depth|)")
+        print(f"onnxruntime vs torch at {h}x{w}: max abs difference {diff:.3g}{unit} (max |depth| {scale:.3g}{unit}; "
+              f"tolerance {result.atol:g}{unit} + {result.rtol:g} x max|depth|)")
     return 0
 
 
@@ -234,8 +276,10 @@ def _intrinsics(args) -> np.ndarray | None:
     given = {k: getattr(args, k) for k in ("fx", "fy", "cx", "cy") if getattr(args, k) is not None}
     if args.intrinsics and given:
         raise UsageError("pass either --intrinsics or --fx/--fy/--cx/--cy, not both.")
+    if args.calib_key and not args.intrinsics:
+        raise UsageError("--calib-key names a line of the --intrinsics calibration file; pass --intrinsics FILE too.")
     if args.intrinsics:
-        return read_intrinsics(args.intrinsics)
+        return read_intrinsics(args.intrinsics, key=args.calib_key)
     if not given:
         return None
     if len(given) < 4:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from depthsense.config import OneLineParser, UsageError, run_cli
 from depthsense.data.synthetic import DEFAULT_HEIGHT, DEFAULT_WIDTH, LAYOUTS, MIN_SIZE, LidarSpec, generate
-from depthsense.errors import DepthSenseError
 
 __all__ = ["main", "cli"]
 
@@ -23,35 +22,36 @@ _PROG = "depthsense-make-synthetic"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and write the data set; return the exit status (0 ok, 2 user error)."""
-    parser = _parser()
+    """Parse ``argv`` and write the data set; return the exit status (0 ok, 2 user error).
+
+    Errors (bad options, an unwritable ``--out``, a full disk) are one line on stderr.
+    """
     try:
-        args = parser.parse_args(argv)
-    except _UsageError as exc:
-        return _fail(str(exc))
+        return run_cli(_main, argv, prog=_PROG)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
     if args.frames < 1:
-        return _fail(f"--frames {args.frames}: need at least 1 frame.")
+        raise UsageError(f"--frames {args.frames}: need at least 1 frame.")
     if args.seed < 0:
-        return _fail(f"--seed {args.seed}: the seed must be >= 0.")
+        raise UsageError(f"--seed {args.seed}: the seed must be >= 0.")
     for name in ("height", "width"):
         if getattr(args, name) < MIN_SIZE:
-            return _fail(f"--{name} {getattr(args, name)}: images must be at least {MIN_SIZE} pixels.")
+            raise UsageError(f"--{name} {getattr(args, name)}: images must be at least {MIN_SIZE} pixels.")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return _fail(f"--out {out}: cannot create the directory ({exc.strerror}); choose a writable directory.")
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror}); choose a writable directory.") from None
     if not os.access(out, os.W_OK):
-        return _fail(f"--out {out}: directory is not writable; choose a writable directory.")
+        raise UsageError(f"--out {out}: directory is not writable; choose a writable directory.")
     lidar = LidarSpec() if args.lidar == "hdl64" else None
-    try:
-        summary = generate(
-            out, args.layout, args.frames, args.seed, args.height, args.width, lidar=lidar, progress=args.progress
-        )
-    except DepthSenseError as exc:
-        return _fail(str(exc))
+    summary = generate(
+        out, args.layout, args.frames, args.seed, args.height, args.width, lidar=lidar, progress=args.progress
+    )
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     lidar_note = f"LiDAR density {100 * summary['mean_density']:.2f}%, " if args.layout == "kitti" else ""
     print(
@@ -66,17 +66,8 @@ def cli() -> None:
     raise SystemExit(main())
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        raise _UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=_PROG, description="Render the synthetic street world (RGB, LiDAR, dense GT) to disk.")
+    p = OneLineParser(prog=_PROG, description="Render the synthetic street world (RGB, LiDAR, dense GT) to disk.")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--layout", choices=LAYOUTS, default="kitti", help="directory layout to write (default kitti)")
     p.add_argument("--frames", type=int, default=10, help="number of frames to render (default 10)")
@@ -90,13 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         help="scaled: sensor resolution follows the image width, ~4.4%% density at any size "
         "(the HDL-64E itself at width 1216); hdl64: the full 64-beam sensor at any size",
     )
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress bars on stderr (default: on; --no-progress hides them)")
     return p
-
-
-def _fail(message: str) -> int:
-    print(f"{_PROG}: error: {message}", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

@@ -1,37 +1,56 @@
 """depthsense-train: train a depth-completion or monocular model.
 
-    python tools/train_depth.py --dataset synthetic --model sparse_unet --steps 500 --out runs/unet
-    torchrun --nproc_per_node 2 tools/train_depth.py --dataset synthetic ...   # DDP (gloo on CPU)
+    depthsense-train --dataset synthetic --model sparse_unet --steps 500 --out runs/unet
+    depthsense-train --out runs/unet --resume            # continue with the run's stored settings
+    torchrun --nproc_per_node 2 -m depthsense.tools.train_depth --dataset synthetic ...   # DDP (gloo on CPU)
+
+Exit codes: 0 trained (or the resumed run was already complete); 1 the loss diverged;
+2 a user error (one line on stderr).
 """
 
 from __future__ import annotations
 
 import sys
 
-from depthsense.config import run_cli, train_config_from_args
+from depthsense.config import parse_train_args, run_cli
+
+PROG = "depthsense-train"
+_SHOWN = ("mae", "rmse", "imae", "irmse", "whdr", "ssi_absrel", "ssi_rmse")
+"""Validation metrics on the final line (KITTI's four; relative ones for monocular runs)."""
 
 
 def main(argv: list[str] | None = None) -> int:
     from depthsense.engine import NonFiniteLossError, train
+    from depthsense.report import metric_unit
 
-    cfg = train_config_from_args(argv)
+    cfg, explicit = parse_train_args(argv)
     try:
-        result = train(cfg)
+        result = train(cfg, explicit=explicit)
     except NonFiniteLossError as exc:
-        print(f"depthsense-train: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    best = ", ".join(f"{k}={v:.4g}" for k, v in result.best.items() if isinstance(v, float))
+    if not result.main:  # under torchrun only rank 0 reports
+        return 0
+    dataset = result.config.dataset if result.config is not None else cfg.dataset
+    shown = [k for k in _SHOWN if isinstance(result.best.get(k), float)]  # all of them: summary.json
+    best = ", ".join(f"{k} {result.best[k]:.4g}{' ' + metric_unit(k, dataset) if metric_unit(k, dataset) else ''}"
+                     for k in shown)
+    where = f"{result.last_checkpoint}" + (f", {result.best_checkpoint}" if result.best_checkpoint else "")
+    at = f" (step {result.best['step']})" if best and "step" in result.best else ""
+    if result.complete:
+        print(f"nothing to train: the run is already complete at step {result.steps} of {result.steps}; "
+              f"best val{at}: {best or 'n/a'}; checkpoints: {where}. To train longer pass --steps N --override.")
+        return 0
     print(
         f"trained {result.steps} steps in {result.seconds:.1f} s ({result.samples_per_second:.2f} samples/s); "
-        f"best val: {best or 'n/a'}; checkpoints: {result.last_checkpoint}"
-        + (f", {result.best_checkpoint}" if result.best_checkpoint else "")
+        f"best val{at}: {best or 'n/a'}; checkpoints: {where}"
     )
     return 0
 
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``main`` with user errors reported as one line on stderr and exit code 2."""
-    return run_cli(main, argv)
+    return run_cli(main, argv, prog=PROG)
 
 
 def cli() -> None:

@@ -1,0 +1,197 @@
+"""depthsense.config: option validation, one-line CLI errors, resume settings, output guards."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+import pytest
+
+from depthsense.config import (
+    RUN_SETTINGS,
+    OneLineParser,
+    TrainConfig,
+    UsageError,
+    build_model_from_options,
+    check_output_dir,
+    make_output_dir,
+    parse_train_args,
+    refuse_output_inside,
+    refuse_overwrite,
+    resume_config,
+    run_cli,
+)
+from depthsense.errors import DepthFileError
+
+# --------------------------------------------------------------------------- item 9: values that cannot work
+
+
+def test_empty_loss_and_nothing_to_train_are_errors():
+    with pytest.raises(UsageError, match="--loss '' is empty"):
+        TrainConfig(loss="").resolved()
+    with pytest.raises(UsageError, match="--loss '  ' is empty"):
+        TrainConfig(loss="  ").resolved()
+    with pytest.raises(UsageError, match="--steps 0 and --epochs 0: nothing to train"):
+        TrainConfig(steps=0, epochs=0).resolved()
+    assert TrainConfig(steps=0, epochs=1).resolved().loss.startswith("l1")  # None still means the default
+    with pytest.raises(UsageError, match="--rgb-root is for --dataset kitti"):
+        TrainConfig(dataset="nyu", data_root="x", rgb_root="y").resolved()
+
+
+# --------------------------------------------------------------------------- item 6: --model-arg
+
+
+@pytest.mark.parametrize(
+    "name, options, needle",
+    [
+        ("sparse_unet", {"width": "abc"}, "--model-arg width='abc': sparse_unet expects an integer for width"),
+        ("sparse_unet", {"width": -3}, "--model-arg width=-3: sparse_unet cannot be built: need width >= 1"),
+        ("sparse_unet", {"width": 2.5}, "expects an integer"),
+        ("sparse_unet", {"rgb": 1}, "expects true or false"),
+        ("sparse_unet", {"nope": 1}, "does not accept option(s) nope"),
+        ("ip_basic", {"blur": 3}, "expects a string for blur"),
+        ("ip_basic", {"blur": "box"}, "blur must be one of"),
+    ],
+)
+def test_model_options_are_type_checked_and_constructor_errors_are_usage_errors(name, options, needle):
+    with pytest.raises(UsageError) as exc:
+        build_model_from_options(name, options)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_model_options_that_fit_build_the_model():
+    model = build_model_from_options("sparse_unet", {"width": 4, "depth": 3, "max_depth": 50})  # int for a float
+    assert model.config["width"] == 4 and model.config["max_depth"] == 50
+    with pytest.raises(KeyError, match="known models"):
+        build_model_from_options("no_such_model", {})
+
+
+# --------------------------------------------------------------------------- item 7: one-line argparse errors
+
+
+def test_one_line_parser_error_names_the_program_and_help():
+    p = OneLineParser(prog="depthsense-x")
+    p.add_argument("--n", type=int)
+    with pytest.raises(UsageError, match=r"^argument --n: invalid int value: 'q' \(see depthsense-x --help\)$"):
+        p.parse_args(["--n", "q"])
+
+
+def test_run_cli_prefix_is_the_console_script_name_however_started(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/some/where/train_depth.py"])
+
+    def main(argv):
+        raise UsageError("bad value")
+
+    assert run_cli(main, [], prog="depthsense-train") == 2
+    assert capsys.readouterr().err == "depthsense-train: error: bad value\n"
+
+
+def test_run_cli_turns_os_errors_and_a_full_disk_into_one_line(capsys):
+    def full(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "out/x.png")
+
+    assert run_cli(full, [], prog="depthsense-infer") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("depthsense-infer: error: out/x.png: No space left on device")
+    assert "free disk space" in err
+
+    def bug(argv):
+        raise ZeroDivisionError("a bug")
+
+    with pytest.raises(ZeroDivisionError):  # bugs still raise
+        run_cli(bug, [], prog="p")
+
+
+# --------------------------------------------------------------------------- item 2: resume settings
+
+
+def _stored(**kw):
+    return TrainConfig(dataset="synthetic", data_root="/data/s", model="sparse_convnet", loss="l1:1.0",
+                       crop=(32, 96), batch_size=2, steps=3, **kw).resolved().to_dict()
+
+
+def test_resume_restores_the_stored_settings_and_keeps_the_run_options():
+    given, explicit = parse_train_args(["--out", "runs/x", "--resume", "--workers", "0", "--no-progress"])
+    cfg, notes = resume_config(given, _stored(), explicit)
+    assert (cfg.model, cfg.loss, cfg.crop, cfg.batch_size, cfg.steps) == ("sparse_convnet", "l1:1.0", (32, 96), 2, 3)
+    assert cfg.data_root == "/data/s" and cfg.workers == 0 and cfg.progress is False and notes == []
+    assert set(RUN_SETTINGS) <= set(TrainConfig.__dataclass_fields__)
+
+
+def test_resume_refuses_a_contradicting_option_naming_both_values_unless_override():
+    given, explicit = parse_train_args(["--resume", "--batch-size", "4", "--steps", "5", "--loss", "l1"])
+    with pytest.raises(UsageError) as exc:
+        resume_config(given, _stored(), explicit, source="runs/x/last.pt")
+    msg = str(exc.value)
+    assert "--batch-size 4 but the run was trained with 2" in msg and "--steps 5" in msg and "with 3" in msg
+    assert "--loss" not in msg  # 'l1' is the stored 'l1:1.0'
+    assert "--override" in msg and "runs/x/last.pt" in msg and "\n" not in msg
+    given, explicit = parse_train_args(["--resume", "--batch-size", "4", "--steps", "5", "--override"])
+    cfg, notes = resume_config(given, _stored(), explicit)
+    assert (cfg.batch_size, cfg.steps, cfg.model) == (4, 5, "sparse_convnet")
+    assert any("--batch-size 2 -> 4" in n for n in notes)
+
+
+def test_resume_explicit_default_value_still_counts_and_same_value_is_no_conflict():
+    given, explicit = parse_train_args(["--resume", "--batch-size", "4"])  # 4 is the default, but given
+    with pytest.raises(UsageError, match="--batch-size 4 but the run was trained with 2"):
+        resume_config(given, _stored(), explicit)
+    given, explicit = parse_train_args(["--resume", "--batch-size", "2", "--crop", "32x96"])
+    assert resume_config(given, _stored(), explicit)[0].batch_size == 2
+
+
+# --------------------------------------------------------------------------- item 1 / 12: outputs
+
+
+def test_refuse_overwrite_by_path_symlink_and_hard_link(tmp_path):
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    src.write_bytes(b"x")
+    with pytest.raises(UsageError, match="is the input"):
+        refuse_overwrite([tmp_path / "in" / "." / "a.png"], [src])
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    with pytest.raises(UsageError, match="is the input"):
+        refuse_overwrite([tmp_path / "link" / "a.png"], [src])
+    os.link(src, tmp_path / "hard.png")
+    with pytest.raises(UsageError, match="is the same file as the input"):
+        refuse_overwrite([tmp_path / "hard.png"], [src])
+    refuse_overwrite([tmp_path / "in" / "b.png", tmp_path / "new" / "a.png"], [src])  # no clash
+
+
+def test_refuse_output_inside_the_data_it_reads(tmp_path):
+    with pytest.raises(UsageError, match="is inside --data-root"):
+        refuse_output_inside(tmp_path / "data", {"--data-root": tmp_path / "data"})
+    with pytest.raises(UsageError, match="is inside --rgb-root"):
+        refuse_output_inside(tmp_path / "raw" / "runs", {"--data-root": None, "--rgb-root": tmp_path / "raw"})
+    refuse_output_inside(tmp_path / "data2", {"--data-root": tmp_path / "data"})  # a prefix is not a parent
+
+
+def test_check_output_dir_creates_nothing_and_make_output_dir_does(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DepthFileError, match="f is a file"):
+        check_output_dir(tmp_path / "f" / "o")
+    target = tmp_path / "a" / "b"
+    check_output_dir(target)
+    assert not (tmp_path / "a").exists()
+    assert make_output_dir(target).is_dir()
+
+
+# --------------------------------------------------------------------------- item 11: one progress flag
+
+
+def test_every_cli_has_progress_and_no_progress_defaulting_to_on():
+    from depthsense.config import train_parser
+    from depthsense.evaluate import eval_parser
+    from depthsense.tools import infer, make_synthetic
+
+    parsers = {"train": train_parser(), "infer": infer.build_parser(), "evaluate": eval_parser(),
+               "make-synthetic": make_synthetic._parser()}
+    for name, parser in parsers.items():
+        assert parser.parse_args(["--out", "x"] if name == "make-synthetic" else []).progress is True, name
+        base = ["--out", "x"] if name == "make-synthetic" else []
+        assert parser.parse_args(base + ["--no-progress"]).progress is False, name
+        assert parser.parse_args(base + ["--progress"]).progress is True, name
+        text = " ".join(parser.format_help().split())
+        assert "--progress, --no-progress" in text and "(default: on;" in text, name
+        assert "default: True" not in text and "(default: None)" not in text, name
