@@ -85,7 +85,7 @@ def test_mnist_errors_name_the_file_and_the_expected_files(tmp_path):
     with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.gz: cannot read.*expects train-images"):
         load_mnist(tmp_path)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.zeros((2, 28, 28)))))
-    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte: 3 labels for 2 images"):
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte\.gz: 3 labels for 2 images; --dataset mnist expects"):
         load_mnist(tmp_path)
 
 
