@@ -17,7 +17,7 @@ from depthsense.report import METRIC_TITLES, metric_label
 if TYPE_CHECKING:
     from depthsense.report import Report
 
-__all__ = ["write_plots"]
+__all__ = ["write_plots", "new_figure", "save_figure"]
 
 def write_plots(report: "Report", out: Path) -> list[Path]:
     """Write ``{mae,rmse}_vs_density.png`` (and ``_vs_beams.png`` when beam levels exist).
@@ -45,20 +45,32 @@ def write_plots(report: "Report", out: Path) -> list[Path]:
     return written
 
 
-def _new_figure():
+def new_figure(ncols: int = 1):
+    """A report figure (7 x 4.5 in per panel, 110 dpi) with ``ncols`` side-by-side axes.
+
+    Returns:
+        ``(figure, [axes, ...])``; draw, then :func:`save_figure`.
+    """
     # The Agg canvas directly, not pyplot: no global backend switch for library users.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.0, 4.5), dpi=110)
+    fig = Figure(figsize=(7.0 * ncols, 4.5), dpi=110)
     FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
 
 
-def _save_figure(fig, path: Path) -> None:
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.92)  # fixed: tight_layout costs ~0.3 s a plot
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` as PNG to ``path`` atomically, with the reports' fixed margins."""
+    fig.subplots_adjust(left=0.12 / len(fig.axes), right=0.97, bottom=0.13, top=0.92,
+                        wspace=0.25)  # fixed: tight_layout costs ~0.3 s a plot
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def _new_figure():
+    fig, axes = new_figure()
+    return fig, axes[0]
 
 
 def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, path: Path) -> None:
@@ -101,7 +113,7 @@ def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, p
     ax.set_title(f"{METRIC_TITLES[metric]} vs input density ({report.config.dataset} {report.config.split})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(list(seen.values()), list(seen.keys()), fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_vs_beams(report: "Report", levels, models_, metric: str, path: Path) -> None:
@@ -122,7 +134,7 @@ def _plot_vs_beams(report: "Report", levels, models_, metric: str, path: Path) -
     ax.set_title(f"{METRIC_TITLES[metric]} vs LiDAR beams ({report.config.dataset} {report.config.split})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def _percent_ticks(ax, ticks: list[float]) -> None:
