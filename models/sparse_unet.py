@@ -63,6 +63,7 @@ PREFILLS = ("ip_basic", "nearest")
 """Classical fills a U-Net can take as dense guidance (``prefill="ip_basic+nearest"``)."""
 
 _CAP = 4  # channel cap (x width): the deepest levels are tiny, wider buys little there
+_FIRST_FILL_LOGIT = 1.5  # initial blend: softmax(1.5, 0) = 0.82 of the first fill
 _RGB_MEAN = 0.45  # rough ImageNet statistics; only to centre the RGB branch's input
 _RGB_STD = 0.25
 
@@ -125,8 +126,13 @@ class UNetBase(DepthModel):
         n_fill = len(self.prefill)
         self.head = conv(ch[0], 4 * (1 + (n_fill if n_fill > 1 else 0)), 1)
         if n_fill:
-            nn.init.zeros_(self.head.weight)  # start as the (equal) blend of the fills
+            # Start as a classical completion: no correction, and a blend that leans on
+            # the first fill (IP-Basic, the better one at LiDAR densities).
+            nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+            if n_fill > 1:
+                with torch.no_grad():
+                    self.head.bias[4:8] = _FIRST_FILL_LOGIT
         # Full-resolution residual refinement: the coarse prediction next to the raw
         # input, so the output can follow the exact measurements (the U-Net alone
         # predicts from 1/2-resolution features and blurs them).
@@ -136,8 +142,12 @@ class UNetBase(DepthModel):
             # meets the (dense) coarse prediction: concatenating the raw depth under the
             # union mask would make the refinement scale with the input density.
             self.refine_in = conv(1 if sparse else 2, self.refine_ch, 9, init_density=init_density)
+            # With pre-fills the refinement also sees the guidance (fills, RGB) at full
+            # resolution, where depth edges have to be placed to the pixel.
+            guide_ch = self.refine_ch if n_fill else 0
+            self.refine_guide = plain_conv((3 if rgb else 0) + n_fill, guide_ch, 3) if guide_ch else None
             self.refine = nn.ModuleList(
-                [conv(self.refine_ch + 1, self.refine_ch, 5), conv(self.refine_ch, 1, 3)]
+                [conv(self.refine_ch + guide_ch + 1, self.refine_ch, 5), conv(self.refine_ch, 1, 3)]
             )
             nn.init.zeros_(self.refine[-1].weight)  # start as the coarse prediction
         guide_in = (3 if rgb else 0) + n_fill
@@ -176,7 +186,8 @@ class UNetBase(DepthModel):
         guide = [] if rgb is None else [(rgb - _RGB_MEAN) / _RGB_STD]
         if fills is not None:
             guide.append(fills)
-        feats = self._rgb_features(pad_to_multiple(torch.cat(guide, 1), mult, "replicate")) if guide else None
+        guide = pad_to_multiple(torch.cat(guide, 1), mult, "replicate") if guide else None
+        feats = self._rgb_features(guide) if guide is not None else None
 
         x, m = self._layer(self.stem, x, m)
         skips = [(x, m)]
@@ -195,9 +206,9 @@ class UNetBase(DepthModel):
         y, ym = self._layer(self.head, x, m, relu=False)
         y = F.pixel_shuffle(y, 2)
         if fills is not None:
-            y = self._blend(y, pad_to_multiple(fills, mult, "replicate"))
+            y = self._blend(y, guide[:, -fills.shape[1]:])
         if self.refine_ch:
-            y = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in)
+            y = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in, guide)
         return self.to_metres(crop_to(y, size), self.max_depth)
 
     def _prefills(self, sparse: Tensor) -> Tensor:
@@ -217,12 +228,17 @@ class UNetBase(DepthModel):
         weights = torch.softmax(y[:, 1:], dim=1)
         return (weights * fills).sum(1, keepdim=True) + y[:, :1]
 
-    def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None) -> Tensor:
+    def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None,
+                guide: Tensor | None = None) -> Tensor:
         e, em = self._layer(self.refine_in, x_in, m_in)
+        parts = [y, e]
+        if self.refine_guide is not None:
+            parts.append(F.relu(self.refine_guide(guide)))
         if ym is None:  # dense peer
-            r, rm = torch.cat([y, e], dim=1), None
+            r, rm = torch.cat(parts, dim=1), None
         else:
-            r, rm = sparse_concat([y, e], [ym, em])
+            masks = [ym, em] + ([torch.ones_like(ym)] if len(parts) > 2 else [])
+            r, rm = sparse_concat(parts, masks)
         for i, layer in enumerate(self.refine):
             r, rm = self._layer(layer, r, rm, relu=i < len(self.refine) - 1)
         return y + r

@@ -302,10 +302,10 @@ def test_overfits_one_small_batch(name, cfg):
 # --------------------------------------------------------------------------- pre-filled U-Net
 
 
-def test_prefilled_unet_starts_as_the_mean_of_its_classical_fills():
-    """Head and refinement start at zero: before training the prediction is exactly the
-    equal blend of IP-Basic and nearest fill (so training starts from a classical
-    completion, not from noise)."""
+def test_prefilled_unet_starts_as_a_blend_of_its_classical_fills():
+    """Head and refinement start at zero correction: before training the prediction is
+    exactly the initial blend, softmax(1.5, 0) of IP-Basic and nearest fill (so training
+    starts from a classical completion, not from noise)."""
     from depthsense.models.classical import ip_basic_fill, nearest_fill
 
     sparse, mask, rgb, _ = _inputs(b=2, h=40, w=96, density=0.05)
@@ -314,7 +314,8 @@ def test_prefilled_unet_starts_as_the_mean_of_its_classical_fills():
         out = model(sparse, mask, rgb)
     for b in range(2):
         d = sparse[b, 0].numpy()
-        expected = (ip_basic_fill(d) + nearest_fill(d)) / 2
+        w = float(torch.softmax(torch.tensor([1.5, 0.0]), 0)[0])
+        expected = w * ip_basic_fill(d) + (1 - w) * nearest_fill(d)
         torch.testing.assert_close(out[b, 0], torch.from_numpy(expected), atol=1e-4, rtol=1e-5)
 
 
