@@ -11,7 +11,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
 export MALLOC_TOP_PAD_ ?= 67108864
 
-.PHONY: test demo bench venv clean
+.PHONY: test demo bench venv clean pretrained
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m depthsense.demo $(DEMO_ARGS)
+
+# Rebuild the shipped model from scratch (seeded; see depthsense/pretrain.py and the README).
+pretrained: $(STAMP)
+	$(PY) -m depthsense.pretrain --install $(PRETRAIN_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

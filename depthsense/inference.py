@@ -8,9 +8,13 @@ Behaviour worth knowing:
 * **Model choice.** ``Predictor(checkpoint=...)`` rebuilds the model stored in a
   DepthSense checkpoint (``weights_only=True``: a checkpoint can never run code);
   ``Predictor(model="ip_basic")`` uses a classical model that has no weights. With
-  neither, :data:`DEFAULT_MODEL` (``ip_basic``) is used and ``default_model_used`` is
-  True so that callers can say so. A learned model name without a checkpoint is refused
-  (untrained weights would produce meaningless depth).
+  neither, the pretrained completion model shipped in the package
+  (:data:`PRETRAINED_CHECKPOINT`, made by ``make pretrained``) is used and
+  ``default_model_used`` is True so that callers can say so; if that file is missing
+  (a source tree without it), :data:`DEFAULT_MODEL` (``ip_basic``) is. A learned model
+  name without a checkpoint is refused (untrained weights would produce meaningless
+  depth). :func:`pretrained_about` gives what the shipped model was trained on, the
+  command that made it and its scores.
 * **Any input size.** Every model pads internally to the multiple it needs and crops
   back, so ``predict`` returns exactly (H,W) for any H,W (tested for every registered
   model at odd sizes).
@@ -62,6 +66,8 @@ from depthsense.onnx_export import OnnxExport, OnnxParityError, check_onnx_desti
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PRETRAINED_CHECKPOINT",
+    "pretrained_about",
     "IMAGE_SUFFIXES",
     "KITTI_TEST_SUBDIR",
     "Predictor",
@@ -83,7 +89,10 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "ip_basic"
-"""Model used when neither a checkpoint nor a model name is given (classical, no weights)."""
+"""Classical model used when no checkpoint is given and the package holds no pretrained one."""
+
+PRETRAINED_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
+"""The shipped completion model (package data), used when neither a checkpoint nor a model is given."""
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Image files recognised in folder mode (case-insensitive)."""
@@ -153,6 +162,9 @@ class Predictor:
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
         model_args = dict(model_args or {})
         self.default_model_used = checkpoint is None and model is None
+        self.pretrained = self.default_model_used and not model_args and PRETRAINED_CHECKPOINT.is_file()
+        if self.pretrained:
+            checkpoint = PRETRAINED_CHECKPOINT
         self.checkpoint: Path | None = None
         self.step: int | None = None
         if checkpoint is not None:
@@ -193,7 +205,9 @@ class Predictor:
 
     def describe(self) -> str:
         """One line: which model, from where, what it outputs."""
-        if self.checkpoint is not None:
+        if self.pretrained:
+            src = f"the pretrained {self.name} shipped with DepthSense ({self.checkpoint.name}; depthsense-infer --about)"
+        elif self.checkpoint is not None:
             src = f"{self.name} from {self.checkpoint} (step {self.step})"
         else:
             src = f"{self.name} (classical, no learned weights)"
@@ -331,6 +345,21 @@ class Predictor:
 
 
 # --------------------------------------------------------------------------- writing outputs
+
+
+def pretrained_about(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What the shipped model is: training data, command, time and scores (``about`` record).
+
+    Raises:
+        CheckpointError: the package holds no pretrained checkpoint, or it has no record.
+    """
+    path = Path(path) if path is not None else PRETRAINED_CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no pretrained model in this installation; build it with `make pretrained`.")
+    about = load_checkpoint(path, map_location="cpu").get("about")
+    if not isinstance(about, dict):
+        raise CheckpointError(f"{path}: the checkpoint carries no 'about' record (not made by `make pretrained`).")
+    return about
 
 
 def relative_to_uint16(rel) -> np.ndarray:

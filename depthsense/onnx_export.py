@@ -123,8 +123,13 @@ def export_onnx(
         net = copy.deepcopy(net).to("cpu")  # export and compare on the CPU; leave the caller's model alone
     net.eval()
     inputs = (["sparse", "mask"] if net.needs_sparse else []) + (["rgb"] if net.needs_rgb else [])
+    if getattr(net, "prefill", ()):
+        # The classical pre-fills are OpenCV code outside the graph: they become an input.
+        inputs.append("prefill")
+        say(f"{name} takes its classical fills ({'+'.join(net.prefill)}, metres) as the extra input 'prefill' "
+            "(depthsense.models.classical.ip_basic_fill / nearest_fill of the sparse input)")
     wrapper = _ExportWrapper(net, inputs).eval()
-    samples = [_sample_inputs(inputs, h, w, seed) for seed, (h, w) in enumerate(check_sizes)]
+    samples = [_sample_inputs(inputs, h, w, seed, net) for seed, (h, w) in enumerate(check_sizes)]
     path = Path(path)
     fallback = None
     with atomic_output(path) as tmp, _no_stray_files(tmp):
@@ -152,7 +157,7 @@ def export_onnx(
         for sample in samples:
             with torch.inference_mode():
                 named = dict(zip(inputs, sample))
-                ref = net(named.get("sparse"), named.get("mask"), named.get("rgb")).numpy()
+                ref = wrapper(*sample).numpy()
             size = tuple(int(v) for v in sample[0].shape[-2:])
             try:
                 got = session.run(None, {k: v.numpy() for k, v in zip(inputs, sample)})[0]
@@ -251,10 +256,11 @@ class _ExportWrapper(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         named = dict(zip(self.inputs, args))
-        return self.model(named.get("sparse"), named.get("mask"), named.get("rgb"))
+        extra = {"prefill": named["prefill"]} if "prefill" in named else {}
+        return self.model(named.get("sparse"), named.get("mask"), named.get("rgb"), **extra)
 
 
-def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.Tensor]:
+def _sample_inputs(inputs: list[str], h: int, w: int, seed: int, net: nn.Module | None = None) -> list[torch.Tensor]:
     """A realistic (1,C,h,w) sample: a synthetic street frame cropped to h x w."""
     from depthsense.data.synthetic import render_frame
 
@@ -262,6 +268,8 @@ def _sample_inputs(inputs: list[str], h: int, w: int, seed: int) -> list[torch.T
     sparse = torch.from_numpy(np.ascontiguousarray(frame.sparse[:h, :w]))[None, None]
     rgb = torch.from_numpy(np.ascontiguousarray(frame.rgb[:h, :w].transpose(2, 0, 1)))[None]
     tensors = {"sparse": sparse, "mask": (sparse > 0).float(), "rgb": rgb}
+    if "prefill" in inputs:
+        tensors["prefill"] = net.compute_prefill(sparse)
     return [tensors[k] for k in inputs]
 
 

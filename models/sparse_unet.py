@@ -162,13 +162,18 @@ class UNetBase(DepthModel):
             return SparseConv2d(cin, cout, k, stride, padding=k // 2, init_density=init_density)
         return plain_conv(cin, cout, k, stride)
 
-    def forward(self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None) -> Tensor:
+    def forward(
+        self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None, prefill: Tensor | None = None
+    ) -> Tensor:
         """Complete sparse depth.
 
         Args:
             sparse: (B,1,H,W) metres, 0 = missing.
             mask: (B,1,H,W) {0,1}; None means ``sparse > 0``.
             rgb: (B,3,H,W) in [0,1]; required when built with ``rgb=True``, else ignored.
+            prefill: (B,n,H,W) metres, the classical fills of ``sparse`` in the order of
+                the ``prefill`` option (:meth:`compute_prefill`); computed here when None.
+                Passing them lets a graph without the OpenCV code run (ONNX).
         Returns:
             (B,1,H,W) depth in metres (>= 0 in eval mode; 0 where nothing was seen).
         Raises:
@@ -182,7 +187,9 @@ class UNetBase(DepthModel):
         if not self.sparse:
             x, m = torch.cat([x, m], dim=1), None
         x_in, m_in = x, m
-        fills = self._prefills(sparse) if self.prefill else None
+        fills = None
+        if self.prefill:
+            fills = (self.compute_prefill(sparse) if prefill is None else prefill) / self.max_depth
         guide = [] if rgb is None else [(rgb - _RGB_MEAN) / _RGB_STD]
         if fills is not None:
             guide.append(fills)
@@ -211,15 +218,15 @@ class UNetBase(DepthModel):
             y = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in, guide)
         return self.to_metres(crop_to(y, size), self.max_depth)
 
-    def _prefills(self, sparse: Tensor) -> Tensor:
-        """(B,n,H,W) classical completions of the input, / max_depth, no gradient."""
+    def compute_prefill(self, sparse: Tensor) -> Tensor:
+        """(B,n,H,W) metres: the classical fills named by ``prefill`` (CPU, OpenCV), no gradient."""
         from depthsense.models.classical import ip_basic_fill, nearest_fill
 
         fns = {"ip_basic": ip_basic_fill, "nearest": nearest_fill}
         with torch.no_grad():
             arr = sparse.detach().to("cpu", torch.float32).numpy()
             out = np.stack([np.stack([fns[name](arr[b, 0]) for name in self.prefill]) for b in range(arr.shape[0])])
-        return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype) / self.max_depth
+        return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
 
     def _blend(self, y: Tensor, fills: Tensor) -> Tensor:
         """Coarse depth = softmax-weighted blend of the fills + the predicted correction."""

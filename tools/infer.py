@@ -1,6 +1,8 @@
 """depthsense-infer: depth from your own images (one pair, folders, the KITTI test set), ONNX export.
 
-    depthsense-infer image.png sparse.png                       # ip_basic, no checkpoint needed
+    depthsense-infer image.png sparse.png                       # the shipped pretrained model
+    depthsense-infer image.png sparse.png --model ip_basic      # classical IP-Basic, no weights
+    depthsense-infer --about                                    # what the shipped model is and scored
     depthsense-infer image.png sparse.png --checkpoint runs/unet/best.pt --out out --intrinsics K.txt
     depthsense-infer image.png --checkpoint runs/mono/best.pt   # RGB only: RELATIVE depth
     depthsense-infer --image-dir imgs --sparse-dir lidar --checkpoint best.pt --out out
@@ -46,12 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", nargs="?", help="RGB image (PNG/JPEG)")
     p.add_argument("sparse", nargs="?", help="sparse depth: KITTI uint16 PNG (depth*256, 0 = missing), same size")
-    m = p.add_argument_group("model (default: the classical ip_basic, no checkpoint)")
+    m = p.add_argument_group("model (default: the pretrained completion model shipped in the package)")
     m.add_argument("--checkpoint", help="DepthSense checkpoint (RUN_DIR/best.pt); loaded with weights_only=True")
     m.add_argument("--model", help="classical model name (ip_basic, nearest), or a check of the checkpoint's model")
     m.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
                    help="classical model option (repeatable), e.g. blur=bilateral")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    m.add_argument("--about", action="store_true",
+                   help="print what the shipped pretrained model was trained on, its command and scores, and exit")
     o = p.add_argument_group("output")
     o.add_argument("--out", default=".", help="output directory (created if missing)")
     o.add_argument("--intrinsics", help="K file (9 numbers, or a 3x4 P) -> also write <name>.ply")
@@ -78,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     from depthsense import inference
 
     args = build_parser().parse_args(argv)
+    if args.about:
+        print(_about_text(inference.pretrained_about()))
+        return 0
     mode = _mode(args)
     K = _intrinsics(args)
     if mode == "onnx":
@@ -88,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     pairing = _pairing(args, inference, mode, K)
     _refuse_overwriting_inputs(args, inference, mode, out, pairing, K)
     predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args))
-    if predictor.default_model_used:
-        print(f"no --checkpoint or --model given: using the classical {inference.DEFAULT_MODEL} completion "
-              "(no learned weights)")
+    if predictor.pretrained:
+        print("no --checkpoint or --model given: using the pretrained completion model shipped with DepthSense "
+              "(--about says what it is; --model ip_basic for the classical fill)")
+    elif predictor.default_model_used:
+        print(f"no --checkpoint or --model given and no pretrained model installed: using the classical "
+              f"{inference.DEFAULT_MODEL} completion (no learned weights)")
     print(f"model: {predictor.describe()}")
     if mode == "single":
         return _single(args, inference, predictor, out, K)
@@ -211,6 +221,23 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _about_text(about: dict) -> str:
+    lines = [f"{about.get('name', 'pretrained model')}: {about.get('model')} {about.get('model_cfg')}, "
+             f"{about.get('parameters')} parameters",
+             f"trained in {about.get('train_minutes')} min on {about.get('machine', 'the CPU')} ({about.get('created')}, "
+             f"torch {about.get('torch')})",
+             f"command: {about.get('command')}"]
+    for k, v in (about.get("training_data") or {}).items():
+        lines.append(f"training data ({k}): {v}")
+    for where, table in (about.get("scores") or {}).items():
+        lines.append(f"scores, {where} (MAE / RMSE mm):")
+        for level, row in table.items():
+            cells = ", ".join(f"{m} {v.get('mae', float('nan')):.0f} / {v.get('rmse', float('nan')):.0f}"
+                              for m, v in row.items())
+            lines.append(f"  {level}: {cells}")
+    return "\n".join(lines)
 
 
 def _export(args, inference) -> int:
