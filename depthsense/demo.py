@@ -5,8 +5,11 @@
 1. Generate the synthetic street world in KITTI's layout (no data needed).
 2. Train ``sparse_convnet``, ``sparse_unet``, ``convnet`` and ``convnet_mask`` with sparse
    input sampled uniformly from the ground truth at 5 % of pixels (short CPU schedules).
-3. Evaluate them with ``ip_basic`` and ``nearest`` at uniform densities 0.5 %..50 % and
-   at 64/32/16/8 LiDAR beams, and print the Markdown tables and where the report is.
+3. Evaluate them, the pretrained model shipped in the package (``shipped``, made by
+   ``make pretrained``) and the classical ``ip_basic`` and ``nearest`` at uniform
+   densities 0.5 %..50 % and at 64/32/16/8 LiDAR beams; then, when the real KITTI scans
+   of ``../shared/kitti_object`` (``--real-root``) exist, on their report frames by beam
+   hold-out (``beams:2``, ``beams:4``). Print the tables and where the reports are.
 
 Every stage is resumable: re-running skips finished runs and continues killed ones.
 """
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate")
     p.add_argument("--models", default=",".join(DEMO_MODELS), help="comma-separated models to train")
     p.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline (minutes -> seconds)")
+    p.add_argument("--real-root", default=None,
+                   help="KITTI-object folder with real scans for the hold-out evaluation (default: ../shared/kitti_object)")
     args = p.parse_args(argv)
     from depthsense.runtime import tune_cpu_allocator
 
@@ -49,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from depthsense.config import parse_crop
     from depthsense.engine import train
     from depthsense.evaluate import EvalConfig, evaluate
+    from depthsense.inference import PRETRAINED_CHECKPOINT
+    from depthsense.pretrain import DEFAULT_REAL_ROOT
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -92,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     print("[3/3] evaluating every model at every sparsity level", flush=True)
+    if PRETRAINED_CHECKPOINT.is_file():
+        checkpoints.insert(0, f"shipped={PRETRAINED_CHECKPOINT}")
+        print(f"      with the shipped pretrained model {PRETRAINED_CHECKPOINT} (column 'shipped')")
+    else:
+        print(f"      no shipped pretrained model in this installation ({PRETRAINED_CHECKPOINT}; `make pretrained`)")
     report = evaluate(EvalConfig(
         dataset="synthetic", data_root=str(root), split="val", checkpoints=tuple(checkpoints),
         max_images=args.eval_images, out=str(out / "report"),
@@ -100,13 +112,38 @@ def main(argv: list[str] | None = None) -> int:
         beams=(64,) if args.quick else None,
     ).resolved())
     timings["evaluate"] = time.perf_counter() - t
+    real_root = Path(args.real_root) if args.real_root else DEFAULT_REAL_ROOT
+    real = None
+    t = time.perf_counter()
+    if (real_root / "training" / "velodyne").is_dir():
+        print(f"[3/3] evaluating on real KITTI scans, report frames of {real_root} (beam hold-out)", flush=True)
+        real = evaluate(EvalConfig(
+            dataset="kitti_object", data_root=str(real_root), split="report", checkpoints=tuple(checkpoints),
+            max_images=1 if args.quick else 0, out=str(out / "report_real"),
+        ).resolved())
+        timings["evaluate real"] = time.perf_counter() - t
     total = time.perf_counter() - t_start
     print()
+    print("Synthetic validation frames (the sparsity sweep):")
     print(report.markdown(metrics=("mae", "rmse")))
+    print()
+    if real is not None:
+        print(f"Real KITTI scans, report frames {', '.join(r.name for r in _samples(real_root))} "
+              "(input = half / a quarter of the laser rings, scored at the others):")
+        print(real.markdown(metrics=("mae", "rmse")))
+        print(f"real-scan report: {out / 'report_real' / 'report.md'}")
+    else:
+        print(f"No real scans at {real_root} (pass --real-root KITTI_OBJECT_DIR): real-scan hold-out skipped.")
     print()
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; total {total:.0f} s")
     print(f"report: {out / 'report' / 'report.md'} (also report.csv, report.json, *_vs_density.png, panels)")
     return 0
+
+
+def _samples(real_root: Path):
+    from depthsense.data import build_dataset
+
+    return build_dataset("kitti_object", real_root, "report").samples
 
 
 def _finished(run: Path, steps: int) -> bool:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shlex
 import shutil
 import sys
@@ -54,7 +56,9 @@ SPARSITY_MIX: tuple[tuple[dict[str, Any], float], ...] = (
 """Synthetic training inputs: (sparsity option, probability)."""
 
 REAL_HOLDOUTS = ("beams:2", "beams:4")
-DEFAULT_REAL_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "kitti_object"
+DEFAULT_REAL_ROOT = Path(os.environ.get("DEPTHSENSE_SHARED") or Path(__file__).resolve().parents[1].parent / "shared") \
+    / "kitti_object"
+"""The real KITTI frames of the workplace (``$DEPTHSENSE_SHARED/kitti_object``, else ``../shared`` next to the checkout)."""
 PACKAGE_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
 
 
@@ -263,6 +267,8 @@ def _write_shipped(last: Path, final: Path, args, argv, real_root, timings, minu
         },
         "steps": {"synthetic": args.steps_synthetic, "real+synthetic": args.steps_real if real_root else 0},
         "train_minutes": round(minutes, 1),
+        "machine": f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {platform.platform(terse=True)}",
+        "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
         "timings_minutes": {k: round(v / 60, 2) for k, v in timings.items()},
         "torch": torch.__version__,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -295,7 +301,7 @@ def _last_step(run: Path) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m depthsense.pretrain", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="pretrained_out", help="folder for data, runs, reports and pretrained.pt")
-    p.add_argument("--frames", type=int, default=240, help="synthetic frames to render")
+    p.add_argument("--frames", type=int, default=200, help="synthetic frames to render")
     p.add_argument("--size", default="352x1216", help="HxW of the synthetic frames")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic world, data order and initialisation")
     p.add_argument("--real-root", default=str(DEFAULT_REAL_ROOT), help="KITTI-object folder with the real scans")
@@ -303,10 +309,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="real training frames (a subset of 000000-000009)")
     p.add_argument("--real-share", type=float, default=0.4, help="share of real scans in stage 2's epochs")
     p.add_argument("--width", type=int, default=16, help="U-Net width")
-    p.add_argument("--steps-synthetic", type=int, default=1500)
-    p.add_argument("--steps-real", type=int, default=600)
+    p.add_argument("--steps-synthetic", type=int, default=1000)
+    p.add_argument("--steps-real", type=int, default=350)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop", default="256x512", help="training crop HxW")
+    p.add_argument("--crop", default="256x320", help="training crop HxW (256 rows reach the top of the LiDAR field of view)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--real-lr-scale", type=float, default=0.5, help="stage 2 learning rate = lr x this")
     p.add_argument("--loss", default="mae:1.0,rmse:1.0")

@@ -5,9 +5,9 @@ import json
 from depthsense import demo
 
 
-def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys):
+def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_root):
     out = tmp_path / "demo"
-    assert demo.main(["--quick", "--out", str(out)]) == 0
+    assert demo.main(["--quick", "--out", str(out), "--real-root", str(kitti_object_root)]) == 0
     text = capsys.readouterr().out
     assert "## MAE [mm]" in text and "## RMSE [mm]" in text and "report:" in text
     header = next(line for line in text.splitlines() if line.startswith("| level |"))
@@ -20,7 +20,14 @@ def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys):
     assert set(demo.DEMO_MODELS) | {"ip_basic", "nearest"} <= columns
     for f in ("report.md", "report.csv", "mae_vs_density.png", "rmse_vs_density.png"):
         assert (out / "report" / f).is_file()
-    # A second run reuses the data and the finished runs instead of training again.
-    assert demo.main(["--quick", "--out", str(out)]) == 0
+    # The real-scan hold-out of the report frames, with every model and both baselines.
+    assert "beams:2 hold-out" in text and "beams:4 hold-out" in text
+    real = json.loads((out / "report_real" / "report.json").read_text())
+    assert set(demo.DEMO_MODELS) | {"ip_basic", "nearest"} <= {m["name"] for m in real["models"]}
+    assert real["config"]["split"] == "report"
+    # A second run reuses the data and the finished runs instead of training again; without
+    # real scans it says so.
+    assert demo.main(["--quick", "--out", str(out), "--real-root", str(tmp_path / "none")]) == 0
     again = capsys.readouterr().out
+    assert "real-scan hold-out skipped" in again
     assert "reusing synthetic frames" in again and again.count("already trained") == len(demo.DEMO_MODELS)
