@@ -185,14 +185,7 @@ def read_velodyne(path: str | os.PathLike) -> np.ndarray:
             empty scan, or NaN/Inf coordinates.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise LidarError(f"{path}: is a folder; expected a Velodyne scan file (.bin, N x 4 float32).") from None
-    except FileNotFoundError:
-        raise LidarError(f"{path}: file not found; pass a Velodyne scan (.bin, N x 4 float32).") from None
-    except OSError as exc:
-        raise LidarError(f"{path}: cannot read the scan ({exc.strerror}).") from None
+    raw = _read_bytes(path, "scan", "a Velodyne scan file (.bin, N x 4 float32)")
     if len(raw) == 0:
         raise LidarError(f"{path}: empty scan (0 bytes); expected N x 4 float32 (x, y, z, reflectance).")
     if len(raw) % 16:
@@ -414,15 +407,20 @@ def holdout_split(
 # --------------------------------------------------------------------------- helpers
 
 
-def _read_key_values(path: Path) -> dict[str, str]:
+def _read_bytes(path: Path, what: str, expected: str) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise LidarError(f"{path}: calibration file not found; pass KITTI's calib/<id>.txt or calib_cam_to_cam.txt.") from None
+        return path.read_bytes()
     except IsADirectoryError:
-        raise LidarError(f"{path}: is a folder; pass a calibration file.") from None
+        raise LidarError(f"{path}: is a folder; expected {expected}.") from None
+    except FileNotFoundError:
+        raise LidarError(f"{path}: {what} file not found; pass {expected}.") from None
     except OSError as exc:
-        raise LidarError(f"{path}: cannot read the calibration ({exc.strerror}).") from None
+        raise LidarError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
+
+
+def _read_key_values(path: Path) -> dict[str, str]:
+    text = _read_bytes(path, "calibration", "KITTI's calib/<id>.txt or calib_cam_to_cam.txt").decode(
+        "utf-8", errors="replace")
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
