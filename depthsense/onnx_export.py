@@ -105,6 +105,8 @@ def export_onnx(
     from depthsense.inference import Predictor  # local: inference imports this module
 
     net = model.model if isinstance(model, Predictor) else model
+    if isinstance(model, Predictor) and model.channels_last:  # export the plain NCHW graph
+        net = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
     name = getattr(net, "name", type(net).__name__)
     if not getattr(net, "learned", True):
         raise UsageError(

@@ -38,6 +38,7 @@ __all__ = [
     "sparse_concat",
     "sparse_add",
     "check_mask",
+    "cat_channels",
 ]
 
 _EPS = 1e-6
@@ -192,7 +193,31 @@ def sparse_concat(xs: list[Tensor], masks: list[Tensor]) -> tuple[Tensor, Tensor
     union = masks[0]
     for m in masks[1:]:
         union = torch.maximum(union, m)
-    return torch.cat(parts, dim=1), union
+    return cat_channels(parts), union
+
+
+def _channels_last(x: Tensor) -> bool:
+    """True when ``x`` is laid out channels_last and not also plain contiguous (C > 1)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def cat_channels(parts: list[Tensor]) -> Tensor:
+    """``torch.cat(parts, 1)`` that stays channels_last when the multi-channel parts are.
+
+    ``torch.cat`` falls back to NCHW when one input's layout is ambiguous (a one-channel
+    map is both layouts at once); the next convolution then pays a full NCHW->NHWC copy
+    (at 1216x352 with 17 channels about 60 ms of the shipped model's 130 ms forward).
+    Without autograd the result is written straight into a channels_last tensor; with
+    autograd (training runs NCHW) it is the plain ``torch.cat``.
+    """
+    if torch.is_grad_enabled() and any(p.requires_grad for p in parts):
+        return torch.cat(parts, dim=1)
+    if not any(_channels_last(p) for p in parts):
+        return torch.cat(parts, dim=1)
+    shape = list(parts[0].shape)
+    shape[1] = sum(p.shape[1] for p in parts)
+    out = torch.empty(shape, dtype=parts[0].dtype, device=parts[0].device, memory_format=torch.channels_last)
+    return torch.cat(parts, dim=1, out=out)
 
 
 def sparse_add(x1: Tensor, m1: Tensor, x2: Tensor, m2: Tensor) -> tuple[Tensor, Tensor]:

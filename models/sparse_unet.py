@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
-from depthsense.models.sparse_conv import SparseConv2d, sparse_add, sparse_concat, sparse_upsample
+from depthsense.models.sparse_conv import SparseConv2d, cat_channels, sparse_add, sparse_concat, sparse_upsample
 
 __all__ = ["SparseUNet", "UNetBase", "unet_channels", "PREFILLS", "parse_prefill"]
 
@@ -242,7 +242,7 @@ class UNetBase(DepthModel):
         if self.refine_guide is not None:
             parts.append(F.relu(self.refine_guide(guide)))
         if ym is None:  # dense peer
-            r, rm = torch.cat(parts, dim=1), None
+            r, rm = cat_channels(parts), None
         else:
             masks = [ym, em] + ([torch.ones_like(ym)] if len(parts) > 2 else [])
             r, rm = sparse_concat(parts, masks)
@@ -282,7 +282,7 @@ class UNetBase(DepthModel):
     @staticmethod
     def _concat(x: Tensor, m: Tensor | None, r: Tensor) -> tuple[Tensor, Tensor | None]:
         if m is None:
-            return torch.cat([x, r], dim=1), None
+            return cat_channels([x, r]), None
         return sparse_concat([x, r], [m, torch.ones_like(m)])
 
 

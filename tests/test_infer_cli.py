@@ -49,7 +49,7 @@ def frame():
 
 
 def test_round_trip_ip_basic_at_kitti_size(tmp_path, capsys):
-    """Default model at KITTI's 352x1216: files, sizes, dtype, accuracy at the LiDAR points, PLY.
+    """--model ip_basic at KITTI's 352x1216: files, sizes, dtype, accuracy at the LiDAR points, PLY.
 
     ip_basic keeps the sparse depth: measured fraction of valid sparse pixels whose output is
     within 1 m of the input, synthetic seeds 0..3 at 352x1216: 96.0%, 95.5%, 97.9%, 97.8%
@@ -61,9 +61,10 @@ def test_round_trip_ip_basic_at_kitti_size(tmp_path, capsys):
     image, sparse = write_pair(tmp_path / "in", f)
     np.savetxt(tmp_path / "K.txt", f.K.reshape(1, 9))
     out = tmp_path / "out" / "nested"
-    assert main([str(image), str(sparse), "--out", str(out), "--intrinsics", str(tmp_path / "K.txt")]) == 0
+    assert main([str(image), str(sparse), "--model", "ip_basic", "--out", str(out),
+                 "--intrinsics", str(tmp_path / "K.txt")]) == 0
     stdout = capsys.readouterr().out
-    assert "using the classical ip_basic" in stdout
+    assert "ip_basic (classical, no learned weights)" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["img.ply", "img_depth.png", "img_depth_color.png"]
     info = png_info((out / "img_depth.png").read_bytes())
     assert (info["height"], info["width"], info["bit_depth"], info["colour"]) == (352, 1216, 16, "greyscale")

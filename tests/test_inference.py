@@ -13,6 +13,7 @@ from depthsense.data.synthetic import render_frame
 from depthsense.checkpoint import save_checkpoint
 from depthsense.config import UsageError
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
+from depthsense import inference
 from depthsense.inference import (
     DEFAULT_MODEL,
     Prediction,
@@ -63,8 +64,14 @@ def make_checkpoint(path, name: str, **cfg):
 # --------------------------------------------------------------------------- Predictor
 
 
-def test_default_predictor_is_ip_basic_and_equals_the_classical_fill(frame):
+def test_default_predictor_is_the_shipped_model_and_ip_basic_without_it(frame, monkeypatch, tmp_path):
+    shipped = Predictor(device="cpu")
+    assert shipped.pretrained and shipped.checkpoint == inference.PRETRAINED_CHECKPOINT
+    assert shipped.name == "sparse_unet" and "pretrained" in shipped.describe()
+    # An installation without the packaged checkpoint falls back to the classical fill.
+    monkeypatch.setattr(inference, "PRETRAINED_CHECKPOINT", tmp_path / "absent.pt")
     p = Predictor(device="cpu")
+    assert not p.pretrained
     assert p.name == DEFAULT_MODEL == "ip_basic"
     assert p.default_model_used and not p.relative and p.checkpoint is None
     out = p.predict(frame.rgb, frame.sparse)
@@ -100,7 +107,10 @@ def test_every_model_any_size_and_checkpoint_weights_are_used(tmp_path, name):
     r = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
     with torch.inference_mode():
         ref = model(None if p.relative else s, None if p.relative else (s > 0).float(), r)[0, 0].numpy()
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    # Predictor runs learned models channels_last on CPU (faster), whose convolutions
+    # round differently from the NCHW reference: measured up to 8e-5 m here.
+    tol = 5e-4 if p.channels_last else 1e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
     assert np.ptp(out) > 0  # not a constant map (the weights/fill did something)
 
 
@@ -334,7 +344,7 @@ def test_kitti_test_dirs(tmp_path):
 
 def test_onnx_export_refuses_classical_models(tmp_path):
     with pytest.raises(UsageError, match="classical model"):
-        export_onnx(Predictor(device="cpu"), tmp_path / "m.onnx")
+        export_onnx(Predictor(model="ip_basic", device="cpu"), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthsense.errors import ShapeError
-from depthsense.models.sparse_conv import SparseConv2d, SparseMaxPool2d, sparse_add, sparse_concat, sparse_upsample
+from depthsense.models.sparse_conv import SparseConv2d, SparseMaxPool2d, cat_channels, sparse_add, sparse_concat, sparse_upsample
 
 
 def _random_mask(shape, density, seed):
@@ -215,3 +215,21 @@ def test_opencv_box_filter_path_matches_avg_pool(k):
     ref = F.avg_pool2d(m, k, 1, pad, count_include_pad=True)
     torch.testing.assert_close(frac, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(new_mask, F.max_pool2d(m, k, 1, pad))
+
+
+def test_cat_channels_keeps_channels_last_and_equals_torch_cat():
+    """torch.cat returns NCHW when a one-channel part (both layouts at once) is involved;
+    cat_channels keeps channels_last so the next convolution needs no layout copy."""
+    cl = torch.channels_last
+    parts = [torch.randn(2, 1, 6, 7).contiguous(memory_format=cl), torch.randn(2, 4, 6, 7).contiguous(memory_format=cl)]
+    assert not torch.cat(parts, 1).is_contiguous(memory_format=cl)  # the behaviour worked around
+    with torch.no_grad():
+        out = cat_channels(parts)
+    assert out.is_contiguous(memory_format=cl) and out.shape == (2, 5, 6, 7)
+    torch.testing.assert_close(out, torch.cat(parts, 1), rtol=0, atol=0)
+    nchw = [p.contiguous() for p in parts]
+    assert cat_channels(nchw).is_contiguous()
+    # with autograd it is the plain cat, and gradients flow
+    grad_parts = [p.clone().requires_grad_() for p in nchw]
+    cat_channels(grad_parts).sum().backward()
+    assert all(p.grad is not None and torch.all(p.grad == 1) for p in grad_parts)
