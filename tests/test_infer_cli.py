@@ -492,3 +492,22 @@ def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, monkeypa
         argv += extra or ["--out", str(tmp_path / "o")]
         assert cli_main(argv) == 2  # not "3 problems", one per remaining file
         assert "No space left on device" in _one_line(capsys)
+
+
+def test_export_onnx_without_checkpoint_exports_the_shipped_model(tmp_path, monkeypatch, capsys):
+    """No --checkpoint: the packaged pretrained model is exported (the export itself is
+    covered above; here only which model reaches it). --model ip_basic stays an error."""
+    from depthsense import inference, onnx_export
+
+    seen = []
+
+    def fake_export(predictor, dest, **_):
+        seen.append(predictor)
+        raise onnx_export.OnnxParityError("stop here")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    assert cli_main(["--export-onnx", str(tmp_path / "m.onnx")]) == 1
+    assert len(seen) == 1 and seen[0].checkpoint == inference.PRETRAINED_CHECKPOINT
+    assert "pretrained" in capsys.readouterr().out
+    assert cli_main(["--export-onnx", str(tmp_path / "m.onnx"), "--model", "ip_basic"]) == 2
+    assert "needs --checkpoint" in _one_line(capsys)

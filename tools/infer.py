@@ -243,11 +243,14 @@ def _about_text(about: dict) -> str:
 def _export(args, inference) -> int:
     from depthsense import onnx_export
 
-    if not args.checkpoint:
+    checkpoint = args.checkpoint
+    if not checkpoint and not args.model and inference.PRETRAINED_CHECKPOINT.is_file():
+        checkpoint = str(inference.PRETRAINED_CHECKPOINT)  # the shipped model
+    if not checkpoint:
         raise UsageError("--export-onnx needs --checkpoint RUN_DIR/best.pt (classical models have no ONNX graph).")
     dest = onnx_export.check_onnx_destination(args.export_onnx)  # before the model load
-    inference.refuse_overwrite([dest], [args.checkpoint], fix="choose another --export-onnx path")
-    predictor = inference.Predictor(args.checkpoint, args.model, "cpu")
+    inference.refuse_overwrite([dest], [checkpoint], fix="choose another --export-onnx path")
+    predictor = inference.Predictor(checkpoint, args.model, "cpu")
     print(f"model: {predictor.describe()}", flush=True)
     try:
         result = onnx_export.export_onnx(predictor, dest, exporter=args.onnx_exporter,
