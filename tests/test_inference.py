@@ -319,6 +319,20 @@ def test_pair_files_by_name_and_kitti_naming(tmp_path):
         pair_files(tmp_path / "empty")
 
 
+def test_pair_files_refuses_images_sharing_a_stem(tmp_path):
+    img, sp = tmp_path / "img", tmp_path / "sp"
+    img.mkdir(), sp.mkdir()
+    for name in ["a.png", "a.jpg", "b.png"]:
+        (img / name).write_bytes(b"x")
+    for name in ["a.png", "b.png"]:
+        (sp / name).write_bytes(b"x")
+    result = pair_files(img, sp)
+    assert [(i.name, s.name) for i, s in result.pairs] == [("b.png", "b.png")]  # no guess which "a" is meant
+    assert result.problems == [f"{img}: several images named a.*: ['a.jpg', 'a.png']; keep one"]
+    only_images = pair_files(img)  # RGB-only models: the same rule
+    assert [i.name for i, _ in only_images.pairs] == ["b.png"] and len(only_images.problems) == 1
+
+
 def test_kitti_test_dirs(tmp_path):
     base = tmp_path / "depth_selection" / "test_depth_completion_anonymous"
     with pytest.raises(DatasetError, match="test_depth_completion_anonymous"):
