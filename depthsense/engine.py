@@ -33,6 +33,7 @@ and runs a :class:`Trainer`. Design points:
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -597,11 +598,23 @@ def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
             (one line each), also from DataLoader workers.
         NonFiniteLossError: the loss diverged.
     """
-    from depthsense import losses
-
     given = cfg
     cfg = cfg.resolved()
     dist_info = _init_distributed(cfg)
+    held: dict = {}  # the Trainer (and its DDP wrapper), freed before the process group goes
+    finished = False
+    try:
+        result = _train(given, cfg, explicit, log, dist_info, held)
+        finished = True
+        return result
+    finally:
+        if dist_info.world > 1 and dist.is_initialized():
+            _close_distributed(held, wait_for_all=finished)
+
+
+def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist, held: dict) -> TrainResult:
+    from depthsense import losses
+
     say = log if (log is not None and dist_info.main) else (lambda _msg: None)
     out = Path(cfg.out)
     last = out / "last.pt"
@@ -651,7 +664,7 @@ def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
         make_output_dir(out, "run directory")
         for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
             stale.unlink(missing_ok=True)
-    trainer = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
+    trainer = held["trainer"] = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
     try:
         if stored is not None:
             trainer.resume(last, stored)
@@ -667,8 +680,21 @@ def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
             )
         return trainer.fit()
     finally:
-        if dist_info.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        trainer = None  # an exception's traceback keeps this frame: drop the DDP wrapper from it
+
+
+def _close_distributed(held: dict, wait_for_all: bool) -> None:
+    """Free the DDP wrapper (its reducer holds the group), wait for every rank (unless this
+    one failed: the others may never arrive), then destroy the process group. Destroying it
+    under a live wrapper while rank 0 still validated and wrote made the early-finishing rank
+    abort now and then ("terminate called without an active exception", SIGABRT)."""
+    held.clear()
+    gc.collect()  # the DDP wrapper sits in reference cycles (module hooks)
+    try:
+        if wait_for_all:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def worker_safe_loader(dataset: Dataset, **kwargs: Any) -> "Iterator[Any]":

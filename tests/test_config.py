@@ -195,3 +195,44 @@ def test_every_cli_has_progress_and_no_progress_defaulting_to_on():
         text = " ".join(parser.format_help().split())
         assert "--progress, --no-progress" in text and "(default: on;" in text, name
         assert "default: True" not in text and "(default: None)" not in text, name
+
+
+# --------------------------------------------------------------------------- issue 18: TrainConfig validation
+
+
+@pytest.mark.parametrize(
+    "fields, needle",
+    [
+        ({"batch_size": 0}, "--batch-size must be >= 1, got 0"),
+        ({"epochs": -1}, "--epochs must be >= 0, got -1"),
+        ({"workers": -2}, "--workers must be >= 0, got -2"),
+        ({"val_every": -1}, "--val-every must be >= 0"),
+        ({"lr": 0.0}, "--lr must be > 0, got 0.0"),
+        ({"lr": float("nan")}, "--lr must be > 0, got nan"),
+        ({"density": 0.0}, "--density must be in (0, 1], got 0.0"),
+        ({"density": 1.5}, "--density must be in (0, 1], got 1.5"),
+        ({"beams": 3}, "--beams must divide 64 (64/32/16/8...), got 3"),
+        ({"holdout": "beams:2"}, "--holdout needs real scans (--dataset kitti_object)"),
+        ({"dataset": "kitti_object", "data_root": "x"}, "train self-supervised with --holdout beams:2"),
+        ({"dataset": "kitti_object", "data_root": "x", "holdout": "beams:3"}, "--holdout: "),
+        ({"dataset": "kitti_object", "data_root": "x", "holdout": "beams:2", "density": 0.1},
+         "kitti_object has none (use --holdout)"),
+        ({"synthetic_frames": 3}, "--synthetic-frames must be >= 4"),
+    ],
+)
+def test_train_config_refuses_values_that_cannot_work(fields, needle):
+    with pytest.raises(UsageError) as exc:
+        TrainConfig(**fields).resolved()
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_train_config_fills_per_dataset_defaults_and_keeps_explicit_values():
+    kitti = TrainConfig(dataset="kitti").resolved()
+    assert (kitti.model, kitti.loss, kitti.crop) == ("sparse_unet", "l1:1.0,l2:0.1,ssim:0.2,edge:0.1", (256, 1216))
+    real = TrainConfig(dataset="kitti_object", holdout="beams:2").resolved()
+    assert real.loss == "l1:1.0,l2:0.1" and real.crop == (256, 1216)  # no window losses on rings
+    mono = TrainConfig(dataset="redweb").resolved()
+    assert (mono.model, mono.loss, mono.crop) == ("monocular", "rank:1.0,ssi:0.5", (320, 320))
+    mine = TrainConfig(dataset="kitti", model="convnet", loss="l2", crop=()).resolved()
+    assert (mine.model, mine.loss, mine.crop) == ("convnet", "l2", None)  # () = no crop
+    assert TrainConfig(density=1.0, beams=8).resolved().density == 1.0  # the edges of the ranges are valid

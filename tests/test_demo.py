@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+import torch
+
 from depthsense import demo
 
 
@@ -31,3 +34,36 @@ def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_
     again = capsys.readouterr().out
     assert "real-scan hold-out skipped" in again
     assert "reusing synthetic frames" in again and again.count("already trained") == len(demo.DEMO_MODELS)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_quick_demo_resumes_a_half_finished_run(tmp_path, capsys, monkeypatch):
+    """A run killed at step 5 of 10 is continued from its last.pt: 5 more steps, not 10, not 0."""
+    from depthsense.engine import Trainer
+
+    out = tmp_path / "demo"
+    args = ["--quick", "--out", str(out), "--models", "sparse_convnet", "--real-root", str(tmp_path / "none")]
+    real_save = Trainer._save
+
+    def save_then_die(self, name, metrics=None):
+        real_save(self, name, metrics)
+        if name == "last.pt" and self.step == 5:
+            raise _Killed
+
+    monkeypatch.setattr(Trainer, "_save", save_then_die)
+    with pytest.raises(_Killed):
+        demo.main(args)
+    assert torch.load(out / "runs" / "sparse_convnet" / "last.pt", weights_only=True)["step"] == 5
+    monkeypatch.setattr(Trainer, "_save", real_save)
+    steps = []
+    real_step = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batch: steps.append(self.step) or real_step(self, batch))
+    capsys.readouterr()
+    assert demo.main(args) == 0
+    text = capsys.readouterr().out
+    assert "already trained" not in text and "reusing synthetic frames" in text
+    assert steps == [5, 6, 7, 8, 9]
+    assert torch.load(out / "runs" / "sparse_convnet" / "last.pt", weights_only=True)["step"] == 10

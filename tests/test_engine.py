@@ -1,6 +1,7 @@
 """Training engine and depthsense-train CLI, on a tiny generated KITTI-layout set."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from depthsense import checkpoint as ckpt_io
-from depthsense.config import TrainConfig
+from depthsense.config import TrainConfig, UsageError
 from depthsense.engine import EpochSampler, NonFiniteLossError, Trainer, build_datasets, train
 from depthsense.tools import train_depth
 
@@ -203,8 +204,18 @@ def test_cli_missing_root_unwritable_out_and_existing_run(tiny_root, tmp_path, c
     assert code == 2 and "sparse_convnet" in capsys.readouterr().err
 
 
-def test_amp_bf16_on_cpu_trains(tiny_root, tmp_path):
-    assert train_depth.main(_args(tiny_root, tmp_path / "amp", "--steps", "2", "--amp")) == 0
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_logs(log_dir):
+    """Every rank's own stdout/stderr, in full, as torchrun's --log-dir kept them."""
+    parts = [f"--- {f} ---\n{f.read_text(errors='replace')}" for f in sorted(Path(log_dir).rglob("*.log"))]
+    return "\n".join(parts) or f"(no rank logs under {log_dir})"
 
 
 def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp_path):
@@ -214,13 +225,14 @@ def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp
     base[base.index("--batch-size") + 1] = "4"
     subprocess.run([sys.executable, "-m", "depthsense.tools.train_depth", *base], check=True, env=_env(), cwd=ROOT,
                    capture_output=True)  # fmt: skip
-    ddp = tmp_path / "ddp"
+    ddp, logs = tmp_path / "ddp", tmp_path / "rank_logs"
     r = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+         "--log-dir", str(logs), "--redirects", "3",  # each rank's stdout/stderr in its own file
          "-m", "depthsense.tools.train_depth", *_args(tiny_root, ddp, *common)],
         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, f"torchrun exit {r.returncode}\n{r.stderr[-3000:]}\n{_rank_logs(logs)}"
     from depthsense import models
 
     torch.manual_seed(TrainConfig().seed)  # the engine seeds model init with cfg.seed
@@ -229,7 +241,9 @@ def test_ddp_two_process_gloo_matches_single_process_double_batch(tiny_root, tmp
     da = torch.cat([(a[k] - init[k]).flatten() for k in a])
     db = torch.cat([(b[k] - init[k]).flatten() for k in a])
     assert da.norm() > 0
-    assert (da - db).norm() / da.norm() < 0.15, float((da - db).norm() / da.norm())
+    # Same samples per step, gradients averaged over the ranks: only the float summation
+    # order differs. 63 correct runs all gave 8.7e-4 (deterministic); 0.005 leaves ~6x margin.
+    assert (da - db).norm() / da.norm() < 0.005, float((da - db).norm() / da.norm())
 
 
 # --------------------------------------------------------------------------- issue 15: hardening
@@ -408,3 +422,178 @@ def test_kitti_rgb_root_option(tiny_root, tmp_path, capsys):
     assert train_depth.cli_main(args) == 2
     assert "--rgb-root DIR" in _one_line_error(capsys)
     assert train_depth.cli_main(args + ["--rgb-root", str(raw)]) == 0
+
+
+# --------------------------------------------------------------------------- issue 18: what the loop must do
+
+
+class _ScriptedScores:
+    """Stands in for MetricAccumulator in ``Trainer.validate``: each validation reports
+    the next scripted RMSE (mm), so which checkpoint is "best" is known in advance."""
+
+    def __init__(self, scores):
+        self.scores = iter(scores)
+
+    def __call__(self, names):
+        scores = self.scores
+
+        class _Acc:
+            def update(self, pred, gt, mask=None):
+                pass
+
+            def compute(self):
+                rmse = next(scores)
+                return {"images": 1, "mae": rmse / 2, "rmse": rmse, "imae": 1.0, "irmse": 2.0}
+
+        return _Acc()
+
+
+def test_best_checkpoint_keeps_the_lowest_score_and_resume_restores_it(tiny_root, tmp_path, monkeypatch):
+    from depthsense import engine
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([500.0, 300.0, 400.0]))
+    assert train_depth.main(_args(tiny_root, run, "--steps", "3", "--val-every", "1")) == 0
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["step"] == 2 and best["metrics"]["rmse"] == 300.0  # the lowest, not the first or the last
+    assert json.loads((run / "summary.json").read_text())["best"]["step"] == 2
+    best_bytes = (run / "best.pt").read_bytes()
+    # After resume, a worse score (350 > 300) must not replace best.pt: the run's best is restored.
+    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([350.0]))
+    assert train_depth.main(_args(tiny_root, run, "--steps", "4", "--val-every", "1", "--resume", "--override")) == 0
+    assert (run / "best.pt").read_bytes() == best_bytes
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 4 and summary["best"]["step"] == 2 and summary["best"]["rmse"] == 300.0
+    # and a better one does.
+    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([200.0]))
+    assert train_depth.main(_args(tiny_root, run, "--steps", "5", "--val-every", "1", "--resume", "--override")) == 0
+    assert torch.load(run / "best.pt", weights_only=True)["step"] == 5
+
+
+def _trainer(tiny_root, tmp_path, **overrides):
+    from depthsense import losses, models
+
+    cfg = TrainConfig(dataset="synthetic", data_root=str(tiny_root), model="sparse_convnet", loss="l1:1.0",
+                      crop=(32, 96), batch_size=2, workers=0, out=str(tmp_path / "t"), progress=False,
+                      val_samples=1, lr=3e-3, **overrides).resolved()  # fmt: skip
+    train_set, val_set = build_datasets(cfg, str(tiny_root))
+    torch.manual_seed(0)
+    return Trainer(cfg, models.build_model("sparse_convnet"), losses.build_loss("l1"), train_set, val_set,
+                   torch.device("cpu"))  # fmt: skip
+
+
+def _grad_norms_at_optimizer_step(trainer, steps):
+    norms = []
+
+    def record(optimizer, args, kwargs):
+        grads = [p.grad.flatten() for p in trainer.raw_model.parameters() if p.grad is not None]
+        norms.append(float(torch.cat(grads).norm()))
+
+    trainer.optimizer.register_step_pre_hook(record)
+    loader = iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=2))
+    for _ in range(steps):
+        trainer.train_step(next(loader))
+        trainer.step += 1
+    return norms
+
+
+def test_grad_clip_bounds_the_gradient_norm_the_optimiser_sees(tiny_root, tmp_path):
+    free = _grad_norms_at_optimizer_step(_trainer(tiny_root, tmp_path, steps=3), 3)
+    assert min(free) > 0.05, free  # otherwise the clip below would not be tested
+    clipped = _grad_norms_at_optimizer_step(_trainer(tiny_root, tmp_path, steps=3, grad_clip=0.01), 3)
+    assert all(n <= 0.01 * (1 + 1e-5) for n in clipped), clipped
+    assert all(n >= 0.0099 for n in clipped), clipped  # clipped to the bound, not zeroed
+
+
+def test_amp_bf16_on_cpu_trains(tiny_root, tmp_path, monkeypatch):
+    """--amp on CPU runs the convolutions in bfloat16 and keeps float32 weights that learn."""
+    dtypes = []
+    real_conv2d = torch.nn.functional.conv2d
+
+    def conv2d(*args, **kwargs):
+        out = real_conv2d(*args, **kwargs)
+        dtypes.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", conv2d)
+    assert train_depth.main(_args(tiny_root, tmp_path / "amp", "--steps", "4", "--amp", "--val-every", "0")) == 0
+    amp_dtypes, dtypes[:] = set(dtypes), []
+    assert train_depth.main(_args(tiny_root, tmp_path / "fp32", "--steps", "4", "--val-every", "0")) == 0
+    fp32_dtypes = set(dtypes)
+    assert torch.bfloat16 in amp_dtypes and torch.bfloat16 not in fp32_dtypes
+    from depthsense import models
+
+    torch.manual_seed(TrainConfig().seed)  # the engine seeds model init with cfg.seed
+    init = models.build_model("sparse_convnet").state_dict()
+    c = torch.load(tmp_path / "amp" / "last.pt", weights_only=True)
+    assert c["train_cfg"]["amp"] is True and c["step"] == 4
+    for k, v in c["state_dict"].items():
+        assert v.dtype == torch.float32 and torch.isfinite(v).all(), k
+    assert any(not torch.equal(v, init[k]) for k, v in c["state_dict"].items())  # it trained
+    # bf16 rounding changes the numbers but not where training goes: same direction as fp32.
+    ref = torch.load(tmp_path / "fp32" / "last.pt", weights_only=True)["state_dict"]
+    da = torch.cat([(c["state_dict"][k] - init[k]).flatten() for k in init])
+    db = torch.cat([(ref[k] - init[k]).flatten() for k in init])
+    assert float(torch.nn.functional.cosine_similarity(da, db, dim=0)) > 0.9
+    assert math.isfinite(json.loads((tmp_path / "amp" / "summary.json").read_text())["best"]["rmse"])
+
+
+def test_training_without_a_validation_split_writes_last_but_no_best(tiny_root, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    shutil.rmtree(root / "val")
+    run = tmp_path / "run"
+    assert train_depth.main(_args(root, run, "--steps", "2", "--val-every", "1")) == 0
+    assert "best val: n/a" in capsys.readouterr().out
+    assert (run / "last.pt").is_file() and not (run / "best.pt").exists()
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
+    assert json.loads((run / "summary.json").read_text())["best"] == {}
+
+
+def test_synthetic_data_is_generated_once_into_the_cache(tmp_path, monkeypatch):
+    from depthsense.config import synthetic_cache_root
+    from depthsense.data import synthetic
+    from depthsense.engine import prepare_data_root
+
+    monkeypatch.setenv("DEPTHSENSE_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig(dataset="synthetic", synthetic_frames=4, synthetic_size=(64, 96), seed=5)
+    lines = []
+    root = prepare_data_root(cfg, lines.append)
+    assert root == str(synthetic_cache_root(4, 5, (64, 96))) and root.startswith(str(tmp_path / "cache"))
+    assert lines == [f"synthetic data: generating 4 frames 64x96 (seed 5) into {root}"]
+    assert (Path(root) / ".complete").is_file()
+    from depthsense import data
+
+    assert len(data.build_dataset("synthetic", root, "train")) >= 1 and len(data.build_dataset("synthetic", root, "val")) >= 1
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("a complete cache must be reused")
+
+    monkeypatch.setattr(synthetic, "generate", no_generation)
+    lines.clear()
+    assert prepare_data_root(cfg, lines.append) == root
+    assert lines == [f"synthetic data: {root} (cached; 4 frames 64x96, seed 5)"]
+    # Without the completion stamp (a killed generation) it is generated again.
+    (Path(root) / ".complete").unlink()
+    with pytest.raises(AssertionError, match="must be reused"):
+        prepare_data_root(cfg, lines.append)
+    # Other data sets are never generated.
+    with pytest.raises(UsageError, match="--dataset kitti needs --data-root"):
+        prepare_data_root(TrainConfig(dataset="kitti"))
+
+
+def test_resume_refuses_a_weights_only_checkpoint(tiny_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_depth.main(_args(tiny_root, run, "--steps", "2")) == 0
+    c = torch.load(run / "last.pt", weights_only=True)
+    for key in ("optimizer", "scheduler", "scaler", "rng", "progress"):
+        del c[key]
+    ckpt_io.save_checkpoint(run / "last.pt", c)  # e.g. a best.pt copied over last.pt
+    before = (run / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert train_depth.cli_main(_args(tiny_root, run, "--steps", "4", "--resume", "--override")) == 2
+    err = _one_line_error(capsys)
+    assert "last.pt: holds weights only (no optimiser state); it cannot be resumed" in err
+    assert (run / "last.pt").read_bytes() == before

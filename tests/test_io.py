@@ -1,6 +1,7 @@
 import os
 import sys
 import struct
+import types
 import zlib
 
 import cv2
@@ -226,9 +227,39 @@ def test_runtime_allocator_tuning_is_idempotent_and_can_be_turned_off(monkeypatc
     monkeypatch.setenv("DEPTHSENSE_MALLOC_TUNING", "0")
     assert rt.tune_cpu_allocator() is False
     monkeypatch.delenv("DEPTHSENSE_MALLOC_TUNING")
-    first = rt.tune_cpu_allocator()
-    assert rt.tune_cpu_allocator() == first
     assert set(rt.MALLOC_ENV) == {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"}
+    # A stand-in libc records what is asked of glibc's mallopt (M_TRIM_THRESHOLD -1,
+    # M_TOP_PAD -2, M_MMAP_THRESHOLD -3): the values of MALLOC_ENV, once.
+    calls, result = [], [1]
+
+    def mallopt(param, value):
+        calls.append((param, value))
+        return result[0]
+
+    libc = types.SimpleNamespace(mallopt=mallopt)
+    monkeypatch.setattr(rt.sys, "platform", "linux")
+    monkeypatch.setattr(rt.ctypes, "CDLL", lambda name: libc)
+    assert rt.tune_cpu_allocator() is True
+    env = rt.MALLOC_ENV
+    assert sorted(calls) == [(-3, int(env["MALLOC_MMAP_THRESHOLD_"])), (-2, int(env["MALLOC_TOP_PAD_"])),
+                             (-1, int(env["MALLOC_TRIM_THRESHOLD_"]))]
+    assert rt.tune_cpu_allocator() is True and len(calls) == 3  # idempotent: applied once
+    # mallopt refusing a setting, a libc without mallopt, no glibc: not in effect.
+    monkeypatch.setattr(rt, "_applied", False)
+    result[0] = 0
+    assert rt.tune_cpu_allocator() is False
+    assert rt.tune_cpu_allocator() is False and rt._applied is False  # tried again, not cached as done
+
+    def no_glibc(name):
+        raise OSError("libc.so.6: cannot open shared object file")
+
+    monkeypatch.setattr(rt.ctypes, "CDLL", no_glibc)
+    assert rt.tune_cpu_allocator() is False
+    monkeypatch.setattr(rt.sys, "platform", "darwin")
+    monkeypatch.setattr(rt.ctypes, "CDLL", lambda name: libc)
+    result[0] = 1
+    calls.clear()
+    assert rt.tune_cpu_allocator() is False and calls == []
 
 
 # --------------------------------------------------------------------------- issue 15: full disk, libpng

@@ -353,8 +353,21 @@ def test_crop_adjusts_K_and_epoch_changes_only_the_augmentation(kitti_root):
         assert any(matches)
         views.add(round(cx, 3))
     assert len(views) > 1  # the augmentation changes with the epoch
+    # Same (seed, index, epoch), same sample: a fresh data set after other reads gives it again.
     ds.set_epoch(2)
-    assert torch.equal(ds[0]["rgb"], ds[0]["rgb"])  # same epoch, same sample
+    s = ds[0]
+    again = KittiDataset(kitti_root, "train", density=0.3, transform=train_transform(crop=(16, 64), hflip=0.5))
+    again[1], again[0]  # reads in between must not shift any random stream
+    again.set_epoch(2)
+    t = again[0]
+    for key in ("rgb", "sparse", "mask", "gt"):
+        assert torch.equal(s[key], t[key]), key
+    # and its ground truth is the crop of the GT file (read here) that K says it is
+    gt_file = read_depth(ds.samples[0].gt)[H - 16 :]
+    cx, cx_full = float(s["meta"]["K"][0, 2]), float(k_full[0, 2])
+    crops = [gt_file[:, round(cx_full - cx) : round(cx_full - cx) + 64]]
+    crops.append(gt_file[:, round(cx_full - 63 + cx) : round(cx_full - 63 + cx) + 64][:, ::-1])
+    assert any(c.shape == (16, 64) and np.array_equal(s["gt"][0].numpy(), c) for c in crops)
 
 
 def test_beams_use_K_and_the_velo_calibration(tmp_path):

@@ -145,23 +145,35 @@ def test_initialisation_keeps_unit_scale_through_six_layers():
     assert collapsed.pow(2).mean().sqrt().item() < 1e-3 * rms[-1]
 
 
-def _smooth_surfaces(n, size, seed):
+def _smooth_surfaces(n, size, seed, density=0.05):
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(n, 1, 4, 4, generator=g) * 2 + 1
     gt = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
     gt = gt + 0.5 * xx + 0.3 * yy
-    m = (torch.rand(n, 1, size, size, generator=g) < 0.05).float()
+    m = (torch.rand(n, 1, size, size, generator=g) < density).float()
     return gt, m
 
 
 def test_six_layer_stack_learns_without_batchnorm():
+    """Trained at 5 % density, the stack also completes dense input (the paper's sparsity
+    invariance). Without the 1/count normalisation it learns at 5 % too, but its error on
+    dense input is then ~4x its error at 5 % (measured 0.43 vs 0.11 m; with it 0.093 vs 0.087)."""
+    # Tiny activations of the ReLU stack go subnormal; flushing them keeps the CPU fast.
+    torch.set_flush_denormal(True)
+    try:
+        _train_six_layers_and_check()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_six_layers_and_check():
     torch.manual_seed(0)
     layers = _paper_stack(0.05)
     opt = torch.optim.Adam(layers.parameters(), lr=3e-3)
-    test_gt, test_m = _smooth_surfaces(8, 48, seed=123)
 
-    def held_out_l1():
+    def held_out_l1(density=0.05):
+        test_gt, test_m = _smooth_surfaces(8, 48, seed=123, density=density)
         with torch.no_grad():
             pred = _run_stack(layers, test_gt * test_m, test_m)
             return (pred - test_gt).abs().mean().item()
@@ -176,6 +188,8 @@ def test_six_layer_stack_learns_without_batchnorm():
         opt.step()
     after = held_out_l1()
     assert after < 0.5 * before, (before, after)
+    dense = held_out_l1(density=1.0)
+    assert dense < 1.5 * after, (after, dense)
 
 
 def test_sparse_maxpool_ignores_invalid_pixels():

@@ -253,3 +253,30 @@ def test_check_sparsity_args():
 def test_module_exports():
     for name in sparsify.__all__:
         assert hasattr(sparsify, name)
+
+
+def test_elevation_angles_hand_values():
+    """A point straight ahead at the principal point: the LiDAR, h above the camera, looks
+    down at it by atan(h/z); a point at row v is y = (v - cy) z / fy below the optical axis."""
+    K = np.array([[100.0, 0, 20.0], [0, 50.0, 10.0], [0, 0, 1.0]])
+    depth = np.zeros((21, 41), np.float32)
+    depth[10, 20] = 10.0  # on the principal point
+    depth[15, 20] = 10.0  # 5 rows down: y = 5 * 10 / 50 = 1 m below the axis
+    depth[10, 30] = 10.0  # 10 columns right: x = 10 * 10 / 100 = 1 m
+    el = sparsify.elevation_angles(depth, K, lidar_height_offset=0.5)
+    assert el.shape == depth.shape and el.dtype == np.float64
+    assert el[10, 20] == pytest.approx(np.arctan2(-0.5, 10.0))
+    assert el[15, 20] == pytest.approx(np.arctan2(-1.5, 10.0))
+    assert el[10, 30] == pytest.approx(np.arctan2(-0.5, np.hypot(1.0, 10.0)))
+    # behind the camera the LiDAR sees the same point at a shallower angle
+    behind = sparsify.elevation_angles(depth, K, lidar_height_offset=0.5, lidar_behind_offset=0.3)
+    assert behind[10, 20] == pytest.approx(np.arctan2(-0.5, 10.3))
+    # None or an all-zero K means the KITTI-like default for this size
+    default = sparsify.default_intrinsics(21, 41)
+    np.testing.assert_array_equal(sparsify.elevation_angles(depth, None), sparsify.elevation_angles(depth, default))
+    np.testing.assert_array_equal(sparsify.elevation_angles(depth, np.zeros((3, 3))),
+                                  sparsify.elevation_angles(depth, default))
+    with pytest.raises(ValueError, match="non-positive focal"):
+        sparsify.elevation_angles(depth, np.diag([-1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"\(3,3\)"):
+        sparsify.elevation_angles(depth, np.eye(4))
