@@ -47,7 +47,7 @@ from typing import Any, Callable, Collection, Iterator
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_collate, default_convert
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from depthsense import checkpoint as ckpt_io
 from depthsense.config import (
@@ -61,12 +61,18 @@ from depthsense.config import (
     refuse_output_inside,
     resolve_device,
     resume_config,
-    synthetic_cache_root,
 )
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator
 from depthsense.report import metric_unit
+from depthsense.train_data import (  # re-exported: the engine's public names before the split
+    build_datasets,
+    check_input_points,
+    ensure_synthetic_cache,
+    prepare_data_root,
+    worker_safe_loader,
+)
 
 __all__ = [
     "Trainer",
@@ -516,68 +522,7 @@ class Trainer:
         atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
 
 
-# ---------------------------------------------------------------------- building a run
-
-
-def prepare_data_root(cfg: TrainConfig, log: Callable[[str], None] | None = None) -> str:
-    """The data root to read: ``cfg.data_root``, or for ``synthetic`` without one a
-    generated set in the cache (generated once; reused when complete).
-
-    Args:
-        log: called with one line saying where the synthetic data is (generated or reused).
-    Raises:
-        UsageError: a data set other than synthetic without ``--data-root``.
-    """
-    if cfg.data_root:
-        return cfg.data_root
-    if cfg.dataset != "synthetic":
-        raise UsageError(f"--dataset {cfg.dataset} needs --data-root DIR (only synthetic can be generated)")
-    return str(ensure_synthetic_cache(cfg.synthetic_frames, cfg.seed, cfg.synthetic_size, cfg.progress, log))
-
-
-def ensure_synthetic_cache(frames: int, seed: int, size: tuple, progress: bool = False,
-                           log: Callable[[str], None] | None = None) -> Path:
-    """:func:`depthsense.config.synthetic_cache_root`, generated first if incomplete.
-
-    Shared by ``depthsense-train`` and ``depthsense-evaluate`` so both read one cache.
-    """
-    from depthsense.data import synthetic
-
-    root = synthetic_cache_root(frames, seed, tuple(size))
-    done = root / ".complete"
-    if done.exists():
-        if log:
-            log(f"synthetic data: {root} (cached; {frames} frames {size[0]}x{size[1]}, seed {seed})")
-        return root
-    if log:
-        log(f"synthetic data: generating {frames} frames {size[0]}x{size[1]} (seed {seed}) into {root}")
-    synthetic.generate(root, layout="kitti", frames=frames, seed=seed, height=size[0], width=size[1],
-                       progress=progress)
-    done.write_text("ok\n")
-    return root
-
-
-def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None]:
-    """Train and validation sets for a resolved config (augmented / deterministic)."""
-    from depthsense import data
-    from depthsense.data.transforms import eval_transform, train_transform
-
-    name = "synthetic" if cfg.dataset == "synthetic" else cfg.dataset
-    bottom = cfg.dataset in ("kitti", "synthetic", "kitti_object")
-    train_tf = train_transform(crop=tuple(cfg.crop) if cfg.crop else None, hflip=0.5, colour_jitter=True, bottom=bottom)
-    common = dict(density=cfg.density, beams=cfg.beams, seed=cfg.seed)
-    if cfg.rgb_root is not None:
-        common["rgb_root"] = cfg.rgb_root
-    train_extra, val_extra = {}, {}
-    if cfg.holdout:  # real scans: a new ring phase per sample and epoch in training, phase 0 to validate
-        train_extra, val_extra = dict(holdout=cfg.holdout, holdout_phase=None), dict(holdout=cfg.holdout)
-    train_set = data.build_dataset(name, root, "train", transform=train_tf, cache=cfg.cache, **common, **train_extra)
-    try:
-        val_set = data.build_dataset(name, root, "val", transform=eval_transform(None), cache=cfg.cache, **common,
-                                     **val_extra)
-    except DepthSenseError:
-        val_set = None  # a data set without a validation split still trains
-    return train_set, val_set
+# ---------------------------------------------------------------------- training
 
 
 def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
@@ -659,7 +604,7 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist
                          "use it directly with depthsense-infer or depthsense-evaluate --baselines")
     if cfg.dataset == "redweb" and getattr(model, "needs_sparse", False):
         raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
-    _check_input_points(cfg, train_set)
+    check_input_points(cfg, train_set)
     if dist_info.main:
         make_output_dir(out, "run directory")
         for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
@@ -695,91 +640,6 @@ def _close_distributed(held: dict, wait_for_all: bool) -> None:
             dist.barrier()
     finally:
         dist.destroy_process_group()
-
-
-def worker_safe_loader(dataset: Dataset, **kwargs: Any) -> "Iterator[Any]":
-    """A ``DataLoader`` whose data errors reach the caller as the original exception.
-
-    A :class:`DepthSenseError` or ``OSError`` raised by ``dataset[i]`` in a worker
-    process would come back as the same type with a message holding the worker's whole
-    traceback ("Caught DepthFileError in DataLoader worker process 0 ..."). Here the
-    worker returns the exception as a value and the main process re-raises it unchanged,
-    so ``--workers 2`` fails with the same one line as ``--workers 0``. Other exceptions
-    (bugs) keep torch's behaviour.
-
-    Args:
-        dataset: any map-style data set.
-        **kwargs: ``DataLoader`` arguments (``collate_fn`` included).
-    Returns:
-        An iterable with ``len()`` like the DataLoader.
-    """
-    inner = kwargs.pop("collate_fn", None)
-    if inner is None:
-        inner = default_convert if kwargs.get("batch_size", 1) is None else default_collate
-    return _Reraise(DataLoader(_CarryErrors(dataset), collate_fn=_CollateOrCarry(inner), **kwargs))
-
-
-class _CarriedError:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class _CarryErrors(Dataset):
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Any:
-        try:
-            return self.dataset[index]
-        except (DepthSenseError, OSError) as exc:
-            return _CarriedError(exc)
-
-
-class _CollateOrCarry:
-    def __init__(self, inner: Callable) -> None:
-        self.inner = inner
-
-    def __call__(self, items: Any) -> Any:
-        if isinstance(items, _CarriedError):
-            return items
-        if isinstance(items, list):
-            for item in items:
-                if isinstance(item, _CarriedError):
-                    return item
-        return self.inner(items)
-
-
-class _Reraise:
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[Any]:
-        for batch in self.loader:
-            if isinstance(batch, _CarriedError):
-                raise batch.exc
-            yield batch
-
-
-def _check_input_points(cfg: TrainConfig, train_set: Dataset) -> None:
-    """Refuse a ``--density`` that leaves (on average) less than one input point per sample."""
-    if cfg.density is None:
-        return
-    if cfg.crop:
-        h, w = cfg.crop
-    else:
-        h, w = (int(v) for v in train_set[0]["gt"].shape[-2:])
-    expected = cfg.density * h * w
-    if expected < 1.0:
-        raise UsageError(
-            f"--density {cfg.density:g} gives about {expected:.2g} input points per {h}x{w} training sample: the "
-            f"sparse input would be empty. Use --density >= {1.0 / (h * w):.2g} (1 point per sample), or --beams"
-        )
 
 
 @contextlib.contextmanager
