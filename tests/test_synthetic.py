@@ -1,4 +1,4 @@
-"""Tests for data/synthetic.py and tools/make_synthetic.py.
+"""Tests for data/synthetic.py, data/synthetic_world.py and tools/make_synthetic.py.
 
 Most tests use tiny images; the LiDAR-geometry tests render a few frames at the default
 1216x352 (about 0.1 s each) because density and scan-line spacing are defined there.
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from depthsense.data import synthetic as syn
+from depthsense.data import synthetic_world as world
 from depthsense.data.synthetic import (
     KITTI_DATE,
     LidarSpec,
@@ -70,15 +71,15 @@ def test_ray_primitives_hit_where_computed_by_hand():
     o = (0.0, 0.0, 0.0)
     d = np.array([[0.0, 0.1, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]], np.float32)
     inv = 1.0 / np.where(d == 0, np.float32(1e-12), d)
-    t = syn._ray_box(o, inv, (-1.0, -1.0, 5.0), (1.0, 1.0, 7.0))
+    t = world._ray_box(o, inv, (-1.0, -1.0, 5.0), (1.0, 1.0, 7.0))
     # straight on: z = 5; tilted 0.1: still enters through z = 5 (x = 0.5);
     # 45 deg in x leaves the x-slab at t = 1 before reaching z = 5; 45 deg down likewise.
     np.testing.assert_allclose(t, [5.0, 5.0, np.inf, np.inf])
-    t = syn._ray_cylinder(o, d, (0.0, 10.0, 1.0), -5.0, 5.0)
+    t = world._ray_cylinder(o, d, (0.0, 10.0, 1.0), -5.0, 5.0)
     # front of the cylinder at z = 9; the downward ray is at y = 9 there, below the bottom.
     np.testing.assert_allclose(t[[0, 3]], [9.0, np.inf])
     np.testing.assert_allclose(t[1], _cyl_entry(0.1, 10.0, 1.0), rtol=1e-5)
-    t = syn._ray_sphere(o, np.array([[0.0], [0.0], [2.0]], np.float32), (0.0, 0.0, 10.0, 2.0))
+    t = world._ray_sphere(o, np.array([[0.0], [0.0], [2.0]], np.float32), (0.0, 0.0, 10.0, 2.0))
     np.testing.assert_allclose(t, [4.0])  # |d| = 2: hit at z = 8 is t = 4
 
 
