@@ -26,6 +26,14 @@ Ground truth
     accumulated LiDAR and has none there either, so no method is scored on pixels no
     input can reach.
 
+Foreground mask
+    ``fg`` (H,W) bool: the pixels whose nearest camera-ray hit is a foreground object,
+    i.e. a car (body or cabin) or a pole, no farther than 80 m
+    (:data:`depthsense.data.synthetic_world.FOREGROUND_MATERIALS`; the world has no
+    pedestrians, and trees count as background). Unlike the ground truth it is not cut
+    at the LiDAR's top beam: an object is an object in the image wherever it is seen.
+    Written as an 8-bit PNG (0/255) in ``fg/`` next to the ground truth.
+
 RGB
     Float [0,1] (H,W,3), saved as 8-bit: per-object albedo and procedural texture
     (asphalt noise and lane markings, sidewalk tiles, facade window grids, car glass,
@@ -59,13 +67,15 @@ KITTI layout (``generate(layout="kitti")``), for N frames split by :func:`split_
 
     OUT/train/<drive>_sync/proj_depth/velodyne_raw/image_02/<frame:010d>.png   uint16, depth*256
     OUT/train/<drive>_sync/proj_depth/groundtruth/image_02/<frame:010d>.png
-    OUT/val/<drive>_sync/proj_depth/{velodyne_raw,groundtruth}/image_02/<frame>.png
+    OUT/train/<drive>_sync/proj_depth/fg/image_02/<frame:010d>.png             8-bit 0/255 foreground
+    OUT/val/<drive>_sync/proj_depth/{velodyne_raw,groundtruth,fg}/image_02/<frame>.png
     OUT/<date>/<drive>_sync/image_02/data/<frame>.png                          RGB (raw layout)
     OUT/<date>/calib_cam_to_cam.txt   (P_rect_02: 12 numbers, K = P[:, :3])
     OUT/<date>/calib_velo_to_cam.txt  (R, T: p_cam = R p_velo + T, camera 2's frame)
     OUT/depth_selection/val_selection_cropped/image/<drive>_sync_image_<frame>_image_02.png
     OUT/depth_selection/val_selection_cropped/velodyne_raw/<drive>_sync_velodyne_raw_<frame>_image_02.png
     OUT/depth_selection/val_selection_cropped/groundtruth_depth/<drive>_sync_groundtruth_depth_<frame>_image_02.png
+    OUT/depth_selection/val_selection_cropped/fg/<drive>_sync_fg_<frame>_image_02.png
     OUT/depth_selection/val_selection_cropped/intrinsics/<drive>_sync_image_<frame>_image_02.txt
     OUT/depth_selection/test_depth_completion_anonymous/{image,velodyne_raw}/<i:010d>.png
     OUT/depth_selection/test_depth_completion_anonymous/intrinsics/<i:010d>.txt
@@ -102,6 +112,7 @@ from depthsense.data.synthetic_world import (
     MAX_DEPTH,
     camera_rays,
     cast_rays,
+    foreground_mask,
     sample_rig,
     sample_scene,
     screen_slices,
@@ -109,7 +120,7 @@ from depthsense.data.synthetic_world import (
     simulate_lidar,
 )
 from depthsense.errors import DepthFileError
-from depthsense.io import atomic_write_bytes, write_depth, write_image, write_rgb
+from depthsense.io import atomic_write_bytes, write_depth, write_image, write_mask, write_rgb
 
 __all__ = [
     "KITTI_DATE",
@@ -233,6 +244,8 @@ class SyntheticFrame:
         K: (3,3) float64 camera matrix.
         beam: (H,W) int16 index (into ``LidarSpec.elevations_deg()``, 0 = top) of the
             beam whose point was kept at each pixel, -1 where ``sparse`` is 0.
+        fg: (H,W) bool foreground-object mask: pixels whose nearest hit is a car (body
+            or cabin) or a pole within 80 m (``synthetic_world.FOREGROUND_MATERIALS``).
     """
 
     rgb: np.ndarray
@@ -240,6 +253,7 @@ class SyntheticFrame:
     sparse: np.ndarray
     K: np.ndarray
     beam: np.ndarray
+    fg: np.ndarray
 
     @property
     def density(self) -> float:
@@ -283,7 +297,7 @@ def render_frame(
         lidar: sensor model; default ``LidarSpec.for_image(height, width)`` (the
             HDL-64E at 1216 wide, a proportionally coarser one for smaller images).
     Returns:
-        :class:`SyntheticFrame` (rgb, gt, sparse, K, beam).
+        :class:`SyntheticFrame` (rgb, gt, sparse, K, beam, fg).
     Raises:
         ValueError: negative or non-integer seed/index, or a size below MIN_SIZE.
     """
@@ -306,7 +320,8 @@ def render_frame(
     rgb = shade(scene, rng, dirs, t, pid, slices)
     sparse, beam = simulate_lidar(scene, rng, rot, K, height, width, lidar)
     gt = _limit_to_lidar_fov(gt, K, lidar)
-    return SyntheticFrame(rgb=rgb, gt=gt, sparse=sparse, K=K, beam=beam)
+    fg = foreground_mask(scene, pid, t)
+    return SyntheticFrame(rgb=rgb, gt=gt, sparse=sparse, K=K, beam=beam, fg=fg)
 
 
 def _limit_to_lidar_fov(gt: np.ndarray, K: np.ndarray, lidar: LidarSpec, margin_deg: float = 0.5) -> np.ndarray:
@@ -500,6 +515,7 @@ def write_kitti_frame(
             (out / KITTI_DATE / seq / "image_02" / "data" / f"{stem}.png", "rgb"),
             (proj / "velodyne_raw" / "image_02" / f"{stem}.png", "sparse"),
             (proj / "groundtruth" / "image_02" / f"{stem}.png", "gt"),
+            (proj / "fg" / "image_02" / f"{stem}.png", "fg"),
         ]
     elif split == "val_selection":
         seq = f"{drive_name(drive)}_sync"
@@ -508,6 +524,7 @@ def write_kitti_frame(
             (sel / "image" / f"{seq}_image_{stem}_image_02.png", "rgb"),
             (sel / "velodyne_raw" / f"{seq}_velodyne_raw_{stem}_image_02.png", "sparse"),
             (sel / "groundtruth_depth" / f"{seq}_groundtruth_depth_{stem}_image_02.png", "gt"),
+            (sel / "fg" / f"{seq}_fg_{stem}_image_02.png", "fg"),
             (sel / "intrinsics" / f"{seq}_image_{stem}_image_02.txt", "K"),
         ]
     elif split == "test":
@@ -523,6 +540,8 @@ def write_kitti_frame(
         path.parent.mkdir(parents=True, exist_ok=True)
         if what == "rgb":
             write_rgb(path, frame.rgb)
+        elif what == "fg":
+            write_mask(path, frame.fg)
         elif what == "K":
             atomic_write_bytes(path, (" ".join(f"{v:.6e}" for v in frame.K.ravel()) + "\n").encode())
         else:

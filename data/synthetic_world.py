@@ -31,6 +31,8 @@ __all__ = [
     "screen_slices",
     "shade",
     "simulate_lidar",
+    "FOREGROUND_MATERIALS",
+    "foreground_mask",
 ]
 
 CAMERA_HEIGHT = 1.65
@@ -64,6 +66,27 @@ class Scene:
 
 
 _M_GROUND, _M_SIDEWALK, _M_BUILDING, _M_CAR, _M_CABIN, _M_POLE, _M_TRUNK, _M_CROWN = range(8)
+
+FOREGROUND_MATERIALS: tuple[int, ...] = (_M_CAR, _M_CABIN, _M_POLE)
+"""Materials of the foreground objects: cars (body and cabin) and poles. Ground,
+sidewalks, buildings and trees (trunk and crown) are background: the world has no
+pedestrians, and trees are vegetation ("stuff"), not the objects a planner tracks."""
+
+
+def foreground_mask(scene: Scene, pid: np.ndarray, t: np.ndarray, max_depth: float = MAX_DEPTH) -> np.ndarray:
+    """Pixels whose nearest hit is a foreground object (:data:`FOREGROUND_MATERIALS`).
+
+    Args:
+        scene: the scene that was cast.
+        pid: (H,W) int16 primitive ids from :func:`cast_rays` (-1 none, 0 ground,
+            k = ``scene.prims[k-1]``).
+        t: (H,W) hit distance (z-depth for camera rays); objects farther than
+            ``max_depth`` are background, like the ground truth there (0).
+    Returns:
+        (H,W) bool.
+    """
+    mat_of = np.array([-1, _M_GROUND] + [p.material for p in scene.prims], dtype=np.int16)
+    return np.isin(mat_of[pid.astype(np.int64) + 1], FOREGROUND_MATERIALS) & (t <= max_depth)
 
 _FACADE_TINTS = np.array(
     [
