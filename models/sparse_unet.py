@@ -20,6 +20,15 @@ Layout: ``depth`` levels at 1/2, 1/4, ..., 1/2^depth of the input, with channels
       cannot follow the exact measurements; on the demo's synthetic set it cut validation
       MAE from 1.42 m to 1.08 m at equal steps (150 steps, batch 8, 256x160 crops).
 
+Extra heads (``heads="depth,conf,fg"``, off by default): a plain 3x3 convolution (8
+channels) on the last decoder features at 1/2 resolution, then a 1x1 to 4 sub-pixels per
+head (pixel_shuffle, like depth), plus, with the refinement, a 1x1 on the refinement's
+full-resolution hidden features. ``conf``: softplus -> the scale ``b`` (m, >= 0.01) of a
+Laplacian around the predicted depth (trained by ``laplace_nll``), reported as
+``conf = 1 m / (1 m + b)`` in (0,1]; ``fg``: a foreground logit -> sigmoid. The head
+layers start at zero weight (confidence 0.59, foreground 0.12 everywhere), and they
+exist only when asked for, so a depth-only model has exactly the old state dict.
+
 ReLU after every convolution but the head; no BatchNorm. Every operation is sparsity
 invariant (it reads features only where their mask is 1 and keeps ``x == 0`` where the
 mask is 0), so without RGB the network's output does not depend on values stored under
