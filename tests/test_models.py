@@ -382,7 +382,8 @@ def test_depth_only_unet_state_dict_is_unchanged_and_loads_into_the_depth_path()
     plain = _build("sparse_unet", PREFILLED).eval()
     headed = _build("sparse_unet", HEADED).eval()
     extra = set(headed.state_dict()) - set(plain.state_dict())
-    assert extra == {"extra_head.weight", "extra_head.bias", "extra_refine.weight", "extra_refine.bias"}
+    assert extra == {"extra_trunk.weight", "extra_trunk.bias", "extra_head.weight", "extra_head.bias",
+                     "extra_refine.weight", "extra_refine.bias"}
     headed.load_state_dict(plain.state_dict(), strict=False)
     sparse, mask, rgb, _ = _inputs(b=1, h=40, w=96, density=0.05)
     with torch.no_grad():
