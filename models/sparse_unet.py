@@ -283,10 +283,10 @@ class UNetBase(DepthModel):
                      size: tuple[int, int]) -> dict[str, Tensor]:
         """The extra heads from the last decoder features ``x`` (1/2 resolution) and the
         refinement's full-resolution features ``hidden``, cropped to ``size``."""
-        e = self.extra_head(F.relu(self.extra_trunk(x)))
+        e = _pointwise(self.extra_head, F.relu(self.extra_trunk(x)))
         e = F.pixel_shuffle(e, 2)
         if self.extra_refine is not None and hidden is not None:
-            e = e + self.extra_refine(hidden)
+            e = e + _pointwise(self.extra_refine, hidden)
         e = crop_to(e, size).float()
         out: dict[str, Tensor] = {}
         for i, name in enumerate(self.heads):
@@ -459,3 +459,10 @@ def scale_to_confidence(scale: Tensor) -> Tensor:
     a sparsification curve has to order.
     """
     return CONF_REF_M / (CONF_REF_M + scale)
+
+
+def _pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """A 1x1 ``conv`` as a matrix product: same weights, same result, but oneDNN's 1x1
+    convolution with few output channels is ~30x slower (41 ms vs 1.2 ms for 8 -> 2
+    channels at 1216x352 on 2 threads; it made the heads cost 30 % of a forward)."""
+    return torch.einsum("oc,bchw->bohw", conv.weight[:, :, 0, 0], x) + conv.bias.view(1, -1, 1, 1)
