@@ -8,7 +8,9 @@ batches it):
 * ``mask``: (1,H,W) float32, ``sparse > 0``;
 * ``gt``: (1,H,W) float32, 0 = missing; metres, or relative depth for ReDWeb; absent
   when the split has no ground truth (KITTI ``test``);
-* ``meta``: ``rgb_path``, ``sparse_path`` and ``gt_path`` (str, "" if none), ``K`` (3,3)
+* ``fg``: (1,H,W) float32 {0,1} foreground-object mask, only when the data set has one
+  for every frame of the split (the synthetic KITTI layout's ``fg/`` folders);
+* ``meta``: ``rgb_path``, ``sparse_path``, ``gt_path`` and ``fg_path`` (str, "" if none), ``K`` (3,3)
   float32 intrinsics after crop/flip (zeros if unknown), ``size`` int64 ``[H, W]`` of
   the original image, ``index`` (int).
 
@@ -125,6 +127,7 @@ class SampleRecord:
         name: short human-readable id, e.g. ``"2011_09_26_drive_0001_sync/image_02/0000000005"``.
         lidar_calib: file giving the LiDAR's position (KITTI ``calib_velo_to_cam.txt``),
             or ``None`` for the data set's default mount.
+        fg: foreground-mask PNG (8-bit, 0/255), or ``None``.
     """
 
     rgb: Path
@@ -134,6 +137,7 @@ class SampleRecord:
     calib_key: str | None = None
     name: str = ""
     lidar_calib: Path | None = None
+    fg: Path | None = None
 
 
 @dataclass
@@ -142,7 +146,8 @@ class RawSample:
 
     ``rgb`` (H,W,3) float32 in [0,1]; ``sparse`` / ``gt`` (H,W) float32 or ``None``;
     ``K`` (3,3) or ``None`` when unknown; ``lidar_offsets`` (metres above, metres behind
-    the camera) or ``None`` for the class default ``DepthDataset.lidar_offsets``.
+    the camera) or ``None`` for the class default ``DepthDataset.lidar_offsets``;
+    ``fg`` (H,W) float32 {0,1} foreground mask or ``None``.
     """
 
     rgb: np.ndarray
@@ -152,6 +157,7 @@ class RawSample:
     lidar_offsets: tuple[float, float] | None = None
     scan: Any = None
     """Data-set specific raw input the sparse map is made from (e.g. a projected LiDAR scan)."""
+    fg: np.ndarray | None = None
 
 
 class DepthDataset(Dataset):
@@ -253,6 +259,8 @@ class DepthDataset(Dataset):
         sample: dict[str, Any] = {"rgb": raw.rgb, "sparse": sparse}
         if gt is not None:
             sample["gt"] = gt
+        if raw.fg is not None:
+            sample["fg"] = raw.fg
         offset, flip = (0, 0), False
         if self.transform is not None:
             rng = np.random.default_rng([self.seed, index, self.epoch, 1])
@@ -269,10 +277,13 @@ class DepthDataset(Dataset):
         }
         if sample.get("gt") is not None:
             out["gt"] = _to_tensor(sample["gt"][None])
+        if sample.get("fg") is not None:
+            out["fg"] = _to_tensor(sample["fg"][None])
         out["meta"] = {
             "rgb_path": str(rec.rgb),
             "sparse_path": "" if rec.sparse is None else str(rec.sparse),
             "gt_path": "" if rec.gt is None else str(rec.gt),
+            "fg_path": "" if rec.fg is None else str(rec.fg),
             "K": torch.from_numpy(K),
             "size": torch.tensor([h, w], dtype=torch.int64),
             "index": index,
@@ -404,7 +415,8 @@ class DepthDataset(Dataset):
         if raw.rgb.ndim != 3 or raw.rgb.shape[2] != 3:
             raise DatasetError(f"{rec.rgb}: image has shape {raw.rgb.shape}; expected (H,W,3).")
         h, w = raw.rgb.shape[:2]
-        for what, arr, path in (("sparse depth", raw.sparse, rec.sparse), ("ground truth", raw.gt, rec.gt)):
+        for what, arr, path in (("sparse depth", raw.sparse, rec.sparse), ("ground truth", raw.gt, rec.gt),
+                                ("foreground mask", raw.fg, rec.fg)):
             if arr is not None and arr.shape != (h, w):
                 raise DatasetError(
                     f"{path}: {what} is {arr.shape[1]}x{arr.shape[0]} (WxH) but its image {rec.rgb} is "

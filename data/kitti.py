@@ -23,6 +23,12 @@ Splits and where their files are (``<drive>`` e.g. ``2011_09_26_drive_0001``,
     ``<root>/depth_selection/test_depth_completion_anonymous/{image,velodyne_raw,intrinsics}/``
     with ``<n>.png`` / ``<n>.txt``; no ground truth, so samples have no ``gt`` key.
 
+Foreground masks (synthetic sets, :mod:`depthsense.data.synthetic`): when every frame
+of a split has an 8-bit 0/255 PNG in an ``fg`` folder next to its ground truth
+(``proj_depth/fg/<cam>/<frame>.png``, or ``val_selection_cropped/fg/<drive>_fg_<frame>_<cam>.png``),
+samples carry it as ``fg`` (1,H,W) float32 {0,1}. Real KITTI has none; a split where
+only some frames have one is a :class:`DatasetError`.
+
 Samples are paired by drive, camera and frame at construction (directory listings, no
 per-file stat) and kept in sorted order. A velodyne frame without its GT or RGB file is
 a :class:`DatasetError` naming the first few. Image and depth sizes are checked when a
@@ -39,7 +45,7 @@ from typing import Any, Callable
 
 from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
-from depthsense.io import read_depth, read_rgb
+from depthsense.io import read_depth, read_mask, read_rgb
 
 __all__ = ["KittiDataset", "SyntheticKittiDataset", "read_lidar_offsets"]
 
@@ -125,6 +131,8 @@ class KittiDataset(DepthDataset):
                     continue
                 gt_dir = drive_dir / "proj_depth" / "groundtruth" / cam
                 gt_names = set(_list_png(gt_dir))
+                fg_dir = drive_dir / "proj_depth" / "fg" / cam  # synthetic sets: foreground masks
+                fg_names = set(_list_png(fg_dir))
                 rgb_dirs = [
                     self.rgb_root / date / drive_sync / cam / "data",
                     self.rgb_root / drive_sync / cam / "data",
@@ -145,6 +153,7 @@ class KittiDataset(DepthDataset):
                                 rgb=rgb,
                                 sparse=velo_dir / name,
                                 gt=gt_dir / name,
+                                fg=fg_dir / name if name in fg_names else None,
                                 calib=calib,
                                 calib_key=f"P_rect_{cam[-2:]}",
                                 name=f"{drive_sync}/{cam}/{Path(name).stem}",
@@ -168,7 +177,7 @@ class KittiDataset(DepthDataset):
             )
         if not records:
             raise DatasetError(f"{split_dir}: no samples found; searched {pattern}.")
-        return records
+        return _all_or_no_fg(records, "<split>/<drive>_sync/proj_depth/fg/<cam>/<frame>.png")
 
     def _find_selection(self) -> list[SampleRecord]:
         base = self.root / _SELECTION_DIRS[self.split]
@@ -182,6 +191,7 @@ class KittiDataset(DepthDataset):
         has_gt = self.split == "val_selection"
         images = set(_list_png(base / "image"))
         gts = set(_list_png(base / "groundtruth_depth")) if has_gt else set()
+        fgs = set(_list_png(base / "fg")) if has_gt else set()
         intrinsics = set(_list(base / "intrinsics", ".txt"))
         records: list[SampleRecord] = []
         missing_gt: list[Path] = []
@@ -199,9 +209,10 @@ class KittiDataset(DepthDataset):
                     continue
                 img_name = f"{drive}_image_{frame}_{cam}.png"
                 gt_name = f"{drive}_groundtruth_depth_{frame}_{cam}.png"
+                fg_name = f"{drive}_fg_{frame}_{cam}.png"
                 sample_name = f"{drive}/{cam}/{frame}"
             else:
-                img_name, gt_name, sample_name = name, None, Path(name).stem
+                img_name, gt_name, fg_name, sample_name = name, None, None, Path(name).stem
             if img_name not in images:
                 missing_rgb.append(velo_dir / name)
                 continue
@@ -214,6 +225,7 @@ class KittiDataset(DepthDataset):
                     rgb=base / "image" / img_name,
                     sparse=velo_dir / name,
                     gt=base / "groundtruth_depth" / gt_name if has_gt else None,
+                    fg=base / "fg" / fg_name if fg_name in fgs else None,
                     calib=base / "intrinsics" / k_name if k_name in intrinsics else None,
                     name=sample_name,
                 )
@@ -232,7 +244,7 @@ class KittiDataset(DepthDataset):
             )
         if not records:
             raise DatasetError(f"{base}: no samples found; searched {pattern} (cameras {self.cameras}).")
-        return records
+        return _all_or_no_fg(records, f"{base}/fg/<drive>_fg_<frame>_<cam>.png")
 
     # ------------------------------------------------------------------ loading
 
@@ -240,11 +252,12 @@ class KittiDataset(DepthDataset):
         rgb = read_rgb(record.rgb)
         sparse = read_depth(record.sparse)
         gt = read_depth(record.gt) if record.gt is not None else None
+        fg = read_mask(record.fg) if record.fg is not None else None
         K = self._read_K(record.calib, record.calib_key) if record.calib is not None else None
         offsets = None
         if record.lidar_calib is not None and self.beams is not None:
             offsets = self._lidar_offsets_from(record.lidar_calib)
-        return RawSample(rgb=rgb, sparse=sparse, gt=gt, K=K, lidar_offsets=offsets)
+        return RawSample(rgb=rgb, sparse=sparse, gt=gt, K=K, lidar_offsets=offsets, fg=fg)
 
     def _lidar_offsets_from(self, path: Path) -> tuple[float, float]:
         if path not in self._velo_cache:  # one file per recording date
@@ -301,6 +314,24 @@ def read_lidar_offsets(path: str | os.PathLike) -> tuple[float, float]:
         f"{path}: no 'T: x y z' line (velodyne origin in the camera frame); expected KITTI's "
         "calib_velo_to_cam.txt. Re-extract the raw calibration files."
     )
+
+
+def _all_or_no_fg(records: list[SampleRecord], pattern: str) -> list[SampleRecord]:
+    """Foreground masks are used only when every frame of the split has one.
+
+    A batch cannot mix frames with and without a mask, and a split where some are
+    missing is a broken copy, not a choice.
+    Raises:
+        DatasetError: some but not all frames have a mask (names one without).
+    """
+    have = sum(r.fg is not None for r in records)
+    if 0 < have < len(records):
+        missing = next(r for r in records if r.fg is None)
+        raise DatasetError(
+            f"{missing.sparse}: has no foreground mask, but {have} of the split's {len(records)} frames have "
+            f"one ({pattern}); regenerate the set (depthsense-make-synthetic) or delete the fg/ folders."
+        )
+    return records
 
 
 def _list(directory: Path, suffix: str) -> list[str]:

@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = ["PairedTransform", "train_transform", "eval_transform", "adjust_intrinsics"]
 
-_DEPTH_KEYS = ("sparse", "gt")
+_DEPTH_KEYS = ("sparse", "gt", "fg")  # mask-type targets: moved, never interpolated
 
 
 class PairedTransform:
@@ -85,10 +85,11 @@ class PairedTransform:
         """Transform one sample.
 
         Args:
-            sample: ``rgb`` (H,W,3) float32 in [0,1], ``sparse`` (H,W), optional ``gt`` (H,W).
+            sample: ``rgb`` (H,W,3) float32 in [0,1], ``sparse`` (H,W), optional ``gt``
+                (H,W) and ``fg`` (H,W) foreground mask (moved like depth).
             rng: randomness for crop offset, flip and jitter.
         Returns:
-            ``rgb`` (h,w,3), ``sparse`` (h,w), ``gt`` (h,w) if given, ``crop_offset``
+            ``rgb`` (h,w,3), ``sparse`` (h,w), ``gt`` and ``fg`` (h,w) if given, ``crop_offset``
             ``(y0, x0)`` and ``flip`` (bool).
         Raises:
             ValueError: missing keys or rgb/depth sizes that differ.

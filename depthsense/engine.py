@@ -65,6 +65,7 @@ from depthsense.config import (
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator
+from depthsense.heads_metrics import HeadsAccumulator
 from depthsense.report import metric_unit
 from depthsense.train_data import (  # re-exported: the engine's public names before the split
     build_datasets,
@@ -234,9 +235,17 @@ class Trainer:
         gt = batch["gt"].to(self.device, non_blocking=True)
         t0 = self._now()
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp else nullcontext()
+        heads = getattr(self.raw_model, "heads", ())
         with autocast:
-            pred = self.model(sparse, mask, rgb)
-        total, terms = self.loss_fn(pred.float(), gt, rgb=rgb)
+            out = self.model(sparse, mask, rgb, return_heads=True) if heads else self.model(sparse, mask, rgb)
+        if heads:
+            pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
+            if "fg" in batch:
+                extras["fg_gt"] = batch["fg"].to(self.device, non_blocking=True)
+            total, terms = self.loss_fn(pred.float(), gt, rgb=rgb, extras=extras)
+        else:
+            pred = out
+            total, terms = self.loss_fn(pred.float(), gt, rgb=rgb)
         t1 = self._now()
         # One host sync per step for the loss and all its terms (logging and the NaN check).
         names = list(terms)
@@ -386,15 +395,25 @@ class Trainer:
         n = len(self.val_set) if not self.cfg.val_samples else min(self.cfg.val_samples, len(self.val_set))
         loader = DataLoader(Subset(self.val_set, range(n)), batch_size=1, shuffle=False, num_workers=0)
         acc = MetricAccumulator(DEFAULT_METRICS if self.completion else RELATIVE_METRICS)
+        heads = tuple(getattr(self.raw_model, "heads", ()))
+        head_acc = HeadsAccumulator() if heads else None
         self.raw_model.eval()
         first = None
         for batch in loader:
             sparse, mask, rgb = (batch[k].to(self.device) for k in ("sparse", "mask", "rgb"))
-            pred = self.raw_model(sparse, mask, rgb).float()
-            acc.update(pred, batch["gt"].to(self.device))
+            out = self.raw_model(sparse, mask, rgb, return_heads=True) if heads else None
+            pred = (out["depth"] if heads else self.raw_model(sparse, mask, rgb)).float()
+            gt = batch["gt"].to(self.device)
+            acc.update(pred, gt)
+            if head_acc is not None:
+                unc = {"conf": 1.0 - out["conf"]} if "conf" in out else None
+                fg_gt = batch["fg"].to(self.device) if "fg" in batch else None
+                head_acc.update(pred, gt, unc, out.get("fg"), fg_gt)
             if first is None:
                 first = (batch, pred)
         metrics = {k: v for k, v in acc.compute().items() if v is not None}
+        if head_acc is not None:
+            metrics.update(_head_val_metrics(head_acc.compute()))
         if self.writer is not None:
             for k, v in metrics.items():
                 self.writer.add_scalar(f"val/{k}", v, self.step)
@@ -514,7 +533,7 @@ class Trainer:
             "best": self.best,
             "units": {
                 "best": {k: metric_unit(k, self.cfg.dataset) or "ratio" for k in self.best if k in METRIC_UNITS},
-                "loss": "terms: l1 in m, l2 in m^2, edge in m/pixel; ssim, rank, ssi dimensionless",
+                "loss": "terms: l1 in m, l2 in m^2, edge in m/pixel, laplace_nll in log m; ssim, rank, ssi, fg_* dimensionless",
                 "samples_per_second": "samples/s",
             },
             "config": jsonable(self.cfg.to_dict()),
@@ -605,6 +624,7 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist
     if cfg.dataset == "redweb" and getattr(model, "needs_sparse", False):
         raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
     check_input_points(cfg, train_set)
+    _check_heads(model, loss_fn, train_set, cfg)
     if dist_info.main:
         make_output_dir(out, "run directory")
         for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
@@ -640,6 +660,45 @@ def _close_distributed(held: dict, wait_for_all: bool) -> None:
             dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def _head_val_metrics(summary: dict) -> dict[str, float]:
+    """Validation scalars of the extra heads: AUSE (mm) and the RMSE cut at 20 % removed
+    for the confidence, IoU for the foreground mask."""
+    out: dict[str, float] = {}
+    conf = summary["confidence"].get("conf")
+    if conf is not None:
+        out["conf_ause"] = conf["ause"]
+        if conf["rmse_cut_20"] is not None:
+            out["conf_rmse_cut_20"] = conf["rmse_cut_20"]
+    if summary["fg"] is not None:
+        out["fg_iou"] = summary["fg"]["iou"]
+    return out
+
+
+def _check_heads(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, cfg: TrainConfig) -> None:
+    """The model's extra heads, the loss terms that train them and the data's masks agree.
+
+    Raises:
+        UsageError: a head without a loss term (it would never learn, and DDP refuses
+            unused parameters), a head term without the head, or foreground terms on data
+            without foreground masks.
+    """
+    heads = set(getattr(model, "heads", ()))
+    needed = set(getattr(loss_fn, "required_heads", set()))
+    for head in sorted(heads - needed):
+        term = "laplace_nll" if head == "conf" else "fg_bce, fg_dice and/or fg_edge"
+        raise UsageError(f"--model-arg heads=...{head}: the {head} head needs a loss term; add {term} to --loss "
+                         f"(e.g. --loss {cfg.loss},{term.split(',')[0]}:0.1)")
+    for head in sorted(needed - heads):
+        raise UsageError(f"--loss {cfg.loss!r} trains a {head} head, but --model {cfg.model} has none; build it with "
+                         f"--model-arg heads=depth,{head} (sparse_unet)")
+    if "fg" in needed:
+        samples = getattr(train_set, "samples", None)
+        if not samples or getattr(samples[0], "fg", None) is None:
+            raise UsageError(f"--loss {cfg.loss!r} trains a foreground head, but the {cfg.dataset} training data have "
+                             "no foreground masks (fg/ folders); use --dataset synthetic (depthsense-make-synthetic "
+                             "writes them)")
 
 
 @contextlib.contextmanager

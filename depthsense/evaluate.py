@@ -50,6 +50,14 @@ LiDAR levels as separate markers), ``mae_vs_beams.png`` / ``rmse_vs_beams.png`` 
 beam levels exist, and ``panel_<i>.png`` qualitative panels (``depthsense.viz.make_panel``)
 at the LiDAR level (else the first beam level, else the middle uniform level, else
 rgb-only); a monocular prediction appears there after scale-and-shift alignment to the GT.
+
+Checkpoints with extra heads (``sparse_unet`` with ``heads=depth,conf,fg``) are also
+scored on them at every level (:mod:`depthsense.heads_metrics`): the confidence by its
+sparsification curve, RMSE cut at 20 % removed and AUSE, next to the same numbers for the
+"distance to the nearest measurement" baseline on the same depth; the foreground mask by
+IoU and F1 (when the data set has ``fg`` masks) and the depth MAE/RMSE inside and outside
+the true foreground. They go into ``report.md`` ("Extra heads"), ``report.json``
+(``heads``) and ``sparsification_<level>_<model>.png``.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ from depthsense.config import (
     resolve_device,
 )
 from depthsense.errors import CheckpointError, DatasetError
+from depthsense.heads_metrics import HeadsAccumulator, confidence_to_uncertainty, distance_to_measurement
 from depthsense.metrics import MetricAccumulator, ssi_align
 from depthsense.report import CSV_COLUMNS, REPORT_FORMAT, TIME_METRIC, EvalModel, Level, Report
 
@@ -339,6 +348,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
     tables: dict[str, dict[str, dict[str, float | None]]] = {}
     timings: dict[str, dict[str, float | None]] = {}
     level_stats: dict[str, dict[str, Any]] = {}
+    heads: dict[str, dict[str, dict]] = {}
     notes: list[str] = []
     warmed: set[str] = set()
     bar = _progress(cfg, len(levels) * len(indices))
@@ -347,7 +357,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
             if bar is not None:
                 bar.set_description(f"level {lv.name}")
             level_models = [m for m in models_ if m.relative != lv.sparse]
-            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes = _evaluate_level(
+            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes, heads[lv.name] = _evaluate_level(
                 lv, datasets[lv.name], level_models, indices, device, cfg.workers,
                 panel_data, lv is panel_level, warmed, bar,
             )
@@ -375,6 +385,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
             "panel_level": panel_level.name if panel_level else None,
         },
         panels=[_panel(panel_data[i]) for i in panel_idx if "rgb" in panel_data[i]],
+        heads={k: v for k, v in heads.items() if v},
     )
     report.meta["seconds"] = time.perf_counter() - start
     if write:
@@ -592,13 +603,15 @@ def _select_indices(n: int, max_images: int) -> list[int]:
 
 def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: list[int], device: torch.device,
                     workers: int, panel_data: dict[int, dict[str, Any]], is_panel_level: bool, warmed: set[str],
-                    bar) -> tuple[dict, dict, dict, list[str]]:
-    """Run every model of one level on its images: (metrics, median ms, level stats, notes).
+                    bar) -> tuple[dict, dict, dict, list[str], dict]:
+    """Run every model of one level on its images: (metrics, median ms, level stats, notes,
+    extra-head summaries of the models that have heads).
 
     Fills ``panel_data[i]`` for the panel images: inputs and metric predictions at the
     panel level, aligned monocular predictions wherever they are made.
     """
     accs = {m.name: MetricAccumulator(m.metric_names) for m in level_models}
+    head_accs = {m.name: HeadsAccumulator() for m in level_models if getattr(m.model, "heads", ())}
     times: dict[str, list[float]] = {m.name: [] for m in level_models}
     density_sum = 0.0
     with warnings.catch_warnings(record=True) as caught:
@@ -612,6 +625,9 @@ def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: 
                     _forward(m.model, args, device)
                     warmed.add(m.name)
                 pred, ms = _forward(m.model, args, device)
+                if isinstance(pred, dict):  # a model with extra heads
+                    out, pred = pred, pred["depth"]
+                    _update_heads(head_accs[m.name], out, pred.float(), gt, mask, sample.get("fg"), device)
                 pred = pred.float()
                 accs[m.name].update(pred, gt)
                 times[m.name].append(ms)
@@ -644,7 +660,17 @@ def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: 
     if images_with_gt < len(indices):
         notes.append(f"level {lv.name}: {len(indices) - images_with_gt} image(s) without valid ground truth "
                      "were skipped by the metrics.")
-    return metrics, medians, stats, notes
+    return metrics, medians, stats, notes, {name: acc.compute() for name, acc in head_accs.items()}
+
+
+def _update_heads(acc: HeadsAccumulator, out: dict, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+                  fg: torch.Tensor | None, device: torch.device) -> None:
+    """Confidence (the head and the distance baseline on the same depth) and foreground."""
+    unc = {}
+    if "conf" in out:
+        unc = {"conf": confidence_to_uncertainty(out["conf"].float()), "distance": distance_to_measurement(mask)}
+    fg_gt = None if fg is None else fg[None].to(device)
+    acc.update(pred, gt, unc, out.get("fg"), fg_gt)
 
 
 def _panel_level(levels: list[Level]) -> Level | None:
@@ -677,7 +703,7 @@ def _forward(model: nn.Module, args: tuple, device: torch.device) -> tuple[torch
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
-    pred = model(*args)
+    pred = model(*args, return_heads=True) if getattr(model, "heads", ()) else model(*args)
     if device.type == "cuda":  # kernels run asynchronously: wait for them before reading the clock
         torch.cuda.synchronize(device)
     return pred, (time.perf_counter() - t0) * 1000.0

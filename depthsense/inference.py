@@ -59,7 +59,7 @@ from depthsense.config import (
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
 from depthsense.io import atomic_write_files, encode_depth, encode_image, encode_rgb, read_depth, read_rgb
 from depthsense.pointcloud import ply_bytes
-from depthsense.viz import colorize_depth, depth_range, with_colorbar
+from depthsense.viz import colorize_confidence, colorize_depth, depth_range, mask_overlay, with_colorbar
 
 # ONNX export lives in depthsense.onnx_export; its names stay importable from here.
 from depthsense.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx  # noqa: E402
@@ -112,6 +112,8 @@ class Prediction:
         sparse: (H,W) float32 sparse input in metres (None for RGB-only models).
         relative: True for relative (monocular) depth.
         image_path, sparse_path: the files read (None for arrays).
+        conf: (H,W) float32 confidence in [0,1] (models with a ``conf`` head), else None.
+        fg: (H,W) float32 foreground probability in [0,1] (``fg`` head), else None.
     """
 
     depth: np.ndarray
@@ -120,6 +122,8 @@ class Prediction:
     relative: bool = False
     image_path: Path | None = None
     sparse_path: Path | None = None
+    conf: np.ndarray | None = None
+    fg: np.ndarray | None = None
 
 
 class Predictor:
@@ -142,6 +146,7 @@ class Predictor:
         default_model_used: True when neither ``checkpoint`` nor ``model`` was given.
         relative: True when the model predicts relative depth (needs no sparse input).
         needs_rgb, needs_sparse: what :meth:`predict` requires.
+        heads: the model's extra heads (``("conf", "fg")``, or empty), see :meth:`predict_heads`.
         checkpoint, step: the checkpoint path and training step (None for classical).
 
     Raises:
@@ -205,6 +210,7 @@ class Predictor:
         self.needs_rgb: bool = bool(net.needs_rgb)
         self.needs_sparse: bool = bool(net.needs_sparse)
         self.relative: bool = not self.needs_sparse
+        self.heads: tuple[str, ...] = tuple(getattr(net, "heads", ()))
 
     # ------------------------------------------------------------------ description
 
@@ -238,6 +244,16 @@ class Predictor:
                 values.
             CheckpointError: the model produced NaN/Inf (broken weights).
         """
+        return self.predict_heads(rgb, sparse)["depth"]
+
+    def predict_heads(self, rgb=None, sparse=None) -> dict[str, np.ndarray]:
+        """Predict depth and every extra head of the model in one forward pass.
+
+        Args, Raises: as :meth:`predict`.
+        Returns:
+            ``{"depth": (H,W)}`` plus, for the heads in :attr:`heads`, ``"conf"`` (H,W)
+            float32 confidence in [0,1] and ``"fg"`` (H,W) float32 foreground probability.
+        """
         rgb_a = _check_rgb(rgb) if rgb is not None else None
         sparse_a = _check_sparse(sparse) if sparse is not None else None
         if self.needs_rgb and rgb_a is None:
@@ -267,15 +283,19 @@ class Predictor:
                 r = torch.from_numpy(rgb_a).to(self.device).permute(2, 0, 1)[None].contiguous()
             if self.channels_last:
                 s, m, r = (None if t is None else t.contiguous(memory_format=torch.channels_last) for t in (s, m, r))
-            y = self.model(s, m, r)
-            if tuple(y.shape) != (1, 1, *size):  # every model pads/crops itself: a bug otherwise
-                raise RuntimeError(f"model {self.name!r} returned {tuple(y.shape)} for input {size}")
-            out = y[0, 0].float().cpu().numpy()
-        bad = int((~np.isfinite(out)).sum())
+            y = self.model(s, m, r, return_heads=True) if self.heads else {"depth": self.model(s, m, r)}
+            out = {}
+            for key in ("depth", "conf", "fg"):
+                if key not in y:
+                    continue
+                if tuple(y[key].shape) != (1, 1, *size):  # every model pads/crops itself: a bug otherwise
+                    raise RuntimeError(f"model {self.name!r} returned {key} {tuple(y[key].shape)} for input {size}")
+                out[key] = y[key][0, 0].float().cpu().numpy()
+        bad = sum(int((~np.isfinite(v)).sum()) for v in out.values())
         if bad:
             src = self.checkpoint or self.name
             raise CheckpointError(
-                f"{src}: the model produced {bad} NaN/Inf depth values; its weights are broken "
+                f"{src}: the model produced {bad} NaN/Inf values; its weights are broken "
                 "(diverged training?). Use an earlier checkpoint (RUN_DIR/best.pt)."
             )
         return out
@@ -340,9 +360,11 @@ class Predictor:
             As :meth:`read_inputs` and :meth:`predict`.
         """
         rgb, sparse = self.read_inputs(image_path, sparse_path)
-        depth = self.predict(rgb, sparse)
+        heads = self.predict_heads(rgb, sparse)
         return Prediction(
-            depth=depth,
+            depth=heads["depth"],
+            conf=heads.get("conf"),
+            fg=heads.get("fg"),
             rgb=rgb,
             sparse=sparse,
             relative=self.relative,
@@ -391,23 +413,27 @@ def relative_to_uint16(rel) -> np.ndarray:
     return np.clip(np.rint((r - lo) / (hi - lo) * 65535.0), 0, 65535).astype(np.uint16)
 
 
-def output_names(stem: str, relative: bool, with_ply: bool) -> dict[str, str]:
+def output_names(stem: str, relative: bool, with_ply: bool, heads: tuple[str, ...] = ()) -> dict[str, str]:
     """File names :func:`write_prediction` writes for image ``stem``.
 
     Returns:
-        ``{"depth": ..., "color": ..., ["ply": ...]}``: ``<stem>_depth.png`` /
-        ``<stem>_depth_color.png`` for metric depth, ``<stem>_relative.png`` /
-        ``<stem>_relative_color.png`` for relative depth, ``<stem>.ply``.
+        ``{"depth": ..., "color": ..., ["ply": ...], ["conf": ...], ["fg": ...]}``:
+        ``<stem>_depth.png`` / ``<stem>_depth_color.png`` for metric depth,
+        ``<stem>_relative.png`` / ``<stem>_relative_color.png`` for relative depth,
+        ``<stem>.ply``, ``<stem>_conf.png`` and ``<stem>_fg.png`` for the heads in ``heads``.
     """
     kind = "relative" if relative else "depth"
     names = {"depth": f"{stem}_{kind}.png", "color": f"{stem}_{kind}_color.png"}
     if with_ply:
         names["ply"] = f"{stem}.ply"
+    for head in ("conf", "fg"):
+        if head in heads:
+            names[head] = f"{stem}_{head}.png"
     return names
 
 
 def write_prediction(
-    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None
+    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None, min_conf: float | None = None
 ) -> dict[str, Path]:
     """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
@@ -415,6 +441,11 @@ def write_prediction(
     (near bright, far dark, invalid black) with a colour bar in metres underneath; with
     ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
     :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
+
+    With a confidence head: ``<stem>_conf.png``, uint16 = round(conf x 65535); with a
+    foreground head: ``<stem>_fg.png``, 8-bit 0/255 (probability > 0.5). The preview then
+    also shows the confidence (dark = 0, bright = 1, with its bar) and the foreground
+    mask over the image, stacked under the depth.
 
     Every file is encoded in memory and written to a temporary file first; only when all
     are complete are they renamed into place, so a full disk never leaves a new depth PNG
@@ -424,11 +455,14 @@ def write_prediction(
         out_dir: an existing directory.
         stem: base name, usually the image's stem.
         K: optional (3,3) intrinsics of this image (metric depth only).
+        min_conf: with ``K``: leave out of the PLY the pixels whose confidence is below
+            this (needs ``prediction.conf``).
     Returns:
-        ``{"depth": path, "color": path, ["ply": path]}`` plus ``"points"`` -> number of
-        PLY vertices when a PLY was written (as an int, not a path).
+        ``{"depth": path, "color": path, ["ply": path], ["conf": path], ["fg": path]}``
+        plus ``"points"`` -> number of PLY vertices when a PLY was written (an int).
     Raises:
-        UsageError: ``K`` given for relative depth (no metric scale for a point cloud).
+        UsageError: ``K`` given for relative depth (no metric scale for a point cloud), or
+            ``min_conf`` without a confidence map.
         DepthFileError: a file cannot be written (none of them is then replaced).
     """
     out_dir = Path(out_dir)
@@ -437,7 +471,11 @@ def write_prediction(
             "a point cloud needs metric depth, but this model predicts relative depth; drop "
             "--intrinsics/--fx..."
         )
-    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None).items()}
+    if min_conf is not None and prediction.conf is None:
+        raise UsageError("--min-conf needs a confidence map, but this model has no conf head; train one with "
+                         "--model-arg heads=depth,conf (or drop --min-conf)")
+    heads = tuple(h for h in ("conf", "fg") if getattr(prediction, h) is not None)
+    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None, heads).items()}
     files: dict[Path, bytes] = {}
     if prediction.relative:
         u16 = relative_to_uint16(prediction.depth)
@@ -449,19 +487,33 @@ def write_prediction(
         lo, hi = depth_range(prediction.depth) or (0.0, 1.0)
         preview = with_colorbar(colorize_depth(prediction.depth, lo, hi), lo, hi, unit="m")
         files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth)
-    files[paths["color"]] = encode_rgb(paths["color"], preview)
-    written: dict[str, Any] = {"depth": paths["depth"], "color": paths["color"]}
+    tiles = [preview]
+    if prediction.conf is not None:
+        conf = np.clip(prediction.conf, 0.0, 1.0)
+        files[paths["conf"]] = encode_image(paths["conf"], np.rint(conf * 65535.0).astype(np.uint16))
+        tiles.append(with_colorbar(colorize_confidence(conf), 0.0, 1.0, cmap="viridis", kind="error",
+                                   labels=("confidence 0", "1")))
+    if prediction.fg is not None:
+        fg = prediction.fg > 0.5
+        files[paths["fg"]] = encode_image(paths["fg"], np.where(fg, 255, 0).astype(np.uint8))
+        base = prediction.rgb if prediction.rgb is not None else np.zeros((*fg.shape, 3), np.float32)
+        tiles.append(mask_overlay(base, fg))
+    files[paths["color"]] = encode_rgb(paths["color"], np.concatenate(tiles, axis=0) if len(tiles) > 1 else preview)
+    written: dict[str, Any] = {k: paths[k] for k in ("depth", "color", "conf", "fg") if k in paths}
     if K is not None:
-        files[paths["ply"]], written["points"] = ply_bytes(prediction.depth, K, prediction.rgb)
+        depth = prediction.depth
+        if min_conf is not None:
+            depth = np.where(prediction.conf >= min_conf, depth, np.float32(0.0))
+        files[paths["ply"]], written["points"] = ply_bytes(depth, K, prediction.rgb)
         written["ply"] = paths["ply"]
     atomic_write_files(files)
     return written
 
 
 def prediction_outputs(out_dir: str | os.PathLike, image: str | os.PathLike, relative: bool,
-                       with_ply: bool) -> list[Path]:
+                       with_ply: bool, heads: tuple[str, ...] = ()) -> list[Path]:
     """The files :func:`write_prediction` would write for ``image`` into ``out_dir``."""
-    names = output_names(Path(image).stem, relative, with_ply)
+    names = output_names(Path(image).stem, relative, with_ply, heads)
     return [Path(out_dir) / n for n in names.values()]
 
 

@@ -39,6 +39,9 @@ __all__ = [
     "write_rgb",
     "encode_rgb",
     "write_image",
+    "read_mask",
+    "write_mask",
+    "encode_mask",
     "encode_depth",
     "encode_image",
     "read_h5",
@@ -159,6 +162,45 @@ def encode_depth(path: str | os.PathLike, depth) -> bytes:
 
 
 # --------------------------------------------------------------------------- RGB
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a binary mask PNG (e.g. a foreground mask): 8-bit single channel, 0 or 255.
+
+    Args:
+        path: an 8-bit greyscale PNG; any value > 127 counts as 1.
+    Returns:
+        (H,W) float32 in {0, 1}.
+    Raises:
+        DepthFileError: missing file, not a PNG, or a 16-bit or colour PNG.
+    """
+    path = Path(path)
+    data = _read_bytes(path, "mask")
+    info = png_info(data, path)
+    if info["bit_depth"] != 8 or info["colour_type"] != 0:
+        raise DepthFileError(
+            f"{path}: {info['bit_depth']}-bit {info['colour']} PNG; a mask is an 8-bit single-channel "
+            "PNG with 0 (background) and 255 (foreground). Re-save it with depthsense.io.write_mask."
+        )
+    raw = _decode(data, path, "mask")
+    return (raw > 127).astype(np.float32)
+
+
+def write_mask(path: str | os.PathLike, mask) -> None:
+    """Write a binary mask as an 8-bit PNG (0 / 255), atomically.
+
+    Args:
+        mask: (H,W), (1,H,W) or (1,1,H,W) array or tensor; values > 0.5 are foreground.
+    Raises:
+        DepthFileError: wrong shape or an unwritable destination.
+    """
+    atomic_write_bytes(path, encode_mask(path, mask))
+
+
+def encode_mask(path: str | os.PathLike, mask) -> bytes:
+    """The bytes :func:`write_mask` writes (``path`` names the file in errors)."""
+    arr = _squeeze_to_2d(_to_numpy(mask), Path(path))
+    return encode_image(path, np.where(arr > 0.5, 255, 0).astype(np.uint8))
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

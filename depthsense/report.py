@@ -148,6 +148,8 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
     panels: list[np.ndarray] = field(default_factory=list, repr=False)
     files: list[Path] = field(default_factory=list)
+    heads: dict[str, dict[str, dict]] = field(default_factory=dict)
+    """level -> model -> extra-head summary (:mod:`depthsense.heads_metrics`); models with heads only."""
 
     # ------------------------------------------------------------------ views
 
@@ -180,6 +182,9 @@ class Report:
         if rel_names and rel_models and rel_levels:
             lines += self._md_relative_table(rel_names, rel_levels, rel_models)
         if full:
+            from depthsense.heads_report import heads_markdown
+
+            lines += heads_markdown(self.heads)
             lines += self._md_timing_table()
             lines += self._md_footer()
         return "\n".join(lines).rstrip("\n") + "\n"
@@ -209,6 +214,7 @@ class Report:
             "metric_units": {k: metric_unit(k, self.config.dataset) for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
             "results": self.tables,
             "timings_ms": self.timings,
+            **({"heads": self.heads} if any(self.heads.values()) else {}),
             "notes": list(self.notes),
         })
 
@@ -251,6 +257,9 @@ class Report:
         from depthsense.plots import write_plots  # matplotlib only when writing
 
         written += write_plots(self, out)
+        from depthsense.heads_report import write_sparsification_plots
+
+        written += write_sparsification_plots(self.heads, out)
         self.files = written + [out / "report.md", out / "report.csv", out / "report.json"]
         self.meta["files"] = [p.name for p in self.files]
         atomic_write_bytes(out / "report.csv", self._csv_text().encode())

@@ -45,7 +45,9 @@ def ensure_synthetic_cache(frames: int, seed: int, size: tuple, progress: bool =
     from depthsense.data import synthetic
 
     root = synthetic_cache_root(frames, seed, tuple(size))
-    done = root / ".complete"
+    # ".complete-fg": sets generated before the foreground masks existed lack fg/ and are
+    # regenerated once (same seed, same frames, the masks added).
+    done = root / ".complete-fg"
     if done.exists():
         if log:
             log(f"synthetic data: {root} (cached; {frames} frames {size[0]}x{size[1]}, seed {seed})")

@@ -45,6 +45,8 @@ __all__ = [
     "colorize_depth",
     "colorize_error",
     "sparse_overlay",
+    "colorize_confidence",
+    "mask_overlay",
     "make_panel",
     "tensorboard_grid",
 ]
@@ -219,6 +221,40 @@ def with_colorbar(image: np.ndarray, vmin: float, vmax: float, cmap: str = "magm
     """``image`` (H,W,3) uint8 with :func:`colorbar` underneath: (H + COLORBAR_HEIGHT, W, 3)."""
     img = _rgb_uint8(image)
     return np.concatenate([img, colorbar(img.shape[1], vmin, vmax, cmap, unit, kind, labels)], axis=0)
+
+
+def colorize_confidence(conf, cmap: str = "viridis") -> np.ndarray:
+    """Colourise a confidence map in [0,1]: 0 dark, 1 bright (with ``colorbar(kind="error")``).
+
+    Args:
+        conf: (H,W) (or (1,H,W), (1,1,H,W)) array or tensor in [0,1].
+    Returns:
+        (H,W,3) uint8 RGB.
+    """
+    c = _as_hw(conf, "conf").astype(np.float32)
+    return _apply_cmap(c, np.ones(c.shape, bool), cmap)
+
+
+def mask_overlay(rgb, mask, colour: tuple[int, int, int] = (255, 40, 200), alpha: float = 0.55) -> np.ndarray:
+    """The image with ``mask`` (> 0.5) tinted in ``colour`` and its outline drawn.
+
+    Args:
+        rgb: (H,W,3) float [0,1] or uint8 image.
+        mask: (H,W) {0,1} (or probability) of the same size.
+    Returns:
+        (H,W,3) uint8 RGB.
+    Raises:
+        ShapeError: sizes differ.
+    """
+    img = _rgb_uint8(rgb).copy()
+    m = _as_hw(mask, "mask") > 0.5
+    if m.shape != img.shape[:2]:
+        raise ShapeError(f"mask_overlay: mask {m.shape} and image {img.shape[:2]} differ in size.")
+    tint = np.array(colour, np.float32)
+    img[m] = np.rint((1 - alpha) * img[m] + alpha * tint).astype(np.uint8)
+    edge = m & ~cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    img[edge] = colour
+    return img
 
 
 def make_panel(rgb, sparse, preds: Mapping[str, object], gt=None, *,

@@ -17,9 +17,19 @@ Terms (registry name -> module):
 ``ssi``   :class:`depthsense.losses.ssi.SSILoss`           scale-and-shift-invariant MAE (MiDaS)
 ========  ===================================  ==========================================
 
-Every term module has ``forward(pred, gt, mask=None, rgb=None) -> scalar tensor``;
-``mask`` is the *ground-truth* validity (default ``gt > 0``), not a batch's
-sparse-input mask. New terms register with :func:`register_loss`.
+Terms of the U-Net's extra heads (:mod:`depthsense.losses.heads`; they need the model's
+head outputs, passed as ``extras``):
+
+===============  ============================================  ==========================================
+``laplace_nll``  :class:`~depthsense.losses.heads.LaplaceNLLLoss`      confidence: ``|d-gt|/b + log b``, d detached
+``fg_bce``       :class:`~depthsense.losses.heads.ForegroundBCELoss`   foreground: binary cross-entropy
+``fg_dice``      :class:`~depthsense.losses.heads.ForegroundDiceLoss`  foreground: soft Dice, per image
+``fg_edge``      :class:`~depthsense.losses.heads.ForegroundEdgeLoss`  foreground: L1 of Sobel gradients
+===============  ============================================  ==========================================
+
+Every term module has ``forward(pred, gt, mask=None, rgb=None) -> scalar tensor``
+(head terms also take ``extras=``); ``mask`` is the *ground-truth* validity (default
+``gt > 0``), not a batch's sparse-input mask. New terms register with :func:`register_loss`.
 """
 
 from __future__ import annotations
@@ -57,6 +67,15 @@ __all__ = [
     "EdgeLoss",
     "RankingLoss",
     "SSILoss",
+    "laplace_nll",
+    "fg_bce",
+    "fg_dice",
+    "fg_edge",
+    "LaplaceNLLLoss",
+    "ForegroundBCELoss",
+    "ForegroundDiceLoss",
+    "ForegroundEdgeLoss",
+    "required_heads",
 ]
 
 LOSSES: dict[str, type[nn.Module]] = {}
@@ -105,6 +124,16 @@ from depthsense.losses.pixel import (  # noqa: E402
 from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss  # noqa: E402
 from depthsense.losses.ranking import RankingLoss, ranking_loss, sample_pairs  # noqa: E402
 from depthsense.losses.ssi import SSILoss, align_scale_shift, ssi_loss  # noqa: E402
+from depthsense.losses.heads import (  # noqa: E402
+    ForegroundBCELoss,
+    ForegroundDiceLoss,
+    ForegroundEdgeLoss,
+    LaplaceNLLLoss,
+    fg_bce,
+    fg_dice,
+    fg_edge,
+    laplace_nll,
+)
 
 
 def available_losses() -> list[str]:
@@ -119,10 +148,12 @@ class CombinedLoss(nn.Module):
         terms: mapping name -> term module (each with the common forward signature).
         weights: mapping name -> non-negative weight, same keys as ``terms``.
 
-    ``forward(pred, gt, mask=None, rgb=None) -> (total, terms)``:
+    ``forward(pred, gt, mask=None, rgb=None, extras=None) -> (total, terms)``:
         pred, gt: (B,1,H,W); mask: (B,1,H,W) ground-truth validity, default ``gt > 0``;
         rgb: optional (B,3,H,W) in [0,1], used by terms that want it (edge-guided
-        pairs of ``rank``). ``total`` is the scalar ``sum_k weight_k * term_k``;
+        pairs of ``rank``); extras: the model's extra head outputs and their targets
+        (``scale``, ``fg_logit``, ``fg_gt``; :mod:`depthsense.losses.heads`), passed
+        only to the terms that use them. ``total`` is the scalar ``sum_k weight_k * term_k``;
         ``terms`` maps each name to its *unweighted* value as a detached scalar tensor
         (no ``.item()``: logging code decides when to synchronise).
     """
@@ -137,19 +168,28 @@ class CombinedLoss(nn.Module):
         self.weights = {name: float(weights[name]) for name in terms}
 
     def forward(
-        self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None
+        self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
+        extras: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         if mask is None:
             mask = gt > 0  # once for all terms
         total: Tensor | None = None
         logged: dict[str, Tensor] = {}
         for name, term in self.terms.items():
-            value = term(pred, gt, mask, rgb)
+            if getattr(term, "uses_extras", False):
+                value = term(pred, gt, mask, rgb, extras=extras)
+            else:
+                value = term(pred, gt, mask, rgb)
             logged[name] = value.detach()
             weighted = value * self.weights[name]
             total = weighted if total is None else total + weighted
         assert total is not None  # __init__ guarantees at least one term
         return total, logged
+
+    @property
+    def required_heads(self) -> set[str]:
+        """The model heads beyond depth that the terms train (e.g. ``{"conf", "fg"}``)."""
+        return {getattr(t, "requires", "") for t in self.terms.values()} - {""}
 
     @property
     def spec(self) -> str:
@@ -233,6 +273,15 @@ def build_loss(spec: str, **kwargs: Any) -> CombinedLoss:
         raise TypeError(f"build_loss: no loss term accepts {unused}; hyper-parameters known: {known}")
     terms = {name: LOSSES[name](**{k: v for k, v in kwargs.items() if k in accepted[name]}) for name in weights}
     return CombinedLoss(terms, weights)
+
+
+def required_heads(spec: str) -> set[str]:
+    """The extra model heads the terms of ``spec`` train, e.g. ``{"fg"}`` for ``"l1,fg_bce"``.
+
+    Raises:
+        ValueError, KeyError: as :func:`parse_loss_spec`.
+    """
+    return {getattr(LOSSES[name], "requires", "") for name in parse_loss_spec(spec)} - {""}
 
 
 def _init_params(cls: type) -> set[str]:

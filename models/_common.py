@@ -51,6 +51,11 @@ class DepthModel(nn.Module):
         needs_rgb: forward requires ``rgb`` (B,3,H,W) in [0,1].
         needs_sparse: forward requires ``sparse`` (B,1,H,W) metres (0 = missing).
         learned: has trainable parameters (False for the classical baselines).
+        heads: the extra output heads beyond depth (e.g. ``("conf", "fg")`` for a
+            ``sparse_unet`` built with ``heads="depth,conf,fg"``); empty for most models.
+            A model with heads returns a dict from ``forward(..., return_heads=True)``
+            (``depth`` plus each head's tensors); ``forward`` without it always returns
+            the depth tensor.
         config: the constructor arguments as a JSON-able dict, so that
             ``build_model(model.name, **model.config)`` rebuilds the same architecture.
     """
@@ -59,6 +64,7 @@ class DepthModel(nn.Module):
     needs_rgb: bool = False
     needs_sparse: bool = True
     learned: bool = True
+    heads: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()

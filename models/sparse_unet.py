@@ -20,6 +20,15 @@ Layout: ``depth`` levels at 1/2, 1/4, ..., 1/2^depth of the input, with channels
       cannot follow the exact measurements; on the demo's synthetic set it cut validation
       MAE from 1.42 m to 1.08 m at equal steps (150 steps, batch 8, 256x160 crops).
 
+Extra heads (``heads="depth,conf,fg"``, off by default): a plain 3x3 convolution (8
+channels) on the last decoder features at 1/2 resolution, then a 1x1 to 4 sub-pixels per
+head (pixel_shuffle, like depth), plus, with the refinement, a 1x1 on the refinement's
+full-resolution hidden features. ``conf``: softplus -> the scale ``b`` (m, >= 0.01) of a
+Laplacian around the predicted depth (trained by ``laplace_nll``), reported as
+``conf = 1 m / (1 m + b)`` in (0,1]; ``fg``: a foreground logit -> sigmoid. The head
+layers start at zero weight (confidence 0.59, foreground 0.12 everywhere), and they
+exist only when asked for, so a depth-only model has exactly the old state dict.
+
 ReLU after every convolution but the head; no BatchNorm. Every operation is sparsity
 invariant (it reads features only where their mask is 1 and keeps ``x == 0`` where the
 mask is 0), so without RGB the network's output does not depend on values stored under
@@ -57,10 +66,24 @@ from torch import Tensor, nn
 from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pad_to_multiple, plain_conv, register_model
 from depthsense.models.sparse_conv import SparseConv2d, cat_channels, sparse_add, sparse_concat, sparse_upsample
 
-__all__ = ["SparseUNet", "UNetBase", "unet_channels", "PREFILLS", "parse_prefill"]
+__all__ = ["SparseUNet", "UNetBase", "unet_channels", "PREFILLS", "parse_prefill", "HEADS", "parse_heads",
+           "CONF_REF_M", "MIN_SCALE_M", "scale_to_confidence"]
 
 PREFILLS = ("ip_basic", "nearest")
 """Classical fills a U-Net can take as dense guidance (``prefill="ip_basic+nearest"``)."""
+
+HEADS = ("depth", "conf", "fg")
+"""Output heads of the U-Net (``heads="depth,conf,fg"``); depth is always predicted."""
+
+CONF_REF_M = 1.0
+"""Confidence = ``CONF_REF_M / (CONF_REF_M + b)`` for a predicted Laplacian scale ``b``
+(m): 0.5 where the expected absolute error (``b``) is 1 m, -> 1 as it shrinks."""
+
+MIN_SCALE_M = 0.01
+"""Smallest predicted Laplacian scale (m): keeps the likelihood bounded."""
+
+_EXTRA_CH = 8  # channels of the extra heads' own 3x3 layer (at 1/2 resolution)
+_FG_PRIOR_LOGIT = -2.0  # initial foreground probability sigmoid(-2) = 0.12
 
 _CAP = 4  # channel cap (x width): the deepest levels are tiny, wider buys little there
 _FIRST_FILL_LOGIT = 1.5  # initial blend: softmax(1.5, 0) = 0.82 of the first fill
@@ -84,6 +107,9 @@ class UNetBase(DepthModel):
         max_depth: metres mapped to 1.0 inside the network.
         init_density: expected input density, initialises the first sparse layer.
         sparse: sparsity-invariant (True) or plain (False) convolutions.
+        prefill: classical fills fed as dense guidance (see :class:`SparseUNet`).
+        heads: ``"depth"`` or ``"depth,conf"``, ``"depth,fg"``, ``"depth,conf,fg"``:
+            extra 1-channel heads sharing the decoder (see :meth:`forward`).
     """
 
     needs_rgb = False
@@ -100,8 +126,10 @@ class UNetBase(DepthModel):
         *,
         sparse: bool = True,
         prefill: str = "",
+        heads: str = "depth",
     ) -> None:
         super().__init__()
+        self.heads = parse_heads(heads)
         if width < 1 or depth < 2:
             raise ValueError(f"need width >= 1 and depth >= 2 (levels); got width={width}, depth={depth}")
         self.prefill = parse_prefill(prefill)
@@ -150,6 +178,26 @@ class UNetBase(DepthModel):
                 [conv(self.refine_ch + guide_ch + 1, self.refine_ch, 5), conv(self.refine_ch, 1, 3)]
             )
             nn.init.zeros_(self.refine[-1].weight)  # start as the coarse prediction
+        # Extra heads (confidence, foreground): their own 1x1 layer on the last decoder
+        # features (sub-pixel, like depth) plus, with the refinement, a 1x1 layer on its
+        # full-resolution features, which see the exact measurements and depth edges.
+        # Only created when asked for, so depth-only state dicts keep their keys.
+        n_extra = len(self.heads)
+        if n_extra:
+            # The heads' own 3x3 layer: with only a 1x1 on the shared features, the depth
+            # loss (80x larger gradients: metres vs a probability) shapes every feature
+            # and the foreground head barely learns (tests/test_models.py).
+            self.extra_trunk = plain_conv(ch[0], _EXTRA_CH, 3)
+            self.extra_head = plain_conv(_EXTRA_CH, 4 * n_extra, 1)
+            nn.init.zeros_(self.extra_head.weight)
+            with torch.no_grad():
+                self.extra_head.bias.zero_()
+                if "fg" in self.heads:
+                    i = self.heads.index("fg")
+                    self.extra_head.bias[4 * i : 4 * i + 4] = _FG_PRIOR_LOGIT
+            self.extra_refine = plain_conv(self.refine_ch, n_extra, 1) if self.refine_ch else None
+            if self.extra_refine is not None:
+                nn.init.zeros_(self.extra_refine.weight)
         guide_in = (3 if rgb else 0) + n_fill
         if guide_in:
             # Plain convolutions: RGB and the pre-fills are dense, no mask to carry.
@@ -163,9 +211,10 @@ class UNetBase(DepthModel):
         return plain_conv(cin, cout, k, stride)
 
     def forward(
-        self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None, prefill: Tensor | None = None
-    ) -> Tensor:
-        """Complete sparse depth.
+        self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None, prefill: Tensor | None = None,
+        *, return_heads: bool = False,
+    ) -> Tensor | dict[str, Tensor]:
+        """Complete sparse depth (and, when asked, the extra heads).
 
         Args:
             sparse: (B,1,H,W) metres, 0 = missing.
@@ -174,8 +223,13 @@ class UNetBase(DepthModel):
             prefill: (B,n,H,W) metres, the classical fills of ``sparse`` in the order of
                 the ``prefill`` option (:meth:`compute_prefill`); computed here when None.
                 Passing them lets a graph without the OpenCV code run (ONNX).
+            return_heads: return a dict of every head instead of the depth tensor.
         Returns:
-            (B,1,H,W) depth in metres (>= 0 in eval mode; 0 where nothing was seen).
+            (B,1,H,W) depth in metres (>= 0 in eval mode; 0 where nothing was seen); with
+            ``return_heads`` a dict with ``depth`` and, for the heads built, ``conf``
+            (B,1,H,W) confidence in [0,1] and ``scale`` (B,1,H,W) the predicted Laplacian
+            scale in metres (expected absolute error; ``conf = scale_to_confidence(scale)``),
+            ``fg`` (B,1,H,W) foreground probability in [0,1] and ``fg_logit`` its logit.
         Raises:
             ShapeError: missing or mismatched inputs.
         """
@@ -214,9 +268,37 @@ class UNetBase(DepthModel):
         y = F.pixel_shuffle(y, 2)
         if fills is not None:
             y = self._blend(y, guide[:, -fills.shape[1]:])
+        hidden = None
         if self.refine_ch:
-            y = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in, guide)
-        return self.to_metres(crop_to(y, size), self.max_depth)
+            y, hidden = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in, guide)
+        depth = self.to_metres(crop_to(y, size), self.max_depth)
+        if not return_heads:
+            return depth
+        out = {"depth": depth}
+        if self.heads:
+            out.update(self._extra_heads(x, m, hidden, size))
+        return out
+
+    def _extra_heads(self, x: Tensor, m: Tensor | None, hidden: Tensor | None,
+                     size: tuple[int, int]) -> dict[str, Tensor]:
+        """The extra heads from the last decoder features ``x`` (1/2 resolution) and the
+        refinement's full-resolution features ``hidden``, cropped to ``size``."""
+        e = _pointwise(self.extra_head, F.relu(self.extra_trunk(x)))
+        e = F.pixel_shuffle(e, 2)
+        if self.extra_refine is not None and hidden is not None:
+            e = e + _pointwise(self.extra_refine, hidden)
+        e = crop_to(e, size).float()
+        out: dict[str, Tensor] = {}
+        for i, name in enumerate(self.heads):
+            raw = e[:, i : i + 1]
+            if name == "conf":
+                scale = F.softplus(raw) + MIN_SCALE_M
+                out["scale"] = scale
+                out["conf"] = scale_to_confidence(scale)
+            else:
+                out["fg_logit"] = raw
+                out["fg"] = torch.sigmoid(raw)
+        return out
 
     def compute_prefill(self, sparse: Tensor) -> Tensor:
         """(B,n,H,W) metres: the classical fills named by ``prefill`` (CPU, OpenCV), no gradient."""
@@ -236,7 +318,8 @@ class UNetBase(DepthModel):
         return (weights * fills).sum(1, keepdim=True) + y[:, :1]
 
     def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None,
-                guide: Tensor | None = None) -> Tensor:
+                guide: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Refined depth and the refinement's last hidden features (B,refine,H',W')."""
         e, em = self._layer(self.refine_in, x_in, m_in)
         parts = [y, e]
         if self.refine_guide is not None:
@@ -246,9 +329,12 @@ class UNetBase(DepthModel):
         else:
             masks = [ym, em] + ([torch.ones_like(ym)] if len(parts) > 2 else [])
             r, rm = sparse_concat(parts, masks)
+        hidden = r
         for i, layer in enumerate(self.refine):
+            if i == len(self.refine) - 1:
+                hidden = r
             r, rm = self._layer(layer, r, rm, relu=i < len(self.refine) - 1)
-        return y + r
+        return y + r, hidden
 
     # -- ops that work on (features, mask) for the sparse net and (features, None) for the dense one
 
@@ -294,7 +380,20 @@ class SparseUNet(UNetBase):
     max_depth=80.0, init_density=0.05, refine=8, prefill=""``. ``prefill`` names classical
     completions (``"ip_basic"``, ``"nearest"``, ``"ip_basic+nearest"``) computed from the
     input and fed, with RGB, to the dense guidance branch; the network then predicts a
-    blend of them plus a correction. ``forward(sparse, mask, rgb=None)`` as there.
+    blend of them plus a correction. ``heads`` adds a confidence (``conf``) and/or a
+    foreground-mask (``fg``) head: ``"depth,conf,fg"``; without it the model and its
+    state dict are exactly the depth-only ones. ``forward(sparse, mask, rgb=None,
+    return_heads=False)`` as there.
+
+    Examples:
+        >>> import torch
+        >>> net = SparseUNet(width=4, depth=2, refine=2, heads="depth,conf,fg").eval()
+        >>> sparse = torch.zeros(1, 1, 8, 12); sparse[0, 0, 2, 3] = 10.0
+        >>> out = net(sparse, None, return_heads=True)
+        >>> sorted(out), tuple(out["conf"].shape)
+        (['conf', 'depth', 'fg', 'fg_logit', 'scale'], (1, 1, 8, 12))
+        >>> net(sparse, None).shape  # the depth tensor, as every model returns
+        torch.Size([1, 1, 8, 12])
     """
 
     def __init__(
@@ -306,8 +405,10 @@ class SparseUNet(UNetBase):
         init_density: float = 0.05,
         refine: int = 8,
         prefill: str = "",
+        heads: str = "depth",
     ) -> None:
-        super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True, prefill=prefill)
+        super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True, prefill=prefill,
+                         heads=heads)
         self._store_config(
             width=int(width),
             depth=int(depth),
@@ -316,6 +417,7 @@ class SparseUNet(UNetBase):
             init_density=float(init_density),
             refine=int(refine),
             **({"prefill": "+".join(self.prefill)} if self.prefill else {}),
+            **({"heads": ",".join(("depth",) + self.heads)} if self.heads else {}),
         )
 
 
@@ -330,3 +432,37 @@ def parse_prefill(spec: str | None) -> tuple[str, ...]:
     if unknown or len(set(names)) != len(names):
         raise ValueError(f"prefill={spec!r}: use names from {', '.join(PREFILLS)} joined by '+', each once")
     return names
+
+
+def parse_heads(spec: str | None) -> tuple[str, ...]:
+    """``"depth,conf,fg"`` -> ``("conf", "fg")``: the extra heads, in :data:`HEADS` order.
+
+    ``depth`` is always predicted; naming it is optional. ``""``/``None``/``"depth"`` -> ``()``.
+
+    Raises:
+        ValueError: an unknown or repeated head name (the message lists :data:`HEADS`).
+    """
+    names = [n.strip() for n in str(spec or "").replace("+", ",").split(",") if n.strip()]
+    unknown = [n for n in names if n not in HEADS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"heads={spec!r}: use names from {', '.join(HEADS)} joined by ',', each once "
+                         "(e.g. heads=depth,conf,fg)")
+    return tuple(n for n in HEADS[1:] if n in names)
+
+
+def scale_to_confidence(scale: Tensor) -> Tensor:
+    """Confidence in (0,1] from a predicted Laplacian scale ``b`` (m): ``r / (r + b)``, r = 1 m.
+
+    ``b`` is the expected absolute error, so 0.5 means "about 1 m off", 0.9 "about 11 cm".
+    A ratio rather than e.g. ``P(|error| < r) = 1 - exp(-r/b)`` because that saturates
+    at 1.0 in float32 for ``b`` below ~6 cm, tying the best pixels that a threshold or
+    a sparsification curve has to order.
+    """
+    return CONF_REF_M / (CONF_REF_M + scale)
+
+
+def _pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """A 1x1 ``conv`` as a matrix product: same weights, same result, but oneDNN's 1x1
+    convolution with few output channels is ~30x slower (41 ms vs 1.2 ms for 8 -> 2
+    channels at 1216x352 on 2 threads; it made the heads cost 30 % of a forward)."""
+    return torch.einsum("oc,bchw->bohw", conv.weight[:, :, 0, 0], x) + conv.bias.view(1, -1, 1, 1)

@@ -563,7 +563,7 @@ def test_synthetic_data_is_generated_once_into_the_cache(tmp_path, monkeypatch):
     root = prepare_data_root(cfg, lines.append)
     assert root == str(synthetic_cache_root(4, 5, (64, 96))) and root.startswith(str(tmp_path / "cache"))
     assert lines == [f"synthetic data: generating 4 frames 64x96 (seed 5) into {root}"]
-    assert (Path(root) / ".complete").is_file()
+    assert (Path(root) / ".complete-fg").is_file()
     from depthsense import data
 
     assert len(data.build_dataset("synthetic", root, "train")) >= 1 and len(data.build_dataset("synthetic", root, "val")) >= 1
@@ -576,7 +576,7 @@ def test_synthetic_data_is_generated_once_into_the_cache(tmp_path, monkeypatch):
     assert prepare_data_root(cfg, lines.append) == root
     assert lines == [f"synthetic data: {root} (cached; 4 frames 64x96, seed 5)"]
     # Without the completion stamp (a killed generation) it is generated again.
-    (Path(root) / ".complete").unlink()
+    (Path(root) / ".complete-fg").unlink()
     with pytest.raises(AssertionError, match="must be reused"):
         prepare_data_root(cfg, lines.append)
     # Other data sets are never generated.

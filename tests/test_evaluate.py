@@ -371,3 +371,25 @@ def test_bad_input_is_one_line_and_exit_2_before_any_work(case, tiny_root, tmp_p
     assert len(err.strip().splitlines()) == 1, err
     assert "error:" in err and fragment in err, err
     assert not out.exists()  # validated before anything was run or written
+
+
+# --------------------------------------------------------------------------- extra heads
+
+
+def test_headed_checkpoint_gets_confidence_and_foreground_sections(tiny_root, tmp_path):
+    ckpt = _save(tmp_path / "h" / "best.pt", "sparse_unet", 0, width=4, refine=2, heads="depth,conf,fg")
+    cfg = EvalConfig(dataset="synthetic", data_root=str(tiny_root), split="val", checkpoints=(str(ckpt),),
+                     baselines=("ip_basic",), densities=(), beams=(64,), out=str(tmp_path / "r"), panels=0,
+                     device="cpu", progress=False)
+    report = evaluate(cfg)
+    summary = report.heads["64 beams"]["h/best"]
+    assert set(summary["confidence"]) == {"conf", "distance"}
+    assert len(summary["oracle"]) == len(summary["fractions"]) == 19
+    for c in summary["confidence"].values():
+        assert c["ause"] >= -1e-9 and len(c["curve"]) == 19
+    assert 0.0 <= summary["fg"]["iou"] <= 1.0 and set(summary["depth_in_fg"]) == {"inside", "outside"}
+    assert "ip_basic" not in report.heads["64 beams"]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Extra heads" in md and "distance to nearest measurement (baseline)" in md and "| IoU |" in md
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["heads"]["64 beams"]["h/best"]["fg"]
+    assert (tmp_path / "r" / "sparsification_64_beams_h_best.png").is_file()

@@ -78,7 +78,7 @@ def test_train_and_evaluate_share_and_print_one_synthetic_cache(root, tmp_path, 
     monkeypatch.setenv("DEPTHSENSE_CACHE", str(tmp_path / "cache"))
     cache = synthetic_cache_root()  # the defaults of depthsense-train --dataset synthetic
     shutil.copytree(root, cache)  # stands in for the 48 full-size frames train would generate
-    (cache / ".complete").write_text("ok\n")
+    (cache / ".complete-fg").write_text("ok\n")
     run = tmp_path / "run"
     assert train_depth.main(["--dataset", "synthetic", "--model", "sparse_convnet", "--loss", "l1", "--crop",
                              "32x96", "--batch-size", "1", "--steps", "1", "--workers", "0", "--val-samples", "1",

@@ -623,3 +623,53 @@ def test_export_onnx_parity_failure_exits_1_and_writes_nothing(tmp_path, capsys,
     assert "onnxruntime does not reproduce sparse_convnet" in err and "max |onnx - torch| = 0.01" in err
     assert "nothing was written" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+
+
+# --------------------------------------------------------------------------- extra heads
+
+
+def test_headed_checkpoint_writes_conf_and_fg_and_filters_the_ply(tmp_path, frame, capsys):
+    model = make_checkpoint(tmp_path / "h.pt", "sparse_unet", width=4, refine=2, heads="depth,conf,fg")
+    with torch.no_grad():  # a confidence that varies over the image
+        model.extra_head.weight.normal_(std=0.5)
+    save_checkpoint(tmp_path / "h.pt", {"format": 1, "model": "sparse_unet", "model_cfg": model.config,
+                                        "state_dict": model.state_dict(), "train_cfg": {}, "step": 0, "metrics": {}})
+    image, sparse = write_pair(tmp_path, frame)
+    k = ["--fx", "100", "--fy", "100", "--cx", "96", "--cy", "32"]
+    assert main([str(image), str(sparse), "--checkpoint", str(tmp_path / "h.pt"), "--out", str(tmp_path / "o"),
+                 *k]) == 0
+    out = tmp_path / "o"
+    assert sorted(p.name for p in out.iterdir()) == ["img.ply", "img_conf.png", "img_depth.png",
+                                                      "img_depth_color.png", "img_fg.png"]
+    conf_png = cv2.imread(str(out / "img_conf.png"), cv2.IMREAD_UNCHANGED)
+    fg_png = cv2.imread(str(out / "img_fg.png"), cv2.IMREAD_UNCHANGED)
+    assert conf_png.dtype == np.uint16 and conf_png.shape == (H, W)
+    assert fg_png.dtype == np.uint8 and set(np.unique(fg_png)) <= {0, 255}
+    s = torch.from_numpy(read_depth(sparse))[None, None]
+    rgb = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        ref = model(s, (s > 0).float(), rgb, return_heads=True)
+    np.testing.assert_allclose(conf_png / 65535.0, ref["conf"][0, 0].numpy(), atol=1e-4)
+    # the preview stacks depth (+ bar), confidence (+ bar) and the mask over the image
+    preview = cv2.imread(str(out / "img_depth_color.png"))
+    assert preview.shape[0] == 3 * H + 2 * viz.COLORBAR_HEIGHT
+    full = ply_vertex_count(out / "img.ply")
+    threshold = float(np.median(conf_png / 65535.0))
+    assert main([str(image), str(sparse), "--checkpoint", str(tmp_path / "h.pt"), "--out", str(tmp_path / "o2"),
+                 *k, "--min-conf", str(threshold)]) == 0
+    assert 0 < ply_vertex_count(tmp_path / "o2" / "img.ply") < full
+    capsys.readouterr()
+
+
+def test_min_conf_needs_a_conf_head_and_intrinsics(tmp_path, frame, capsys):
+    make_checkpoint(tmp_path / "c.pt", "sparse_unet", width=4)
+    image, sparse = write_pair(tmp_path, frame)
+    k = ["--fx", "100", "--fy", "100", "--cx", "96", "--cy", "32"]
+    assert cli_main([str(image), str(sparse), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(tmp_path / "o"),
+                     *k, "--min-conf", "0.5"]) == 2
+    assert "has no confidence head" in capsys.readouterr().err
+    assert cli_main([str(image), str(sparse), "--out", str(tmp_path / "o"), "--min-conf", "0.5"]) == 2
+    assert "pass --intrinsics" in capsys.readouterr().err
+    assert cli_main([str(image), str(sparse), "--out", str(tmp_path / "o"), *k, "--min-conf", "2"]) == 2
+    assert "in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -310,3 +310,17 @@ def test_decoder_messages_of_libpng_are_silenced(tmp_path, capfd):
     assert capfd.readouterr().err == ""  # was "libpng error: bad adaptive filter value"
     print("stderr works again", file=sys.stderr)
     assert "works again" in capfd.readouterr().err
+
+
+def test_mask_png_round_trip_and_refuses_depth(tmp_path):
+    m = np.zeros((5, 7), np.float32)
+    m[1:3, 2:6] = 1.0
+    io.write_mask(tmp_path / "m.png", torch.from_numpy(m)[None])
+    info = io.png_info((tmp_path / "m.png").read_bytes())
+    assert (info["bit_depth"], info["colour_type"]) == (8, 0)
+    back = io.read_mask(tmp_path / "m.png")
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, m)
+    io.write_depth(tmp_path / "d.png", m * 3.0)
+    with pytest.raises(DepthFileError, match="16-bit .* 8-bit single-channel"):
+        io.read_mask(tmp_path / "d.png")

@@ -96,7 +96,7 @@ def _check_sample(s, *, has_gt=True, shape=(H, W)):
     assert torch.equal(s["mask"], (s["sparse"] > 0).float())
     assert ("gt" in s) == has_gt
     m = s["meta"]
-    assert set(m) == {"rgb_path", "sparse_path", "gt_path", "K", "size", "index"}
+    assert set(m) == {"rgb_path", "sparse_path", "gt_path", "fg_path", "K", "size", "index"}
     assert m["K"].shape == (3, 3) and m["K"].dtype == torch.float32
     assert m["size"].dtype == torch.int64
 
@@ -420,3 +420,27 @@ def test_register_duplicate_name_refused():
     with pytest.raises(KeyError, match="already registered"):
         data.register_dataset("kitti")(type("Other", (DepthDataset,), {}))
     assert data.build_dataset.__name__ in data.__all__
+
+
+def test_synthetic_sets_yield_the_foreground_mask_and_a_partial_set_is_an_error(tmp_path):
+    from depthsense.data.synthetic import generate
+
+    generate(tmp_path / "s", "kitti", frames=6, seed=2, height=40, width=120)
+    ds = build_dataset("synthetic", tmp_path / "s", "train", transform=train_transform((32, 96), hflip=1.0))
+    s = ds[0]
+    assert s["fg"].shape == (1, 32, 96) and set(s["fg"].unique().tolist()) <= {0.0, 1.0}
+    assert s["meta"]["fg_path"].endswith("proj_depth/fg/image_02/0000000005.png")
+    batch = next(iter(DataLoader(ds, batch_size=2)))
+    assert batch["fg"].shape == (2, 1, 32, 96)
+    sel = build_dataset("synthetic", tmp_path / "s", "val_selection")
+    assert sel[0]["fg"].shape == (1, 40, 120)
+    assert "fg" not in build_dataset("synthetic", tmp_path / "s", "test")[0]
+    for p in sorted((tmp_path / "s/train").rglob("fg/image_02/*.png"))[:1]:
+        p.unlink()
+    with pytest.raises(DatasetError, match="no foreground mask"):
+        build_dataset("synthetic", tmp_path / "s", "train")
+
+
+def test_real_kitti_samples_have_no_fg(tmp_path):
+    s = KittiDataset(make_kitti(tmp_path), "train")[0]
+    assert "fg" not in s and s["meta"]["fg_path"] == ""

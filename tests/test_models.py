@@ -361,3 +361,100 @@ def test_learned_outputs_stay_within_zero_and_max_depth_at_any_density(name):
         out = model(sparse, mask)
     assert float(out.min()) >= 0.0 and float(out.max()) <= model.config["max_depth"]
     assert float(out.max()) == pytest.approx(model.config["max_depth"])  # the bound was needed
+
+
+# --------------------------------------------------------------------------- extra heads
+
+HEADED = dict(PREFILLED, heads="depth,conf,fg")
+
+
+@pytest.mark.parametrize("name, cfg", VARIANTS, ids=_ids(VARIANTS))
+def test_heads_are_absent_unless_asked_for(name, cfg):
+    model = _build(name, cfg)
+    assert model.heads == ()
+    assert not any(k.startswith("extra_") for k in model.state_dict())
+
+
+def test_depth_only_unet_state_dict_is_unchanged_and_loads_into_the_depth_path():
+    """No new keys without heads (old checkpoints load strictly); with heads the old
+    keys are all there, and the depth output of a headed model built from a depth-only
+    state dict is that model's output exactly (heads start from zero weights)."""
+    plain = _build("sparse_unet", PREFILLED).eval()
+    headed = _build("sparse_unet", HEADED).eval()
+    extra = set(headed.state_dict()) - set(plain.state_dict())
+    assert extra == {"extra_trunk.weight", "extra_trunk.bias", "extra_head.weight", "extra_head.bias",
+                     "extra_refine.weight", "extra_refine.bias"}
+    headed.load_state_dict(plain.state_dict(), strict=False)
+    sparse, mask, rgb, _ = _inputs(b=1, h=40, w=96, density=0.05)
+    with torch.no_grad():
+        torch.testing.assert_close(headed(sparse, mask, rgb), plain(sparse, mask, rgb))
+        torch.testing.assert_close(headed(sparse, mask, rgb, return_heads=True)["depth"], plain(sparse, mask, rgb))
+
+
+@pytest.mark.parametrize("cfg", [{"heads": "depth,conf,fg"}, HEADED, {"heads": "conf", "refine": 0}])
+def test_head_outputs_are_finite_in_range_and_of_the_input_size(cfg):
+    model = _build("sparse_unet", cfg)
+    sparse, mask, rgb, _ = _inputs(b=2, h=37, w=101, density=0.05)
+    for train in (True, False):
+        model.train(train)
+        out = model(sparse, mask, rgb, return_heads=True)
+        for key in ("conf", "scale") + (("fg", "fg_logit") if "fg" in model.heads else ()):
+            assert out[key].shape == (2, 1, 37, 101), key
+            assert torch.isfinite(out[key]).all(), key
+        assert ((out["conf"] > 0) & (out["conf"] <= 1)).all()
+        assert (out["scale"] >= 0.01).all()
+        if "fg" in out:
+            assert ((out["fg"] >= 0) & (out["fg"] <= 1)).all()
+    with torch.no_grad():  # also where the input has no point at all
+        out = model.eval()(torch.zeros(1, 1, 20, 30), None, rgb[:1, :, :20, :30], return_heads=True)
+    assert torch.isfinite(out["conf"]).all() and ((out["conf"] >= 0) & (out["conf"] <= 1)).all()
+
+
+def test_heads_config_round_trips_and_bad_names_raise():
+    model = _build("sparse_unet", {"heads": "fg, depth"})
+    assert model.heads == ("fg",) and model.config["heads"] == "depth,fg"
+    assert build_model("sparse_unet", **json.loads(json.dumps(model.config))).heads == ("fg",)
+    assert "heads" not in _build("sparse_unet", {"heads": "depth"}).config
+    for spec in ("depth,mask", "conf,conf"):
+        with pytest.raises(ValueError, match="heads="):
+            build_model("sparse_unet", heads=spec)
+
+
+def test_heads_learn_a_mask_and_where_the_error_is():
+    """A few steps on one batch: the fg head separates a square, and the confidence is
+    lower where the depth is unpredictable (noise on the right half, marked in the image)."""
+    from depthsense.losses import build_loss
+
+    torch.manual_seed(0)
+    sparse, mask, rgb, gt = _inputs(b=2, h=32, w=64, density=0.2)
+    fg = torch.zeros_like(gt)
+    fg[..., 8:24, 8:24] = 1.0  # an object 5 m away, and red
+    gt = torch.where(fg > 0, torch.full_like(gt, 5.0), gt)
+    sparse = gt * mask
+    rgb = rgb.clone()
+    rgb[:, 0:1] = torch.where(fg > 0, 1.0, rgb[:, 0:1])
+    noisy = gt.clone()  # unpredictable depth on the right half, which the image marks (no blue)
+    noisy[..., 32:] += 3 * torch.randn_like(noisy[..., 32:])
+    rgb[:, 2:3, :, 32:] = 0.0
+    model = _build("sparse_unet", {"rgb": True, "width": 8, "heads": "depth,conf,fg"})
+    loss = build_loss("l1,laplace_nll:1,fg_bce:2,fg_dice:2")
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for _ in range(100):
+        out = model(sparse, mask, rgb, return_heads=True)
+        extras = {"scale": out["scale"], "fg_logit": out["fg_logit"], "fg_gt": fg}
+        total, _ = loss(out["depth"], noisy, extras=extras)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    with torch.no_grad():
+        out = model.eval()(sparse, mask, rgb, return_heads=True)
+    assert ((out["fg"] > 0.5).float() == fg).float().mean() > 0.9
+    # the confidence orders pixels by their actual error better than chance (the real
+    # measure, on synthetic data, is in the README: AUSE against the distance baseline)
+    from depthsense.heads_metrics import ause, oracle_curve, sparsification_curve
+
+    err = (out["depth"] - noisy).abs().flatten()
+    oracle = oracle_curve(err)
+    learned = ause(sparsification_curve(err, 1 - out["conf"].flatten()), oracle)
+    chance = ause(sparsification_curve(err, torch.rand(err.shape, generator=torch.Generator().manual_seed(0))), oracle)
+    assert learned < 0.95 * chance, (learned, chance)

@@ -1,4 +1,4 @@
-"""Tests for data/synthetic.py and tools/make_synthetic.py.
+"""Tests for data/synthetic.py, data/synthetic_world.py and tools/make_synthetic.py.
 
 Most tests use tiny images; the LiDAR-geometry tests render a few frames at the default
 1216x352 (about 0.1 s each) because density and scan-line spacing are defined there.
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from depthsense.data import synthetic as syn
+from depthsense.data import synthetic_world as world
 from depthsense.data.synthetic import (
     KITTI_DATE,
     LidarSpec,
@@ -24,7 +25,7 @@ from depthsense.data.synthetic import (
     split_counts,
 )
 from depthsense.errors import DepthFileError
-from depthsense.io import png_info, read_depth, read_intrinsics, read_rgb
+from depthsense.io import png_info, read_depth, read_intrinsics, read_mask, read_rgb
 from depthsense.tools import make_synthetic
 
 SMALL = (64, 216)
@@ -70,16 +71,58 @@ def test_ray_primitives_hit_where_computed_by_hand():
     o = (0.0, 0.0, 0.0)
     d = np.array([[0.0, 0.1, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]], np.float32)
     inv = 1.0 / np.where(d == 0, np.float32(1e-12), d)
-    t = syn._ray_box(o, inv, (-1.0, -1.0, 5.0), (1.0, 1.0, 7.0))
+    t = world._ray_box(o, inv, (-1.0, -1.0, 5.0), (1.0, 1.0, 7.0))
     # straight on: z = 5; tilted 0.1: still enters through z = 5 (x = 0.5);
     # 45 deg in x leaves the x-slab at t = 1 before reaching z = 5; 45 deg down likewise.
     np.testing.assert_allclose(t, [5.0, 5.0, np.inf, np.inf])
-    t = syn._ray_cylinder(o, d, (0.0, 10.0, 1.0), -5.0, 5.0)
+    t = world._ray_cylinder(o, d, (0.0, 10.0, 1.0), -5.0, 5.0)
     # front of the cylinder at z = 9; the downward ray is at y = 9 there, below the bottom.
     np.testing.assert_allclose(t[[0, 3]], [9.0, np.inf])
     np.testing.assert_allclose(t[1], _cyl_entry(0.1, 10.0, 1.0), rtol=1e-5)
-    t = syn._ray_sphere(o, np.array([[0.0], [0.0], [2.0]], np.float32), (0.0, 0.0, 10.0, 2.0))
+    t = world._ray_sphere(o, np.array([[0.0], [0.0], [2.0]], np.float32), (0.0, 0.0, 10.0, 2.0))
     np.testing.assert_allclose(t, [4.0])  # |d| = 2: hit at z = 8 is t = 4
+
+
+def test_foreground_mask_matches_the_object_ids_of_a_hand_placed_scene():
+    # Camera at the origin looking down +z (identity rig). A car whose front face at
+    # z = 10 spans x -1..1 and y -1..1.45 (its top is above the camera, so only the
+    # front face is seen), a pole at x = 3, z = 8 (radius 0.2), a tree trunk (background)
+    # at x = 0, z = 6 in front of the car, and a building wall behind everything at z = 30.
+    h, w = 120, 160
+    f, cx, cy = 100.0, 80.0, 60.0
+    K = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
+    prims = [
+        world.Prim("box", (-1.0, -1.0, 10.0), (1.0, 1.45, 14.0), world._M_CAR, (0.5, 0.1, 0.1)),
+        world.Prim("cyl", (2.8, -6.0, 7.8), (3.2, 1.65, 8.2), world._M_POLE, (0.5, 0.5, 0.5), (3.0, 8.0, 0.2)),
+        world.Prim("cyl", (-0.1, -6.0, 5.9), (0.1, 1.65, 6.1), world._M_TRUNK, (0.4, 0.3, 0.2), (0.0, 6.0, 0.1)),
+        world.Prim("box", (-50.0, -20.0, 30.0), (50.0, 1.65, 31.0), world._M_BUILDING, (0.6, 0.6, 0.6), (3, 3, 21)),
+    ]
+    tex = np.zeros((256, 256), np.float32)
+    scene = world.Scene(prims, (-4.0, 4.0, 0.0), np.array([0.0, -1.0, 0.0]), tex, tex)
+    t, pid, _ = world.cast_rays(scene, (0.0, 0.0, 0.0), world.camera_rays(K, h, w, np.eye(3)))
+    fg = world.foreground_mask(scene, pid, t)
+    # the mask is exactly the pixels whose nearest hit is the car or the pole
+    np.testing.assert_array_equal(fg, (pid == 1) | (pid == 2))
+    # ... and those are where the geometry puts them (by hand: u = cx + f x / z)
+    u, v = np.meshgrid(np.arange(w), np.arange(h))
+    car = (np.abs(u - cx) < f * 1.0 / 10 - 1) & (v > cy - f * 1.0 / 10 + 1) & (v < cy + f * 1.45 / 10 - 1)
+    near_trunk = np.abs(u - cx) < f * 0.1 / 6 + 1
+    in_trunk = np.abs(u - cx) < f * 0.1 / 6 - 1
+    assert fg[car & ~near_trunk].all() and not fg[car & in_trunk].any()
+    pole = (np.abs(u - (cx + f * 3.0 / 8)) < f * 0.2 / 8 - 1) & (v > cy - f * 6.0 / 8 + 1) & (v < cy + f * 1.65 / 8 - 1)
+    assert fg[pole].all()
+    near_car = (np.abs(u - cx) < f * 1.0 / 10 + 1) & (v > cy - f * 1.0 / 10 - 1) & (v < cy + f * 1.45 / 10 + 1)
+    near_pole = np.abs(u - (cx + f * 3.0 / 8)) < f * 0.2 / 8 + 1
+    assert not fg[~near_car & ~near_pole].any()
+    # farther than 80 m: background, like the ground truth
+    assert not world.foreground_mask(scene, pid, t * 11.0).any()
+
+
+def test_rendered_frames_carry_a_foreground_mask(full_frames):
+    for f in full_frames:
+        assert f.fg.dtype == bool and f.fg.shape == f.gt.shape
+    assert any(f.fg.any() for f in full_frames)
+    assert all(f.fg.mean() < 0.5 for f in full_frames)
 
 
 def _cyl_entry(dx: float, cz: float, r: float) -> float:
@@ -210,8 +253,13 @@ def test_kitti_tree_has_the_official_paths_and_formats(kitti_tree):
         out / "depth_selection/val_selection_cropped/intrinsics/2011_09_26_drive_0003_sync_image_0000000005_image_02.txt",
         out / "depth_selection/test_depth_completion_anonymous/intrinsics/0000000000.txt",
     ]
+    fg_files = [
+        out / "train/2011_09_26_drive_0001_sync/proj_depth/fg/image_02/0000000005.png",
+        out / "val/2011_09_26_drive_0002_sync/proj_depth/fg/image_02/0000000005.png",
+        out / "depth_selection/val_selection_cropped/fg/2011_09_26_drive_0003_sync_fg_0000000005_image_02.png",
+    ]
     calib = [out / KITTI_DATE / "calib_cam_to_cam.txt", out / KITTI_DATE / "calib_velo_to_cam.txt"]
-    expected = depth_files + rgb_files + k_files + calib
+    expected = depth_files + rgb_files + k_files + fg_files + calib
     written = sorted(p for p in out.rglob("*") if p.is_file())
     assert written == sorted(expected)
     assert summary["files"] == len(expected)
@@ -222,6 +270,9 @@ def test_kitti_tree_has_the_official_paths_and_formats(kitti_tree):
         assert read_depth(p).max() > 0
     for p in rgb_files:
         assert read_rgb(p).shape == (h, w, 3)
+    for p in fg_files:
+        info = png_info(p.read_bytes(), p)
+        assert (info["bit_depth"], info["colour_type"], info["height"], info["width"]) == (8, 0, h, w)
     k = kitti_intrinsics(h, w)
     for p in k_files:
         assert len(p.read_text().split()) == 9
@@ -238,6 +289,7 @@ def test_written_depth_round_trips_the_rendered_frame(kitti_tree):
     np.testing.assert_allclose(sparse, f.sparse, atol=0.5 / 256 + 1e-6)
     np.testing.assert_allclose(gt, f.gt, atol=0.5 / 256 + 1e-6)
     np.testing.assert_array_equal(sparse > 0, f.sparse > 0)
+    np.testing.assert_array_equal(read_mask(proj / "fg/image_02/0000000005.png") > 0, f.fg)
     assert summary["mean_density"] == pytest.approx(
         np.mean([render_frame(1, i, *SMALL).density for i in range(4)])
     )
@@ -252,7 +304,7 @@ def test_generate_is_byte_identical_per_seed(tmp_path):
     assert files["a"] == files["b"]
     assert files["a"].keys() == files["c"].keys()
     images = [k for k in files["a"] if k.suffix == ".png"]
-    assert len(images) == 11  # 3 train + 3 val + 3 val_selection + 2 test
+    assert len(images) == 14  # 4 train (rgb, sparse, gt, fg) + 4 val + 4 val_selection + 2 test
     assert all(files["a"][k] != files["c"][k] for k in images)
 
 
@@ -328,7 +380,7 @@ def test_cli_writes_files_and_returns_zero(tmp_path, capsys):
     assert rc == 0
     assert (out / "train/2011_09_26_drive_0001_sync/proj_depth/velodyne_raw/image_02/0000000005.png").is_file()
     assert (out / "val/2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000005.png").is_file()
-    assert "wrote 8 files" in capsys.readouterr().out
+    assert "wrote 10 files" in capsys.readouterr().out  # 2 x (rgb, sparse, gt, fg) + 2 calibration files
     rc = make_synthetic.main(["--out", str(tmp_path / "rw"), "--layout", "redweb", "--frames", "1", *small])
     assert rc == 0 and (tmp_path / "rw/RDs/synth_000000.png").is_file()
 

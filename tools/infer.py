@@ -14,7 +14,12 @@ prediction), ``<name>_depth_color.png`` (near bright, far dark, invalid black, w
 colour bar in metres underneath) and, with intrinsics, ``<name>.ply`` (coloured
 camera-frame point cloud, metres). A monocular checkpoint writes ``<name>_relative.png``
 (16-bit, min-max normalised per image: 0 = nearest, 65535 = farthest; not metres) and
-``<name>_relative_color.png``. The files of one image are replaced together or not at all.
+``<name>_relative_color.png``. A checkpoint with extra heads (``sparse_unet`` trained
+with ``--model-arg heads=depth,conf,fg``) also writes ``<name>_conf.png`` (uint16,
+confidence in [0,1] x 65535) and ``<name>_fg.png`` (8-bit, 255 = foreground object), and
+its preview shows both under the depth; ``--min-conf C`` leaves the pixels with
+confidence below C out of the point cloud. The files of one image are replaced together
+or not at all.
 
 No output may replace a file the command reads (image, sparse depth, checkpoint,
 intrinsics; e.g. ``--out`` pointing at the input folder with clashing names, or a KITTI
@@ -63,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --intrinsics: the line of a 'name: values' calibration file to use, e.g. P_rect_02")
     for k in ("fx", "fy", "cx", "cy"):
         o.add_argument(f"--{k}", type=float, help=f"camera {k} in pixels (all four instead of --intrinsics)")
+    o.add_argument("--min-conf", type=float, metavar="C",
+                   help="with intrinsics and a checkpoint with a conf head: drop points with confidence below C "
+                        "(0..1) from the PLY")
     o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="show progress bars on stderr in folder and submission mode (default: on; --no-progress hides them)")
     f = p.add_argument_group("folders")
@@ -87,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     mode = _mode(args)
     K = _intrinsics(args)
+    if args.min_conf is not None and not (0.0 <= args.min_conf <= 1.0):
+        raise UsageError(f"--min-conf {args.min_conf}: a confidence threshold is in [0, 1]")
+    if args.min_conf is not None and (K is None or mode in ("kitti", "onnx")):
+        raise UsageError("--min-conf filters the point cloud; pass --intrinsics (or --fx/--fy/--cx/--cy) too")
     if mode == "onnx":
         return _export(args, inference)
     out = Path(args.kitti_submission if mode == "kitti" else args.out)
@@ -102,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no --checkpoint or --model given and no pretrained model installed: using the classical "
               f"{inference.DEFAULT_MODEL} completion (no learned weights)")
     print(f"model: {predictor.describe()}")
+    if args.min_conf is not None and "conf" not in predictor.heads:
+        raise UsageError(f"--min-conf: {predictor.name!r} has no confidence head; pass a checkpoint trained with "
+                         "--model-arg heads=depth,conf (or drop --min-conf)")
     if mode == "single":
         return _single(args, inference, predictor, out, K)
     return _folder(args, inference, predictor, out, K, pairing, kitti=(mode == "kitti"))
@@ -126,7 +141,7 @@ def _single(args, inference, predictor, out: Path, K) -> int:
                          "RELATIVE depth; drop the intrinsics.")
     pred = predictor.predict_files(args.image, args.sparse)
     inference.make_output_dir(out)
-    written = inference.write_prediction(out, Path(args.image).stem, pred, K)
+    written = inference.write_prediction(out, Path(args.image).stem, pred, K, args.min_conf)
     _report(written, pred.relative)
     return 0
 
@@ -155,8 +170,11 @@ def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K
     if mode == "kitti":
         outputs = [out / s.name for _, s in pairing.pairs]
     else:  # without sparse depth the model must be monocular: relative-depth names
+        # The model (and so its heads) is not loaded yet: the head outputs are assumed, which
+        # at worst refuses an --out holding an input named like <stem>_conf.png.
         outputs = [p for image, sparse in pairing.pairs
-                   for p in inference.prediction_outputs(out, image, sparse is None, K is not None)]
+                   for p in inference.prediction_outputs(out, image, sparse is None, K is not None,
+                                                         () if sparse is None else ("conf", "fg"))]
     inputs = list(pairing.files) + [Path(f) for f in (args.checkpoint, args.intrinsics) if f]
     option = "--kitti-submission" if mode == "kitti" else "--out"
     inference.refuse_overwrite(outputs, inputs, fix=f"choose an {option} folder that holds no input")
@@ -199,7 +217,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
             if kitti:
                 write_depth(out / sparse.name, pred.depth)
             else:
-                inference.write_prediction(out, image.stem, pred, K)
+                inference.write_prediction(out, image.stem, pred, K, args.min_conf)
             done += 1
         except (UsageError, WriteError):  # a full disk fails every further file too: stop
             raise
@@ -329,6 +347,10 @@ def _report(written: dict, relative: bool) -> None:
     else:
         print(f"wrote {files}")
         print("  depth PNG: KITTI uint16, metres*256, 0 = no prediction")
+        if "conf" in written:
+            print("  confidence PNG: uint16, confidence in [0,1] x 65535")
+        if "fg" in written:
+            print("  foreground PNG: 8-bit, 255 = foreground object (cars, poles), 0 = background")
     if "points" in written:
         print(f"  point cloud: {written['points']} points (camera frame, metres)")
 

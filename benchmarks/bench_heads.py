@@ -1,0 +1,97 @@
+"""Cost of the U-Net's extra heads (confidence + foreground) at 1216x352, side by side.
+
+    python benchmarks/bench_heads.py [--quick] [--size 352x1216] [--threads 2]
+
+Each U-Net variant (depth only; RGB; the shipped RGB + pre-fill architecture) is timed
+as a depth-only model and built with ``heads="depth,conf,fg"`` and called with
+``return_heads=True`` (so the heads' layers and their sigmoid/softplus run). Eval mode,
+``torch.inference_mode``, ``--threads`` torch threads, medians over interleaved
+repetitions after warm-up (``_timing.interleaved_medians``). The heads' part (their
+layers on tensors of the decoder's shapes) is also timed alone: on a shared machine the
+difference of two whole forwards is mostly noise. Input: a synthetic street
+frame with simulated 64-beam LiDAR. Target (issue 17): heads add <= 10 % (ratio <= 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _timing import interleaved_medians, markdown_table, set_threads  # noqa: E402
+from bench_models import frame_inputs  # noqa: E402
+
+from depthsense.models import build_model  # noqa: E402
+
+VARIANTS = [
+    ("sparse_unet", {}),
+    ("sparse_unet+rgb", {"rgb": True}),
+    ("sparse_unet+rgb+prefill (shipped)", {"rgb": True, "prefill": "ip_basic+nearest", "max_depth": 100.0}),
+]
+HEADS = "depth,conf,fg"
+
+
+def run(size=(352, 1216), threads=2, repeats=9, warmup=2) -> str:
+    set_threads(threads)
+    cv2.setNumThreads(threads)
+    h, w = size
+    sparse, mask, rgb, src = frame_inputs(h, w)
+    candidates, params = {}, {}
+    for label, cfg in VARIANTS:
+        for heads in ("depth", HEADS):
+            torch.manual_seed(0)
+            model = build_model("sparse_unet", **cfg, heads=heads).eval()
+            params[(label, heads)] = sum(p.numel() for p in model.parameters())
+            candidates[(label, heads)] = _call(model, sparse, mask, rgb, heads != "depth")
+        # The heads' own part alone, on tensors of the decoder's and refinement's shapes: on
+        # a shared machine the difference of two whole forwards drowns in noise.
+        parts = (torch.rand(1, model.channels[0], h // 2, w // 2), torch.rand(1, model.refine_ch, h, w))
+        candidates[(label, "part")] = _part(model, parts, (h, w))
+    med = interleaved_medians(candidates, repeats=repeats, warmup=warmup)
+    rows = []
+    for label, _ in VARIANTS:
+        base, with_heads, part = med[(label, "depth")], med[(label, HEADS)], med[(label, "part")]
+        rows.append([label, f"{params[(label, 'depth')]:,} / {params[(label, HEADS)]:,}", f"{base * 1e3:.1f}",
+                     f"{with_heads * 1e3:.1f}", f"{with_heads / base:.3f}x", f"{part * 1e3:.1f}",
+                     f"{(base + part) / base:.3f}x"])
+    header = ["model", "params (depth / +heads)", "ms depth only", f"ms heads={HEADS}", "ratio",
+              "ms heads' part alone", "ratio from parts (target <= 1.10)"]
+    return (f"forward per {w}x{h} frame, {threads} threads, eval + inference_mode, median of {repeats} interleaved "
+            f"runs after {warmup} warm-up rounds; input: {src}\n\n" + markdown_table(header, rows))
+
+
+def _part(model, parts, size):
+    def fn():
+        with torch.inference_mode():
+            return model._extra_heads(parts[0], None, parts[1], size)
+
+    return fn
+
+
+def _call(model, sparse, mask, rgb, heads: bool):
+    def fn():
+        with torch.inference_mode():
+            return model(sparse, mask, rgb, return_heads=heads)
+
+    return fn
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    p.add_argument("--size", default="352x1216", help="HxW of the frame")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = p.parse_args(argv)
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    print("## Extra heads: forward time with and without\n")
+    print(run((h, w), threads=args.threads, repeats=2 if args.quick else 9, warmup=1 if args.quick else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
