@@ -158,37 +158,34 @@ class LaplaceNLLLoss(HeadLoss):
         return laplace_nll(pred, scale, gt, mask)
 
 
-@register_loss("fg_bce")
-class ForegroundBCELoss(HeadLoss):
-    """Module form of :func:`fg_bce` (needs ``extras["fg_logit"]`` and ``extras["fg_gt"]``)."""
+class _ForegroundLoss(HeadLoss):
+    """Module form of a foreground term ``fn(extras["fg_logit"], extras["fg_gt"])``."""
 
     requires = "fg"
     keys = ("fg_logit", "fg_gt")
+    fn = staticmethod(fg_bce)
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
                 extras: dict | None = None) -> Tensor:
-        return fg_bce(*self._get(extras))
+        return self.fn(*self._get(extras))
+
+
+@register_loss("fg_bce")
+class ForegroundBCELoss(_ForegroundLoss):
+    """Module form of :func:`fg_bce` (needs ``extras["fg_logit"]`` and ``extras["fg_gt"]``)."""
+
+    fn = staticmethod(fg_bce)
 
 
 @register_loss("fg_dice")
-class ForegroundDiceLoss(HeadLoss):
+class ForegroundDiceLoss(_ForegroundLoss):
     """Module form of :func:`fg_dice` (needs ``extras["fg_logit"]`` and ``extras["fg_gt"]``)."""
 
-    requires = "fg"
-    keys = ("fg_logit", "fg_gt")
-
-    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
-                extras: dict | None = None) -> Tensor:
-        return fg_dice(*self._get(extras))
+    fn = staticmethod(fg_dice)
 
 
 @register_loss("fg_edge")
-class ForegroundEdgeLoss(HeadLoss):
+class ForegroundEdgeLoss(_ForegroundLoss):
     """Module form of :func:`fg_edge` (needs ``extras["fg_logit"]`` and ``extras["fg_gt"]``)."""
 
-    requires = "fg"
-    keys = ("fg_logit", "fg_gt")
-
-    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
-                extras: dict | None = None) -> Tensor:
-        return fg_edge(*self._get(extras))
+    fn = staticmethod(fg_edge)
