@@ -19,6 +19,7 @@ import pickletools
 import warnings
 import zipfile
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -206,26 +207,46 @@ def build_model_from_checkpoint(
     return model.to(device).eval()
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: dict, source: str = "<checkpoint>") -> None:
+def load_state_dict_strict(model: nn.Module, state_dict: dict, source: str = "<checkpoint>",
+                          optional: Collection[str] = ()) -> tuple[list[str], list[str]]:
     """``load_state_dict`` with an error naming the first missing / unexpected keys.
 
+    Args:
+        optional: names of top-level submodules (e.g. a model's extra heads) whose
+            weights may be absent from ``state_dict`` (they keep their initialisation)
+            or present without the module (they are dropped).
+    Returns:
+        ``(fresh, dropped)``: the optional submodules that kept their initialisation and
+        those whose stored weights were not used (both empty without ``optional``).
     Raises:
         CheckpointError: key or shape mismatch.
     """
     own = model.state_dict()
+    opt = set(optional)
+
+    def top(key: str) -> str:
+        return key.split(".", 1)[0]
+
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
+    fresh = sorted({top(k) for k in missing if top(k) in opt})
+    dropped = sorted({top(k) for k in unexpected if top(k) in opt})
+    missing = [k for k in missing if top(k) not in opt]
+    unexpected = [k for k in unexpected if top(k) not in opt]
     if missing or unexpected:
         raise CheckpointError(
             f"{source}: weights do not fit {type(model).__name__}: "
             f"{len(missing)} missing (first: {missing[:3]}), {len(unexpected)} unexpected (first: {unexpected[:3]}). "
             "Was it trained with another model or config?"
         )
-    wrong = [(k, tuple(state_dict[k].shape), tuple(v.shape)) for k, v in own.items() if tuple(state_dict[k].shape) != tuple(v.shape)]
+    state_dict = {k: v for k, v in state_dict.items() if k in own}
+    wrong = [(k, tuple(state_dict[k].shape), tuple(v.shape)) for k, v in own.items()
+             if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
     if wrong:
         k, got, want = wrong[0]
         raise CheckpointError(
             f"{source}: {len(wrong)} tensors have the wrong shape (first: {k} is {got}, model expects {want}). "
             "Was it trained with another width/depth config?"
         )
-    model.load_state_dict(state_dict)
+    model.load_state_dict(state_dict, strict=not fresh)
+    return fresh, dropped

@@ -79,6 +79,10 @@ class TrainConfig:
     rgb_root: str | None = _f(None, "kitti only: folder of the raw KITTI RGB frames and calibration, if not under --data-root")
     model: str | None = _f(None, "model name (default: sparse_unet for metric data sets, monocular for redweb)")
     model_args: dict = _f({}, "model options as key=value (repeatable), e.g. width=16 rgb=True")
+    init: str | None = _f(
+        None, "start from the weights of this checkpoint ('pretrained': the shipped model); its model and "
+        "options are the defaults, --model-arg may add heads (new layers start fresh)"
+    )
     loss: str | None = _f(None, "loss spec name:weight,... (default per data set)")
     density: float | None = _f(None, "sparse input = uniform sample of GT with this fraction of pixels "
                                      "(refused if it gives < 1 point per training sample)")
@@ -184,7 +188,7 @@ class TrainConfig:
 
 
 RUN_SETTINGS: tuple[str, ...] = (
-    "dataset", "data_root", "rgb_root", "model", "model_args", "loss", "density", "beams", "epochs", "steps",
+    "dataset", "data_root", "rgb_root", "model", "model_args", "init", "loss", "density", "beams", "epochs", "steps",
     "batch_size", "lr", "weight_decay", "crop", "seed", "synthetic_frames", "synthetic_size", "max_depth",
     "grad_clip", "amp",
 )
@@ -321,7 +325,7 @@ def _show(name: str, value: Any) -> str:
 
 def _setting_key(name: str, value: Any) -> Any:
     """A comparable form: paths resolved, tuples and lists alike."""
-    if name in ("data_root", "rgb_root") and value:
+    if name in ("data_root", "rgb_root", "init") and value and value != "pretrained":
         return os.path.realpath(value)
     if name == "loss" and value:
         from depthsense.losses import parse_loss_spec

@@ -33,6 +33,7 @@ and runs a :class:`Trainer`. Design points:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import math
@@ -616,8 +617,15 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist
         root = holder[0]
     refuse_output_inside(out, {"--data-root": root, "--rgb-root": cfg.rgb_root})
     train_set, val_set = build_datasets(cfg, root)
+    cfg, model_args, init_state = _init_source(given, cfg, stored)
     torch.manual_seed(cfg.seed)
-    model = build_model_from_options(cfg.model, cfg.model_args)
+    model = build_model_from_options(cfg.model, model_args)
+    if init_state is not None:
+        fresh, dropped = ckpt_io.load_state_dict_strict(model, init_state, source=_init_path(cfg.init),
+                                                        optional=getattr(model, "OPTIONAL_MODULES", ()))
+        notes.append(f"--init {cfg.init}: {cfg.model} weights loaded"
+                     + (f"; new layers start fresh: {', '.join(fresh)}" if fresh else "")
+                     + (f"; not used: {', '.join(dropped)}" if dropped else ""))
     if not getattr(model, "learned", True):
         raise UsageError(f"--model {cfg.model} is classical (no weights), there is nothing to train; "
                          "use it directly with depthsense-infer or depthsense-evaluate --baselines")
@@ -646,6 +654,38 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist
         return trainer.fit()
     finally:
         trainer = None  # an exception's traceback keeps this frame: drop the DDP wrapper from it
+
+
+def _init_path(init: str) -> Path:
+    from depthsense.inference import PRETRAINED_CHECKPOINT
+
+    return PRETRAINED_CHECKPOINT if init == "pretrained" else Path(init)
+
+
+def _init_source(given: TrainConfig, cfg: TrainConfig, stored: dict | None) -> tuple[TrainConfig, dict, dict | None]:
+    """With ``--init``: the model name and options of the run (the init checkpoint's,
+    updated by ``--model-arg``) and the weights to start from (None when resuming:
+    ``last.pt`` holds them). Without it: ``cfg.model_args`` and None.
+
+    Raises:
+        UsageError: a missing init file, or ``--model`` naming another model.
+        CheckpointError: a file that is not a usable checkpoint (names it).
+    """
+    if not cfg.init:
+        return cfg, dict(cfg.model_args), None
+    if stored is not None:  # resuming: the run's own checkpoint has the full model config
+        return cfg, {**dict(stored.get("model_cfg") or {}), **dict(cfg.model_args)}, None
+    path = _init_path(cfg.init)
+    if not path.is_file():
+        fix = "run `make pretrained` or reinstall depthsense" if cfg.init == "pretrained" else "check the path"
+        raise UsageError(f"--init {cfg.init}: no checkpoint file {path}; {fix}")
+    ckpt = ckpt_io.load_checkpoint(path, map_location="cpu")
+    name = ckpt["model"]
+    if given.model is not None and given.model != name:
+        raise UsageError(f"--init {cfg.init} holds a {name} model but --model is {given.model}; "
+                         f"drop --model or pass --model {name}")
+    cfg = dataclasses.replace(cfg, model=name)
+    return cfg, {**dict(ckpt.get("model_cfg") or {}), **dict(cfg.model_args)}, ckpt["state_dict"]
 
 
 def _close_distributed(held: dict, wait_for_all: bool) -> None:

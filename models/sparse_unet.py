@@ -114,6 +114,9 @@ class UNetBase(DepthModel):
 
     needs_rgb = False
     needs_sparse = True
+    OPTIONAL_MODULES: tuple[str, ...] = ("extra_trunk", "extra_head", "extra_refine")
+    """Submodules only built for the extra heads: ``depthsense-train --init`` starts them
+    fresh from a depth-only checkpoint (and drops them when the heads are not asked for)."""
 
     def __init__(
         self,
@@ -127,9 +130,12 @@ class UNetBase(DepthModel):
         sparse: bool = True,
         prefill: str = "",
         heads: str = "depth",
+        head_width: int = _EXTRA_CH,
     ) -> None:
         super().__init__()
         self.heads = parse_heads(heads)
+        if head_width < 1:
+            raise ValueError(f"head_width={head_width}: need >= 1 channel for the extra heads' layer")
         if width < 1 or depth < 2:
             raise ValueError(f"need width >= 1 and depth >= 2 (levels); got width={width}, depth={depth}")
         self.prefill = parse_prefill(prefill)
@@ -187,8 +193,8 @@ class UNetBase(DepthModel):
             # The heads' own 3x3 layer: with only a 1x1 on the shared features, the depth
             # loss (80x larger gradients: metres vs a probability) shapes every feature
             # and the foreground head barely learns (tests/test_models.py).
-            self.extra_trunk = plain_conv(ch[0], _EXTRA_CH, 3)
-            self.extra_head = plain_conv(_EXTRA_CH, 4 * n_extra, 1)
+            self.extra_trunk = plain_conv(ch[0], int(head_width), 3)
+            self.extra_head = plain_conv(int(head_width), 4 * n_extra, 1)
             nn.init.zeros_(self.extra_head.weight)
             with torch.no_grad():
                 self.extra_head.bias.zero_()
@@ -406,9 +412,10 @@ class SparseUNet(UNetBase):
         refine: int = 8,
         prefill: str = "",
         heads: str = "depth",
+        head_width: int = _EXTRA_CH,
     ) -> None:
         super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True, prefill=prefill,
-                         heads=heads)
+                         heads=heads, head_width=head_width)
         self._store_config(
             width=int(width),
             depth=int(depth),
@@ -418,6 +425,7 @@ class SparseUNet(UNetBase):
             refine=int(refine),
             **({"prefill": "+".join(self.prefill)} if self.prefill else {}),
             **({"heads": ",".join(("depth",) + self.heads)} if self.heads else {}),
+            **({"head_width": int(head_width)} if self.heads and head_width != _EXTRA_CH else {}),
         )
 
 

@@ -597,3 +597,76 @@ def test_resume_refuses_a_weights_only_checkpoint(tiny_root, tmp_path, capsys):
     err = _one_line_error(capsys)
     assert "last.pt: holds weights only (no optimiser state); it cannot be resumed" in err
     assert (run / "last.pt").read_bytes() == before
+
+
+def _unet_args(root, out, *extra):
+    return [
+        "--dataset", "synthetic", "--data-root", str(root), "--crop", "32x96", "--batch-size", "2",
+        "--workers", "0", "--out", str(out), "--no-progress", "--val-samples", "1", *extra,
+    ]  # fmt: skip
+
+
+_SMALL_UNET = ["--model", "sparse_unet", "--model-arg", "width=4", "--model-arg", "depth=2"]
+
+
+@pytest.fixture(scope="module")
+def unet_run(tiny_root, tmp_path_factory):
+    """A depth-only 2-step sparse_unet run to start others from (``--init``)."""
+    base = tmp_path_factory.mktemp("unet_base") / "run"
+    assert train_depth.main(_unet_args(tiny_root, base, *_SMALL_UNET, "--loss", "l1:1", "--steps", "2")) == 0
+    return base
+
+
+def test_init_starts_from_a_checkpoint_with_fresh_heads_and_resumes(tiny_root, unet_run, tmp_path, capsys):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "last.pt").write_bytes((unet_run / "last.pt").read_bytes())
+    capsys.readouterr()
+    heads = ["--model-arg", "heads=depth,conf,fg", "--loss", "l1:1,laplace_nll:0.2,fg_bce:1,fg_dice:1",
+             "--steps", "1", "--lr", "1e-12"]
+    started = tmp_path / "started"
+    assert train_depth.main(_unet_args(tiny_root, started, "--init", str(base / "last.pt"), *heads)) == 0
+    out = capsys.readouterr().out
+    assert "--init" in out and "new layers start fresh: extra_head, extra_refine, extra_trunk" in out
+    before = torch.load(base / "last.pt", weights_only=True)
+    after = torch.load(started / "last.pt", weights_only=True)
+    # The model and its options come from the init checkpoint; --model-arg adds the heads.
+    assert after["model"] == "sparse_unet"
+    assert after["model_cfg"]["width"] == 4 and after["model_cfg"]["heads"] == "depth,conf,fg"
+    shared = list(before["state_dict"])
+    assert all(torch.allclose(before["state_dict"][k], after["state_dict"][k], atol=1e-6) for k in shared)
+    assert any(k.startswith("extra_head.") for k in after["state_dict"])
+    # Control: the same run without --init starts from other weights.
+    scratch = tmp_path / "scratch"
+    assert train_depth.main(_unet_args(tiny_root, scratch, *_SMALL_UNET, *heads)) == 0
+    other = torch.load(scratch / "last.pt", weights_only=True)["state_dict"]
+    assert not all(torch.allclose(before["state_dict"][k], other[k], atol=1e-6) for k in shared)
+    # Resuming rebuilds the headed model from the run itself (the init file may be gone).
+    (base / "last.pt").rename(base / "moved.pt")
+    assert train_depth.main(["--out", str(started), "--resume", "--steps", "2", "--override", "--no-progress"]) == 0
+    assert torch.load(started / "last.pt", weights_only=True)["step"] == 2
+    # A headed checkpoint as init of a depth-only run: the heads are dropped and said so.
+    capsys.readouterr()
+    plain = tmp_path / "plain"
+    assert train_depth.main(_unet_args(tiny_root, plain, "--init", str(started / "last.pt"),
+                                       "--model-arg", "heads=depth", "--loss", "l1:1", "--steps", "1")) == 0
+    assert "not used: extra_head, extra_refine, extra_trunk" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--init", "nowhere.pt"], "no checkpoint file nowhere.pt"),
+    (["--init", "BASE", "--model", "dense_unet"], "drop --model or pass --model sparse_unet"),
+    (["--init", "BASE", "--model-arg", "width=8"], "wrong shape"),
+    (["--init", "NOTCKPT"], "NOTCKPT"),
+])
+def test_init_errors_are_one_line_and_create_no_run(tiny_root, unet_run, tmp_path, capsys, extra, needle):
+    (tmp_path / "notckpt.pt").write_bytes(b"not a checkpoint")
+    subst = {"BASE": str(unet_run / "last.pt"), "NOTCKPT": str(tmp_path / "notckpt.pt")}
+    extra = [subst.get(a, a) for a in extra]
+    needle = subst.get(needle, needle)
+    capsys.readouterr()
+    out = tmp_path / "run"
+    code = train_depth.cli_main(_unet_args(tiny_root, out, "--loss", "l1:1", "--steps", "1", *extra))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and needle in err and len(err.splitlines()) == 1, err
+    assert not out.exists()

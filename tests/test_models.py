@@ -418,6 +418,13 @@ def test_heads_config_round_trips_and_bad_names_raise():
     for spec in ("depth,mask", "conf,conf"):
         with pytest.raises(ValueError, match="heads="):
             build_model("sparse_unet", heads=spec)
+    # head_width: stored only when it differs from the default, and it sizes the heads' layer.
+    wide = _build("sparse_unet", {"heads": "depth,conf,fg", "head_width": 16})
+    assert wide.config["head_width"] == 16 and wide.extra_trunk.out_channels == 16
+    assert build_model("sparse_unet", **json.loads(json.dumps(wide.config))).extra_trunk.out_channels == 16
+    assert "head_width" not in _build("sparse_unet", {"heads": "depth,fg"}).config
+    with pytest.raises(ValueError, match="head_width"):
+        build_model("sparse_unet", heads="depth,fg", head_width=0)
 
 
 def test_heads_learn_a_mask_and_where_the_error_is():
