@@ -28,10 +28,13 @@ from bench_models import frame_inputs  # noqa: E402
 
 from depthsense.models import build_model  # noqa: E402
 
-VARIANTS = [
-    ("sparse_unet", {}),
-    ("sparse_unet+rgb", {"rgb": True}),
-    ("sparse_unet+rgb+prefill (shipped)", {"rgb": True, "prefill": "ip_basic+nearest", "max_depth": 100.0}),
+_SHIPPED = {"rgb": True, "prefill": "ip_basic+nearest", "max_depth": 100.0}
+VARIANTS = [  # label, model options, options of the headed build only, channels_last
+    ("sparse_unet", {}, {}, False),
+    ("sparse_unet+rgb", {"rgb": True}, {}, False),
+    ("sparse_unet+rgb+prefill (shipped)", _SHIPPED, {}, False),
+    # The issue-17 models (fine-tuned from the shipped one) run as depthsense-infer runs them.
+    ("shipped, head_width=16, channels_last", _SHIPPED, {"head_width": 16}, True),
 ]
 HEADS = "depth,conf,fg"
 
@@ -42,19 +45,23 @@ def run(size=(352, 1216), threads=2, repeats=9, warmup=2) -> str:
     h, w = size
     sparse, mask, rgb, src = frame_inputs(h, w)
     candidates, params = {}, {}
-    for label, cfg in VARIANTS:
+    for label, cfg, head_cfg, cl in VARIANTS:
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        inputs = [t.contiguous(memory_format=fmt) for t in (sparse, mask, rgb)]
         for heads in ("depth", HEADS):
             torch.manual_seed(0)
-            model = build_model("sparse_unet", **cfg, heads=heads).eval()
+            model = build_model("sparse_unet", **cfg, heads=heads, **(head_cfg if heads != "depth" else {}))
+            model = model.eval().to(memory_format=fmt)
             params[(label, heads)] = sum(p.numel() for p in model.parameters())
-            candidates[(label, heads)] = _call(model, sparse, mask, rgb, heads != "depth")
+            candidates[(label, heads)] = _call(model, *inputs, heads != "depth")
         # The heads' own part alone, on tensors of the decoder's and refinement's shapes: on
         # a shared machine the difference of two whole forwards drowns in noise.
-        parts = (torch.rand(1, model.channels[0], h // 2, w // 2), torch.rand(1, model.refine_ch, h, w))
+        parts = tuple(t.contiguous(memory_format=fmt) for t in (
+            torch.rand(1, model.channels[0], h // 2, w // 2), torch.rand(1, model.refine_ch, h, w)))
         candidates[(label, "part")] = _part(model, parts, (h, w))
     med = interleaved_medians(candidates, repeats=repeats, warmup=warmup)
     rows = []
-    for label, _ in VARIANTS:
+    for label, *_ in VARIANTS:
         base, with_heads, part = med[(label, "depth")], med[(label, HEADS)], med[(label, "part")]
         rows.append([label, f"{params[(label, 'depth')]:,} / {params[(label, HEADS)]:,}", f"{base * 1e3:.1f}",
                      f"{with_heads * 1e3:.1f}", f"{with_heads / base:.3f}x", f"{part * 1e3:.1f}",
