@@ -136,3 +136,22 @@ def test_about_prints_data_command_and_scores(shipped, capsys):
     out = capsys.readouterr().out
     assert "command: python -m depthsense.pretrain" in out
     assert "training data (synthetic)" in out and "scores," in out and "MAE / RMSE mm" in out
+
+
+def test_init_pretrained_fine_tunes_the_shipped_model_with_heads(tmp_path, capsys):
+    from depthsense.tools import train_depth
+
+    root = tmp_path / "data"
+    synthetic.generate(root, layout="kitti", frames=6, seed=2, height=64, width=192)
+    out = tmp_path / "run"
+    argv = ["--dataset", "synthetic", "--data-root", str(root), "--init", "pretrained",
+            "--model-arg", "heads=depth,conf,fg", "--loss", "mae:1,laplace_nll:0.2,fg_bce:1,fg_dice:1",
+            "--crop", "32x96", "--batch-size", "2", "--steps", "1", "--workers", "0", "--val-samples", "1",
+            "--no-progress", "--out", str(out)]
+    assert train_depth.main(argv) == 0
+    assert "--init pretrained: sparse_unet weights loaded; new layers start fresh" in capsys.readouterr().out
+    ckpt = load_checkpoint(out / "last.pt")
+    shipped_cfg = load_checkpoint(PRETRAINED_CHECKPOINT)["model_cfg"]
+    assert ckpt["model_cfg"] == {**shipped_cfg, "heads": "depth,conf,fg"}
+    model = build_model_from_checkpoint(out / "last.pt")
+    assert model.heads == ("conf", "fg")
