@@ -14,7 +14,6 @@ frame with simulated 64-beam LiDAR. Target (issue 17): heads add <= 10 % (ratio 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _timing import interleaved_medians, markdown_table, set_threads  # noqa: E402
+from _timing import frame_bench_main, interleaved_medians, markdown_table, set_threads  # noqa: E402
 from bench_models import frame_inputs  # noqa: E402
 
 from depthsense.models import build_model  # noqa: E402
@@ -89,15 +88,7 @@ def _call(model, sparse, mask, rgb, heads: bool):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
-    p.add_argument("--size", default="352x1216", help="HxW of the frame")
-    p.add_argument("--threads", type=int, default=2, help="torch threads")
-    args = p.parse_args(argv)
-    h, w = (int(v) for v in args.size.lower().split("x"))
-    print("## Extra heads: forward time with and without\n")
-    print(run((h, w), threads=args.threads, repeats=2 if args.quick else 9, warmup=1 if args.quick else 2))
-    return 0
+    return frame_bench_main(argv, __doc__, "Extra heads: forward time with and without", run)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ itself, so their cost is included) >= 8 frames/s on 2 threads.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _timing import interleaved_medians, markdown_table, set_threads  # noqa: E402
+from _timing import frame_bench_main, interleaved_medians, markdown_table, set_threads  # noqa: E402
 
 from depthsense.models import build_model  # noqa: E402
 
@@ -125,15 +124,7 @@ def _call(model, inputs, cv2_threads: int):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
-    p.add_argument("--size", default="352x1216", help="HxW of the frame")
-    p.add_argument("--threads", type=int, default=2, help="torch threads for the learned models")
-    args = p.parse_args(argv)
-    h, w = (int(v) for v in args.size.lower().split("x"))
-    print("## Model forward time\n")
-    print(run((h, w), threads=args.threads, repeats=2 if args.quick else 9, warmup=1 if args.quick else 2))
-    return 0
+    return frame_bench_main(argv, __doc__, "Model forward time", run, threads_help="torch threads for the learned models")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import pickle
 import pickletools
 import warnings
 import zipfile
-from pathlib import Path
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import torch

@@ -173,6 +173,7 @@ def _train_stage(run: Path, what: str, synth: Path, real_root: Path | None, step
         return
     cfg = TrainConfig(
         dataset="synthetic", data_root=str(synth), model=MODEL, model_args=model_args, loss=args.loss,
+        init=None if init is None else str(init),  # recorded: stage 2 starts from stage 1's weights
         steps=steps, batch_size=args.batch_size, lr=args.lr if init is None else args.lr * args.real_lr_scale,
         crop=crop, workers=args.workers, cache=True, out=str(run), val_every=max(1, steps // 5),
         ckpt_every=max(1, steps // 20), val_samples=6, seed=args.seed, progress=args.progress,

@@ -29,6 +29,8 @@ pixel: the mask is defined everywhere, unlike depth ground truth.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -163,7 +165,7 @@ class _ForegroundLoss(HeadLoss):
 
     requires = "fg"
     keys = ("fg_logit", "fg_gt")
-    fn = staticmethod(fg_bce)
+    fn: Callable[[Tensor, Tensor], Tensor]  # set by each registered subclass
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
                 extras: dict | None = None) -> Tensor:

@@ -21,8 +21,8 @@ Layout: ``depth`` levels at 1/2, 1/4, ..., 1/2^depth of the input, with channels
       MAE from 1.42 m to 1.08 m at equal steps (150 steps, batch 8, 256x160 crops).
 
 Extra heads (``heads="depth,conf,fg"``, off by default): a plain 3x3 convolution
-(``head_width`` channels, 8 by default; the issue-17 models use 16, which costs about the
-same in channels_last) on the last decoder features at 1/2 resolution, then a 1x1 to 4 sub-pixels per
+(``head_width`` channels, 8 by default; the issue-17 models use 16: benchmarks/README.md,
+table 7) on the last decoder features at 1/2 resolution, then a 1x1 to 4 sub-pixels per
 head (pixel_shuffle, like depth), plus, with the refinement, a 1x1 on the refinement's
 full-resolution hidden features. ``conf``: softplus -> the scale ``b`` (m, >= 0.01) of a
 Laplacian around the predicted depth (trained by ``laplace_nll``), reported as
