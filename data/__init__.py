@@ -1,7 +1,7 @@
 """Data sets that yield depth-completion samples, chosen by name.
 
-Every data set yields the same sample dict (``torch.utils.data.default_collate``
-batches it):
+Every data set yields the same sample dict (:func:`collate_samples` batches it, also
+across data sets):
 
 * ``rgb``: (3,H,W) float32 in [0,1];
 * ``sparse``: (1,H,W) float32 metres, 0 = missing;
@@ -9,7 +9,9 @@ batches it):
 * ``gt``: (1,H,W) float32, 0 = missing; metres, or relative depth for ReDWeb; absent
   when the split has no ground truth (KITTI ``test``);
 * ``fg``: (1,H,W) float32 {0,1} foreground-object mask, only when the data set has one
-  for every frame of the split (the synthetic KITTI layout's ``fg/`` folders);
+  for every frame of the split (the synthetic KITTI layout's ``fg/`` folders); a batch
+  mixing samples with and without it gets zeros for the missing ones and ``fg_valid``
+  (B,) float32 {0,1} saying which are real (:func:`collate_samples`);
 * ``meta``: ``rgb_path``, ``sparse_path``, ``gt_path`` and ``fg_path`` (str, "" if none), ``K`` (3,3)
   float32 intrinsics after crop/flip (zeros if unknown), ``size`` int64 ``[H, W]`` of
   the original image, ``index`` (int).
@@ -49,6 +51,8 @@ __all__ = [
     "register_dataset",
     "build_dataset",
     "available_datasets",
+    "collate_samples",
+    "OPTIONAL_KEYS",
     "DatasetError",
 ]
 
@@ -424,6 +428,48 @@ class DepthDataset(Dataset):
                     "original, unresized files of the same frame."
                 )
         return h, w
+
+
+OPTIONAL_KEYS: tuple[str, ...] = ("fg",)
+"""Sample keys some data sets have and others lack; a mixed batch fills them explicitly."""
+
+
+def collate_samples(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Batch sample dicts, also from different data sets (e.g. synthetic + real scans).
+
+    Keys every sample has are stacked as ``default_collate`` does. An optional key
+    (:data:`OPTIONAL_KEYS`, e.g. ``fg``) that only some samples carry is filled with zeros
+    for the others, and ``<key>_valid`` (B,) float32 {0,1} marks the samples that had
+    it, so a loss can skip the filled ones. ``meta`` keeps the fields every sample has.
+
+    Raises:
+        DatasetError: samples disagree on any other key (e.g. ``gt`` present in some only):
+            such data sets cannot train together.
+    """
+    from torch.utils.data import default_collate
+
+    if not items:
+        raise DatasetError("collate_samples: an empty batch")
+    keys = [set(it) for it in items]
+    common = set.intersection(*keys)
+    extra = set.union(*keys) - common
+    bad = sorted(extra - set(OPTIONAL_KEYS))
+    if bad:
+        raise DatasetError(
+            f"a batch mixes samples with and without {', '.join(bad)}; these data sets cannot be batched "
+            f"together (only {', '.join(OPTIONAL_KEYS)} may be missing from some samples)"
+        )
+    batch: dict[str, Any] = {}
+    for key in sorted(common - {"meta"}):
+        batch[key] = default_collate([it[key] for it in items])
+    for key in sorted(extra):
+        ref = next(it[key] for it in items if key in it)
+        batch[key] = torch.stack([it[key] if key in it else torch.zeros_like(ref) for it in items])
+        batch[f"{key}_valid"] = torch.tensor([float(key in it) for it in items])
+    if "meta" in common:
+        meta_keys = set.intersection(*(set(it["meta"]) for it in items))
+        batch["meta"] = default_collate([{k: it["meta"][k] for k in meta_keys} for it in items])
+    return batch
 
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:

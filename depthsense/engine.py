@@ -243,6 +243,8 @@ class Trainer:
             pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
             if "fg" in batch:
                 extras["fg_gt"] = batch["fg"].to(self.device, non_blocking=True)
+                if "fg_valid" in batch:  # a batch mixing data sets with and without masks
+                    extras["fg_valid"] = batch["fg_valid"].to(self.device, non_blocking=True)
             total, terms = self.loss_fn(pred.float(), gt, rgb=rgb, extras=extras)
         else:
             pred = out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from torch.utils.data import DataLoader, Dataset, default_collate, default_convert
+from torch.utils.data import DataLoader, Dataset, default_convert
 
 from depthsense.config import TrainConfig, UsageError, synthetic_cache_root
 from depthsense.errors import DepthSenseError
@@ -95,13 +95,16 @@ def worker_safe_loader(dataset: Dataset, **kwargs: Any) -> "Iterator[Any]":
 
     Args:
         dataset: any map-style data set.
-        **kwargs: ``DataLoader`` arguments (``collate_fn`` included).
+        **kwargs: ``DataLoader`` arguments; ``collate_fn`` defaults to
+            :func:`depthsense.data.collate_samples` (batches mixed data sets).
     Returns:
         An iterable with ``len()`` like the DataLoader.
     """
     inner = kwargs.pop("collate_fn", None)
     if inner is None:
-        inner = default_convert if kwargs.get("batch_size", 1) is None else default_collate
+        from depthsense.data import collate_samples
+
+        inner = default_convert if kwargs.get("batch_size", 1) is None else collate_samples
     return _Reraise(DataLoader(_CarryErrors(dataset), collate_fn=_CollateOrCarry(inner), **kwargs))
 
 

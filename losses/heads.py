@@ -6,7 +6,8 @@ trainer passes to :class:`depthsense.losses.CombinedLoss` as ``extras``::
 
     extras = {"scale": (B,1,H,W) m,        # sparse_unet heads=...conf: Laplacian scale b
               "fg_logit": (B,1,H,W),       # sparse_unet heads=...fg: foreground logit
-              "fg_gt": (B,1,H,W) {0,1}}    # the batch's ``fg`` (synthetic data)
+              "fg_gt": (B,1,H,W) {0,1},    # the batch's ``fg`` (synthetic data)
+              "fg_valid": (B,) {0,1}}      # optional: which samples have a real ``fg``
 
 Confidence. The head predicts, per pixel, the scale ``b`` of a Laplacian around the
 predicted depth ``d``; its negative log-likelihood of the ground truth is
@@ -161,7 +162,13 @@ class LaplaceNLLLoss(HeadLoss):
 
 
 class _ForegroundLoss(HeadLoss):
-    """Module form of a foreground term ``fn(extras["fg_logit"], extras["fg_gt"])``."""
+    """Module form of a foreground term ``fn(extras["fg_logit"], extras["fg_gt"])``.
+
+    With ``extras["fg_valid"]`` (a batch mixing data sets with and without masks, see
+    :func:`depthsense.data.collate_samples`) only the samples that have a mask count; a
+    batch with none gives 0 (still connected to the graph, so every parameter gets a
+    gradient, as DDP requires).
+    """
 
     requires = "fg"
     keys = ("fg_logit", "fg_gt")
@@ -169,7 +176,14 @@ class _ForegroundLoss(HeadLoss):
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None,
                 extras: dict | None = None) -> Tensor:
-        return self.fn(*self._get(extras))
+        logit, target = self._get(extras)
+        valid = extras.get("fg_valid")
+        if valid is not None:
+            keep = valid > 0.5
+            if not bool(keep.any()):
+                return logit.sum() * 0.0
+            logit, target = logit[keep], target[keep]
+        return self.fn(logit, target)
 
 
 @register_loss("fg_bce")

@@ -92,3 +92,21 @@ def test_missing_head_outputs_name_the_model_option():
         build_loss("l1,laplace_nll")(pred, gt)
     with pytest.raises(ShapeError, match="fg_gt.*foreground masks"):
         build_loss("fg_bce")(pred, gt, extras={"fg_logit": torch.zeros_like(gt)})
+
+
+def test_foreground_terms_skip_samples_without_a_mask():
+    """A batch mixing data sets (fg_valid): only samples with a real mask count."""
+    from depthsense.losses import build_loss
+
+    torch.manual_seed(0)
+    logit = torch.randn(3, 1, 8, 8, requires_grad=True)
+    target = (torch.rand(3, 1, 8, 8) > 0.5).float()
+    valid = torch.tensor([1.0, 0.0, 1.0])
+    for name in ("fg_bce", "fg_dice", "fg_edge"):
+        term = build_loss(name)
+        pred = gt = torch.ones(3, 1, 8, 8)
+        mixed = term(pred, gt, extras={"fg_logit": logit, "fg_gt": target, "fg_valid": valid})[0]
+        subset = term(pred[[0, 2]], gt[[0, 2]], extras={"fg_logit": logit[[0, 2]], "fg_gt": target[[0, 2]]})[0]
+        torch.testing.assert_close(mixed, subset)
+        none = term(pred, gt, extras={"fg_logit": logit, "fg_gt": target, "fg_valid": torch.zeros(3)})[0]
+        assert float(none.detach()) == 0.0 and none.requires_grad

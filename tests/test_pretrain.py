@@ -62,3 +62,53 @@ def test_mixture_repeats_parts_and_reaches_every_epoch(root):
     mix.set_epoch(4)
     assert a.epoch == 4 and b.epoch == 4
     assert float(np.mean([float(mix[i]["mask"].mean()) for i in range(6, 12)])) > 0.15
+
+
+def test_synthetic_and_real_samples_batch_together(root, kitti_object_root):
+    """Synthetic samples carry foreground masks, real scans do not: one batch holds both."""
+    from depthsense.data import collate_samples
+    from depthsense.data.transforms import train_transform
+
+    tf = train_transform(crop=(48, 96), hflip=0.0, colour_jitter=False, bottom=True)
+    synth = build_dataset("synthetic", root, "train", transform=tf, density=0.05)
+    real = build_dataset("kitti_object", kitti_object_root, "train", transform=tf, holdout="beams:4")
+    assert "fg" in synth[0] and "fg" not in real[0]
+    batch = collate_samples([synth[0], real[0], synth[1]])
+    assert batch["fg"].shape == (3, 1, 48, 96)
+    torch.testing.assert_close(batch["fg_valid"], torch.tensor([1.0, 0.0, 1.0]))
+    assert batch["fg"][1].abs().sum() == 0  # the filled mask is empty, marked invalid
+    torch.testing.assert_close(batch["fg"][2], synth[1]["fg"])
+    assert batch["gt"].shape == (3, 1, 48, 96) and len(batch["meta"]["rgb_path"]) == 3
+    plain = collate_samples([synth[0], synth[1]])  # one data set: no validity vector
+    assert "fg_valid" not in plain and plain["fg"].shape == (2, 1, 48, 96)
+
+
+def test_collate_refuses_a_batch_mixing_ground_truth_and_none(root):
+    from depthsense.data import collate_samples
+
+    ds = build_dataset("synthetic", root, "train", density=0.05)
+    a, b = ds[0], ds[1]
+    del b["gt"]
+    with pytest.raises(DatasetError, match="with and without gt"):
+        collate_samples([a, b])
+
+
+def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
+    """The shipped model's recipe (`make pretrained`) with tiny settings: both stages,
+    synthetic + real scans batched together, and the shipped checkpoint written."""
+    from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from depthsense.pretrain import main
+
+    out = tmp_path / "pt"
+    rc = main(["--frames", "6", "--size", "64x192", "--steps-synthetic", "4", "--steps-real", "4",
+               "--batch-size", "3", "--crop", "48x96", "--width", "4", "--workers", "0", "--no-eval",
+               "--no-progress", "--real-root", str(kitti_object_root), "--out", str(out)])
+    assert rc == 0
+    ckpt = load_checkpoint(out / "pretrained.pt")
+    assert ckpt["step"] == 4 and ckpt["about"]["steps"] == {"synthetic": 4, "real+synthetic": 4}
+    assert ckpt["train_cfg"]["init"].endswith("last.pt")  # stage 2 started from stage 1
+    model = build_model_from_checkpoint(ckpt).eval()
+    s = torch.zeros(1, 1, 48, 96)
+    s[..., ::7, ::5] = 10.0
+    with torch.no_grad():
+        assert torch.isfinite(model(s, (s > 0).float(), torch.rand(1, 3, 48, 96))).all()
