@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from depthsense.data.patterns import SensorPattern, apply_pattern, parse_pattern
 from depthsense.data.sparsify import apply_sparsity, check_sparsity_args
 from depthsense.data.transforms import adjust_intrinsics
 from depthsense.errors import DatasetError
@@ -92,6 +93,7 @@ def build_dataset(
     beams: int | None = None,
     num_points: int | None = None,
     seed: int = 0,
+    pattern: str | None = None,
     **kwargs: Any,
 ) -> Dataset:
     """Build a registered data set.
@@ -105,6 +107,9 @@ def build_dataset(
         beams: sparse input = LiDAR input thinned to this many scan lines (64/32/16/8).
         num_points: sparse input = exactly this many points sampled from GT.
         seed: seed of the per-sample randomness.
+        pattern: sparse input = a sensor pattern (``"holes:25%"``, ...; see
+            :mod:`depthsense.data.patterns` and :meth:`DepthDataset.set_pattern`); replaces
+            the other sparsity options.
         **kwargs: data-set specific options (e.g. KITTI ``cameras``, ``rgb_root``).
     Raises:
         KeyError: unknown ``name`` (the message lists the known names).
@@ -112,9 +117,12 @@ def build_dataset(
     """
     if name not in _DATASETS:
         raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
-    return _DATASETS[name](
+    ds = _DATASETS[name](
         root, split, transform=transform, density=density, beams=beams, num_points=num_points, seed=seed, **kwargs
     )
+    if pattern is not None:
+        ds.set_pattern(pattern)
+    return ds
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,8 @@ class DepthDataset(Dataset):
     """
 
     splits: ClassVar[tuple[str, ...]] = ()
+    has_lidar: ClassVar[bool] = False
+    """The samples' own sparse input is a LiDAR scan (``beams`` thinning and patterns apply)."""
     lidar_offsets: ClassVar[tuple[float, float]] = (0.08, 0.0)
     """(metres above, metres behind) the camera of the LiDAR, for ``beams`` thinning."""
 
@@ -229,6 +239,7 @@ class DepthDataset(Dataset):
             raise DatasetError(f"{type(self).__name__}: {exc}") from None
         self._K_cache: dict[tuple[Path, str | None], np.ndarray] = {}
         self._mix: tuple[list[dict[str, Any]], np.ndarray] | None = None
+        self._pattern: SensorPattern | None = None
         self.samples: list[SampleRecord] = self._find_samples()
 
     # ------------------------------------------------------------------ public
@@ -298,12 +309,28 @@ class DepthDataset(Dataset):
         """Change the augmentation stream (not the sparsification) for a new epoch."""
         self.epoch = int(epoch)
 
+    def set_pattern(self, pattern: "str | SensorPattern") -> None:
+        """Make every sample's input a sensor pattern of its ground truth (or LiDAR scan).
+
+        Args:
+            pattern: e.g. ``"samples:500"``, ``"holes:25%"`` (:func:`~depthsense.data.patterns.parse_pattern`);
+                drawn with ``np.random.default_rng([seed, index])``, so deterministic per sample.
+        Replaces the constructor's sparsity option and any mix.
+        Raises:
+            DatasetError: a pattern that does not parse, or ``beams`` on a data set without
+                LiDAR input.
+        """
+        self._pattern = self._check_pattern(pattern, "set_pattern")
+        self.density = self.beams = self.num_points = None
+        self._mix = None
+
     def set_sparsity_mix(self, options: Sequence[dict[str, Any]], weights: Sequence[float] | None = None) -> None:
         """Draw the sparsity option anew per sample and epoch (training on many densities).
 
         Args:
             options: each a dict with at most one of ``density`` (a fraction, or a
-                ``(low, high)`` range drawn log-uniformly), ``beams`` or ``num_points``;
+                ``(low, high)`` range drawn log-uniformly), ``beams``, ``num_points`` or
+                ``pattern`` (a sensor pattern, ranges allowed: ``"holes:5%..60%"``);
                 ``{}`` is the data set's own sparse input.
             weights: relative probability of each option (default equal).
         The draw uses ``np.random.default_rng([seed, index, epoch, 3])``, so a run is
@@ -313,9 +340,13 @@ class DepthDataset(Dataset):
             DatasetError: an empty list, a malformed option or weights.
         """
         opts = [dict(o) for o in options]
-        if not opts or any(set(o) - {"density", "beams", "num_points"} or len(o) > 1 for o in opts):
-            raise DatasetError(f"set_sparsity_mix: options {options!r}; each needs at most one of density/beams/num_points")
+        if not opts or any(set(o) - {"density", "beams", "num_points", "pattern"} or len(o) > 1 for o in opts):
+            raise DatasetError(f"set_sparsity_mix: options {options!r}; each needs at most one of "
+                               "density/beams/num_points/pattern")
         for o in opts:
+            if "pattern" in o:
+                o["pattern"] = self._check_pattern(o["pattern"], "set_sparsity_mix")
+                continue
             d = o.get("density")
             lo_hi = d if isinstance(d, (tuple, list)) else (d, d)
             try:
@@ -327,6 +358,12 @@ class DepthDataset(Dataset):
         if w.shape != (len(opts),) or (w < 0).any() or w.sum() <= 0:
             raise DatasetError(f"set_sparsity_mix: weights {weights!r} must be {len(opts)} non-negative numbers")
         self._mix = (opts, w / w.sum())
+        self._pattern = None
+
+    @property
+    def pattern(self) -> "SensorPattern | None":
+        """The sensor pattern every sample's input is made with (:meth:`set_pattern`), or ``None``."""
+        return self._pattern
 
     def describe(self) -> str:
         """One line: class, split, root, sample count and options."""
@@ -384,11 +421,17 @@ class DepthDataset(Dataset):
         return self._sparse_input(raw, K, index, rec), raw.gt
 
     def _sparse_input(self, raw: RawSample, K: np.ndarray, index: int, rec: SampleRecord) -> np.ndarray:
-        density, beams, num_points = self._sparsity_option(index)
-        if raw.sparse is None and density is None and num_points is None:
-            return np.zeros(raw.rgb.shape[:2], np.float32)  # monocular data: no sparse input
+        density, beams, num_points, pattern = self._sparsity_option(index)
         rng = np.random.default_rng([self.seed, index] if self._mix is None else [self.seed, index, self.epoch, 4])
         height, behind = raw.lidar_offsets if raw.lidar_offsets is not None else self.lidar_offsets
+        if pattern is not None:
+            try:
+                return apply_pattern(pattern, raw.gt, rng, rgb=raw.rgb, sparse=raw.sparse, K=K,
+                                     lidar_height_offset=height, lidar_behind_offset=behind)
+            except ValueError as exc:
+                raise DatasetError(f"{rec.rgb}: cannot make the {pattern} input: {exc}") from None
+        if raw.sparse is None and density is None and num_points is None:
+            return np.zeros(raw.rgb.shape[:2], np.float32)  # monocular data: no sparse input
         try:
             return apply_sparsity(
                 raw.sparse,
@@ -404,16 +447,26 @@ class DepthDataset(Dataset):
         except ValueError as exc:
             raise DatasetError(f"{rec.rgb}: cannot build the sparse input: {exc}") from None
 
-    def _sparsity_option(self, index: int) -> tuple[float | None, int | None, int | None]:
+    def _sparsity_option(self, index: int) -> tuple[float | None, int | None, int | None, "SensorPattern | None"]:
         if self._mix is None:
-            return self.density, self.beams, self.num_points
+            return self.density, self.beams, self.num_points, self._pattern
         opts, probs = self._mix
         rng = np.random.default_rng([self.seed, index, self.epoch, 3])
         o = opts[int(rng.choice(len(opts), p=probs))]
         d = o.get("density")
         if isinstance(d, (tuple, list)):
             d = float(np.exp(rng.uniform(np.log(d[0]), np.log(d[1]))))
-        return d, o.get("beams"), o.get("num_points")
+        return d, o.get("beams"), o.get("num_points"), o.get("pattern")
+
+    def _check_pattern(self, pattern: "str | SensorPattern", where: str) -> "SensorPattern":
+        try:
+            p = parse_pattern(pattern)
+        except ValueError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
+        if p.needs_lidar and not self.has_lidar:
+            raise DatasetError(f"{where}: {p} thins a LiDAR scan, and {type(self).__name__} has no LiDAR input; "
+                               f"use lines:{p.value:g} for a K-beam-like scan of the ground truth")
+        return p
 
     def _check_sizes(self, raw: RawSample, rec: SampleRecord) -> tuple[int, int]:
         if raw.rgb.ndim != 3 or raw.rgb.shape[2] != 3:

@@ -76,6 +76,7 @@ class KittiDataset(DepthDataset):
     """
 
     splits = ("train", "val", "val_selection", "test")
+    has_lidar = True
     # Velodyne origin in camera coordinates from KITTI's Tr_velo_to_cam: (-0.004, -0.076,
     # -0.272) m, i.e. ~0.08 m above and 0.27 m behind the camera. Used for beam thinning
     # when <date>/calib_velo_to_cam.txt is not found (it is read when it is).
