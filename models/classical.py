@@ -1,4 +1,5 @@
-"""Non-learned depth completion baselines: IP-Basic (Ku et al. 2018) and nearest fill.
+"""Non-learned depth completion baselines: IP-Basic (Ku et al. 2018), nearest fill and
+colour-guided colorization (Levin et al. 2004, NYU Depth v2's own fill).
 
 ``ip_basic`` is the "fast" pipeline of Ku, Harakeh and Waslander, "In Defense of Classical
 Image Processing: Fast Depth Completion on the CPU" (CRV 2018), step for step as published
@@ -29,9 +30,22 @@ Depths above ``max_depth - 0.5`` are clipped (not dropped) before the inversion.
 ``nearest`` copies, into every pixel, the depth of the nearest valid pixel (Euclidean
 distance, OpenCV's labelled distance transform).
 
-Both work per image on CPU numpy float32 arrays (:func:`ip_basic_fill`,
-:func:`nearest_fill`) and are wrapped in the common model API (no parameters,
-``learned = False``; the result goes back to the input's device and dtype).
+``colorization`` is the fill NYU Depth v2 uses for its dense depth maps (the toolbox's
+``fill_depth_colorization``, after Levin, Lischinski and Weiss, "Colorization using
+Optimization", SIGGRAPH 2004): depth is propagated to every pixel by solving one sparse
+linear system in which each pixel equals a weighted mean of its 8 neighbours, weighted by
+how alike their grey values are, ``w = exp(-(g_n - g_p)^2 / s_p)``, normalised per pixel.
+The per-pixel ``s_p`` is 0.6 x the grey-value variance of the 3x3 window, at least
+``-min_n (g_n - g_p)^2 / ln 0.01`` (the most similar neighbour keeps weight >= 0.01) and at
+least 2e-6; measured pixels are tied to their value with weight ``alpha`` (1). As in the
+toolbox, depth is divided by the frame's largest measured depth before the solve and
+multiplied back after (values above it cannot occur). The solve uses SciPy's sparse LU
+(SuperLU): a few seconds per 640x480 frame, so it is a reference, not a real-time fill.
+
+All work per image on CPU numpy float32 arrays (:func:`ip_basic_fill`,
+:func:`nearest_fill`, :func:`colorization_fill`) and are wrapped in the common model API
+(no parameters to learn, ``learned = False``; the result goes back to the input's device
+and dtype).
 
 Speed (benchmarks/bench_models.py, one core, 1216x352 LiDAR frame): a few ms per frame
 each. All steps are whole-image OpenCV/numpy operations on float32; the top extension is
@@ -48,7 +62,7 @@ from torch import Tensor
 from depthsense.errors import ShapeError
 from depthsense.models._common import DepthModel, register_model
 
-__all__ = ["IPBasic", "NearestFill", "ip_basic_fill", "nearest_fill", "BLURS"]
+__all__ = ["IPBasic", "NearestFill", "Colorization", "ip_basic_fill", "nearest_fill", "colorization_fill", "BLURS"]
 
 BLURS = ("gaussian", "bilateral")
 
@@ -148,6 +162,57 @@ def nearest_fill(depth: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
+def colorization_fill(depth: np.ndarray, rgb: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Fill depth guided by the image (Levin et al. 2004 as in the NYU toolbox; module docstring).
+
+    Args:
+        depth: (H,W) metres, 0 = missing.
+        rgb: (H,W,3) float in [0,1].
+        alpha: weight tying each measured pixel to its value (the toolbox's default, 1).
+    Returns:
+        (H,W) float32 metres: every pixel filled (measured pixels move slightly: the tie is
+        soft, as published); all zeros when nothing is measured.
+    Raises:
+        ShapeError: ``depth`` not (H,W) or ``rgb`` not (H,W,3) of the same size.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import spsolve
+
+    if depth.ndim != 2 or rgb.shape != (*depth.shape, 3):
+        raise ShapeError(f"colorization_fill: depth (H,W) and rgb (H,W,3) of one size; got {depth.shape} "
+                         f"and {rgb.shape}")
+    d = np.asarray(depth, np.float64)
+    known = d > 0
+    if not known.any():
+        return np.zeros(d.shape, np.float32)
+    top = float(d[known].max())
+    h, w = d.shape
+    n = h * w
+    grey = np.asarray(rgb, np.float64) @ np.array([0.2989, 0.5870, 0.1140])  # MATLAB's rgb2gray weights
+    # The 8 neighbours of every pixel as shifted copies of a NaN-padded image (NaN = off the image).
+    pad = np.pad(grey, 1, constant_values=np.nan)
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    nb = np.stack([pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in offsets])  # (8,H,W)
+    inside = ~np.isnan(nb)
+    window = np.concatenate([nb, grey[None]])
+    var = np.nanvar(window, axis=0)  # population variance of the window, centre included
+    diff2 = (nb - grey[None]) ** 2
+    csig = np.maximum(0.6 * var, -np.nanmin(diff2, axis=0) / np.log(0.01))
+    csig = np.maximum(csig, 2e-6)
+    wts = np.where(inside, np.exp(-np.where(inside, diff2, 0.0) / csig[None]), 0.0)
+    wts /= wts.sum(axis=0, keepdims=True)
+    idx = np.arange(n).reshape(h, w)
+    pad_idx = np.pad(idx, 1, constant_values=-1)
+    cols_nb = np.stack([pad_idx[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in offsets])
+    rows = np.concatenate([np.broadcast_to(idx, cols_nb.shape)[inside], idx.ravel()])
+    cols = np.concatenate([cols_nb[inside], idx.ravel()])
+    vals = np.concatenate([-wts[inside], 1.0 + alpha * known.ravel()])
+    system = csr_matrix((vals, (rows, cols)), shape=(n, n))
+    rhs = alpha * known.ravel() * np.minimum(d.ravel() / top, 1.0)
+    out = spsolve(system, rhs).reshape(h, w) * top
+    return np.clip(out, 0.0, None).astype(np.float32)
+
+
 @register_model("ip_basic")
 class IPBasic(DepthModel):
     """IP-Basic (Ku et al. 2018) in the common model API; see :func:`ip_basic_fill`.
@@ -203,6 +268,37 @@ class NearestFill(DepthModel):
     def forward(self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None) -> Tensor:
         sparse, _, _ = self.check_inputs(sparse, mask, None)
         return _per_image(sparse, nearest_fill)
+
+
+@register_model("colorization")
+class Colorization(DepthModel):
+    """Colour-guided colorization fill (NYU's own); see :func:`colorization_fill`.
+
+    Args:
+        alpha: weight tying measured pixels to their values (default 1, as in the toolbox).
+
+    ``forward(sparse, mask, rgb) -> (B,1,H,W)`` metres; needs the image (no gradient,
+    CPU, a few seconds per VGA frame).
+    """
+
+    needs_rgb = True
+    needs_sparse = True
+    learned = False
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        if not alpha > 0:
+            raise ValueError(f"colorization: alpha must be > 0; got {alpha!r}")
+        self._store_config(alpha=float(alpha))
+
+    def forward(self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None) -> Tensor:
+        sparse, _, rgb = self.check_inputs(sparse, mask, rgb)
+        images = rgb.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
+        with torch.no_grad():
+            arr = sparse.detach().to("cpu", torch.float32).numpy()
+            out = np.stack([colorization_fill(arr[b, 0], images[b], self.config["alpha"])
+                            for b in range(arr.shape[0])])[:, None]
+        return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
 
 
 def _fill_empty(inv: np.ndarray, candidate: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from depthsense.errors import ShapeError
 from depthsense.models import build_model
-from depthsense.models.classical import ip_basic_fill, nearest_fill
+from depthsense.models.classical import colorization_fill, ip_basic_fill, nearest_fill
 
 TOP_ROW = 30  # first LiDAR row of the synthetic frame
 
@@ -240,3 +240,59 @@ def test_hand_built_step_scene_known_output():
     np.testing.assert_allclose(out[:27, 42:], 30.0, atol=1e-4)
     assert (out[14:27, 30:33] < 29.0).all()  # the near side wins the boundary columns
     assert out[39, 36] < 20.0  # and grows wider below the last line
+
+
+# --------------------------------------------------------------------------- colorization
+
+
+def _colorization_by_the_loop(depth, rgb, alpha=1.0):
+    """NYU toolbox's fill_depth_colorization written pixel by pixel (a dense solve)."""
+    h, w = depth.shape
+    grey = rgb @ np.array([0.2989, 0.5870, 0.1140])
+    known = depth > 0
+    top = depth[known].max()
+    n = h * w
+    A = np.zeros((n, n))
+    for i in range(h):
+        for j in range(w):
+            p = i * w + j
+            nbrs = [(a, b) for a in range(max(0, i - 1), min(h, i + 2)) for b in range(max(0, j - 1), min(w, j + 2))
+                    if (a, b) != (i, j)]
+            g = np.array([grey[a, b] for a, b in nbrs])
+            allg = np.append(g, grey[i, j])
+            csig = max(np.mean((allg - allg.mean()) ** 2) * 0.6, -np.min((g - grey[i, j]) ** 2) / np.log(0.01), 2e-6)
+            wts = np.exp(-((g - grey[i, j]) ** 2) / csig)
+            wts /= wts.sum()
+            for (a, b), wt in zip(nbrs, wts):
+                A[p, a * w + b] = -wt
+            A[p, p] = 1.0 + alpha * known[i, j]
+    b = alpha * known.ravel() * np.minimum(depth.ravel() / top, 1.0)
+    return np.linalg.solve(A, b).reshape(h, w) * top
+
+
+def test_colorization_equals_the_toolbox_loop():
+    rng = np.random.default_rng(0)
+    rgb = rng.random((7, 9, 3))
+    depth = np.zeros((7, 9), np.float32)
+    depth[1, 2], depth[5, 7], depth[3, 4] = 2.0, 5.0, 3.5
+    ours = colorization_fill(depth, rgb.astype(np.float32))
+    np.testing.assert_allclose(ours, _colorization_by_the_loop(depth, rgb), rtol=1e-4, atol=1e-4)
+
+
+def test_colorization_follows_colour_edges_where_nearest_does_not():
+    rgb = np.zeros((20, 30, 3), np.float32)
+    rgb[:, 10:] = 1.0  # two flat regions: dark left, bright right (the edge off the midline)
+    depth = np.zeros((20, 30), np.float32)
+    depth[10, 2], depth[10, 27] = 1.0, 4.0  # one point in each
+    out = colorization_fill(depth, rgb)
+    assert np.abs(out[:, :10] - 1.0).max() < 0.1 and np.abs(out[:, 10:] - 4.0).max() < 0.1  # a little leaks across
+    near = nearest_fill(depth)
+    assert (near[:, 10:14] == 1.0).all()  # nearest crosses the colour edge: 3 m off there
+    assert colorization_fill(np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.float32)).max() == 0.0
+    with pytest.raises(ShapeError):
+        colorization_fill(depth, rgb[:5])
+    model = build_model("colorization")
+    t = model(torch.from_numpy(depth)[None, None], None, torch.from_numpy(rgb).permute(2, 0, 1)[None])
+    np.testing.assert_allclose(t[0, 0].numpy(), out, atol=1e-6)
+    with pytest.raises(ShapeError, match="rgb"):
+        model(torch.from_numpy(depth)[None, None], None)
