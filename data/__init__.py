@@ -530,4 +530,4 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 # Imported last: they use register_dataset / DepthDataset defined above.
-from depthsense.data import kitti, kitti_object, nyu, redweb  # noqa: E402,F401
+from depthsense.data import kitti, kitti_object, nyu, redweb, rgbd  # noqa: E402,F401

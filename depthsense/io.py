@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import struct
 import sys
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -33,6 +35,9 @@ __all__ = [
     "WriteError",
     "KITTI_DEPTH_SCALE",
     "MAX_DEPTH_M",
+    "DepthUnit",
+    "DEPTH_UNITS",
+    "parse_depth_unit",
     "read_depth",
     "write_depth",
     "read_rgb",
@@ -60,6 +65,59 @@ KITTI_DEPTH_SCALE = 256.0
 MAX_DEPTH_M = 65535 / KITTI_DEPTH_SCALE
 """Largest depth a KITTI uint16 PNG can hold (255.996 m)."""
 
+DEPTH_UNITS: dict[str, float] = {"kitti": KITTI_DEPTH_SCALE, "mm": 1000.0, "tum": 5000.0}
+"""Named depth-PNG units: stored value per metre (KITTI m x 256; RealSense, Kinect and NYU
+millimetres; TUM RGB-D m x 5000). A ``.npy`` file always holds float metres."""
+
+PLAUSIBLE_DEPTH_M = 1000.0
+"""No depth sensor we read measures beyond this: a larger value means a wrong unit."""
+
+
+@dataclass(frozen=True)
+class DepthUnit:
+    """How a depth PNG stores metres: ``value = round(depth_m * scale)``.
+
+    Attributes:
+        name: ``kitti``, ``mm``, ``tum`` or the scale as text (``--depth-scale 4000``).
+        scale: stored value per metre (> 0).
+    """
+
+    name: str
+    scale: float
+
+    def __str__(self) -> str:
+        return self.name if self.name in DEPTH_UNITS else f"scale {self.scale:g}/m"
+
+    @property
+    def max_m(self) -> float:
+        """Largest depth a uint16 PNG holds in this unit (metres)."""
+        return 65535.0 / self.scale
+
+
+def parse_depth_unit(spec: "str | float | DepthUnit | None" = None) -> DepthUnit:
+    """``"kitti"`` (default), ``"mm"``, ``"tum"`` or a positive number of stored values per metre.
+
+    Raises:
+        ValueError: an unknown name or a scale that is not a positive finite number.
+    """
+    if isinstance(spec, DepthUnit):
+        return spec
+    if spec is None:
+        return DepthUnit("kitti", KITTI_DEPTH_SCALE)
+    text = str(spec).strip().lower()
+    if text in DEPTH_UNITS:
+        return DepthUnit(text, DEPTH_UNITS[text])
+    try:
+        scale = float(text)
+    except ValueError:
+        raise ValueError(f"depth unit {spec!r} is unknown; use kitti (m x 256), mm (millimetres: RealSense, Kinect, "
+                         "NYU), tum (m x 5000) or a number of stored values per metre") from None
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"depth scale {spec!r} must be a positive number of stored values per metre (e.g. 1000 "
+                         "for millimetres)")
+    named = [k for k, v in DEPTH_UNITS.items() if v == scale]
+    return DepthUnit(named[0] if named else f"{scale:g}", scale)
+
 class WriteError(DepthFileError):
     """An output could not be written (missing folder, permissions, a full disk).
 
@@ -75,18 +133,25 @@ _PNG_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha
 # --------------------------------------------------------------------------- depth
 
 
-def read_depth(path: str | os.PathLike) -> np.ndarray:
-    """Read a KITTI-convention depth PNG.
+def read_depth(path: str | os.PathLike, unit: "str | float | DepthUnit | None" = None) -> np.ndarray:
+    """Read a depth map: a 16-bit PNG in ``unit`` (default KITTI) or a ``.npy`` of metres.
 
     Args:
-        path: a single-channel 16-bit PNG, value = round(depth*256), 0 = invalid.
+        path: a single-channel 16-bit PNG, value = round(depth * unit scale), 0 = invalid;
+            or a ``.npy`` (H,W) float array in metres (0, NaN or Inf = invalid).
+        unit: the PNG's unit (:func:`parse_depth_unit`): ``kitti`` (m x 256, default),
+            ``mm``, ``tum`` (m x 5000) or a scale; ignored for ``.npy``.
     Returns:
         (H,W) float32 depth in metres; 0 where invalid.
     Raises:
         DepthFileError: missing file, not a PNG, truncated PNG, 8-bit or multi-channel
-            PNG (the message names the file and the fix).
+            PNG, a ``.npy`` that is not a 2-D number array, negative depth, or depth beyond
+            any sensor's range in the given unit (the message names the file and the fix).
     """
     path = Path(path)
+    unit = parse_depth_unit(unit)
+    if path.suffix.lower() == ".npy":
+        return _read_depth_npy(path)
     data = _read_bytes(path, "depth map")
     info = png_info(data, path)
     if info["bit_depth"] != 16:
@@ -107,24 +172,57 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
             f"{path}: decoded to {raw.dtype} with shape {raw.shape}; expected a (H,W) "
             "uint16 depth PNG. Re-save it as a single-channel uint16 PNG."
         )
-    return raw.astype(np.float32) / np.float32(KITTI_DEPTH_SCALE)
+    depth = raw.astype(np.float32) / np.float32(unit.scale)
+    _check_plausible(depth, path, unit)
+    return depth
 
 
-def write_depth(path: str | os.PathLike, depth) -> None:
-    """Write metric depth as a KITTI uint16 PNG (value = round(depth*256)), atomically.
+def _read_depth_npy(path: Path) -> np.ndarray:
+    _check_file(path, "depth map")
+    try:
+        arr = np.load(path, allow_pickle=False)  # never unpickle a user's file
+    except (ValueError, OSError, EOFError) as exc:
+        raise DepthFileError(f"{path}: not a readable .npy array ({exc}); save depth with "
+                             "numpy.save(path, depth_in_metres.astype('float32'))") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_:
+        raise DepthFileError(f"{path}: .npy holds {getattr(arr, 'dtype', type(arr))}; expected a float (H,W) "
+                             "array of depth in metres")
+    arr = np.squeeze(arr) if arr.ndim > 2 else arr
+    if arr.ndim != 2:
+        raise DepthFileError(f"{path}: .npy array has shape {arr.shape}; expected (H,W) depth in metres")
+    depth = arr.astype(np.float32)
+    depth[~np.isfinite(depth)] = 0.0  # NaN / Inf: the usual marks of "no depth" in float maps
+    if (depth < 0).any():
+        raise DepthFileError(f"{path}: {int((depth < 0).sum())} negative depth values (min {depth.min():.3f}); "
+                             "depth in metres is >= 0 with 0 = missing")
+    _check_plausible(depth, path, DepthUnit("m", 1.0))
+    return depth
+
+
+def _check_plausible(depth: np.ndarray, path: Path, unit: DepthUnit) -> None:
+    top = float(depth.max(initial=0.0))
+    if top > PLAUSIBLE_DEPTH_M:
+        hint = ("a .npy depth map holds metres: divide millimetres by 1000 before saving" if unit.name == "m" else
+                f"it is not depth in {unit}; pass the file's unit (--depth-unit kitti|mm|tum or --depth-scale N)")
+        raise DepthFileError(f"{path}: depth values reach {top:.0f} m, beyond any depth sensor; {hint}")
+
+
+def write_depth(path: str | os.PathLike, depth, unit: "str | float | DepthUnit | None" = None) -> None:
+    """Write metric depth as a uint16 PNG (value = round(depth * unit scale)) or ``.npy``, atomically.
 
     Args:
-        path: destination ``.png``; its directory must exist.
+        path: destination ``.png`` (or ``.npy``: float32 metres); its directory must exist.
         depth: (H,W), (1,H,W) or (1,1,H,W) float array or tensor in metres, 0 = invalid.
+        unit: the PNG's unit (default KITTI, m x 256; :func:`parse_depth_unit`).
     Raises:
         DepthFileError: non-float, NaN/Inf or negative values, wrong shape, or an
-            unwritable destination (full disk included). Values above 255.996 m are
-            clipped with a warning.
+            unwritable destination (full disk included). Values beyond the unit's range
+            (255.996 m in KITTI units, 65.535 m in millimetres) are clipped with a warning.
     """
-    atomic_write_bytes(path, encode_depth(path, depth))
+    atomic_write_bytes(path, encode_depth(path, depth, unit))
 
 
-def encode_depth(path: str | os.PathLike, depth) -> bytes:
+def encode_depth(path: str | os.PathLike, depth, unit: "str | float | DepthUnit | None" = None) -> bytes:
     """The bytes :func:`write_depth` writes (validated; ``path`` names the file in errors).
 
     Raises:
@@ -151,13 +249,18 @@ def encode_depth(path: str | os.PathLike, depth) -> bytes:
             f"{path}: depth has {bad} negative values (min {arr.min():.3f} m); depth is "
             "a distance >= 0 with 0 meaning missing. Clip or zero them before writing."
         )
-    if arr.max(initial=0.0) > MAX_DEPTH_M:
+    if path.suffix.lower() == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, arr.astype(np.float32), allow_pickle=False)
+        return buf.getvalue()
+    unit = parse_depth_unit(unit)
+    if arr.max(initial=0.0) > unit.max_m:
         warnings.warn(
-            f"{path}: {int((arr > MAX_DEPTH_M).sum())} depth values exceed "
-            f"{MAX_DEPTH_M:.3f} m, the KITTI uint16 limit; they were clipped.",
+            f"{path}: {int((arr > unit.max_m).sum())} depth values exceed "
+            f"{unit.max_m:.3f} m, the uint16 limit in {unit} units; they were clipped.",
             stacklevel=3,
         )
-    scaled = np.clip(np.rint(arr.astype(np.float64) * KITTI_DEPTH_SCALE), 0, 65535)
+    scaled = np.clip(np.rint(arr.astype(np.float64) * unit.scale), 0, 65535)
     return encode_image(path, scaled.astype(np.uint16))
 
 

@@ -30,3 +30,15 @@ def kitti_object_root() -> Path:
     if not (root / "training" / "velodyne").is_dir():
         pytest.skip(f"real KITTI frames not found at {root} (set DEPTHSENSE_SHARED to the shared folder)")
     return root
+
+
+@pytest.fixture(scope="session")
+def indoor_rgbd_root() -> Path:
+    """``../shared/indoor_rgbd``: 15 real RGB-D frames of 6 sources + 10 synthetic (see its README).
+
+    Skips when absent, like :func:`kitti_object_root`; ``.ci/run`` makes CI fail instead.
+    """
+    root = SHARED / "indoor_rgbd"
+    if not (root / "slambook_nyu" / "gt").is_dir():
+        pytest.skip(f"indoor RGB-D frames not found at {root} (set DEPTHSENSE_SHARED to the shared folder)")
+    return root

@@ -324,3 +324,47 @@ def test_mask_png_round_trip_and_refuses_depth(tmp_path):
     io.write_depth(tmp_path / "d.png", m * 3.0)
     with pytest.raises(DepthFileError, match="16-bit .* 8-bit single-channel"):
         io.read_mask(tmp_path / "d.png")
+
+
+# --------------------------------------------------------------------------- depth units
+
+
+@pytest.mark.parametrize("unit, scale", [("kitti", 256.0), ("mm", 1000.0), ("tum", 5000.0), ("4000", 4000.0)])
+def test_depth_units_round_trip(tmp_path, unit, scale):
+    depth = np.array([[0.0, 0.5, 1.234], [2.0, 9.5, 0.0]], np.float32)
+    path = tmp_path / f"d_{unit}.png"
+    io.write_depth(path, depth, unit)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and raw[0, 2] == round(1.234 * scale)
+    np.testing.assert_allclose(io.read_depth(path, unit), depth, atol=0.5 / scale)
+    assert io.parse_depth_unit(unit).scale == scale
+
+
+def test_depth_npy_is_metres_and_validated(tmp_path):
+    depth = np.array([[0.0, 1.5], [np.nan, 3.25]], np.float64)
+    np.save(tmp_path / "d.npy", depth)
+    np.testing.assert_array_equal(io.read_depth(tmp_path / "d.npy", "mm"), [[0.0, 1.5], [0.0, 3.25]])  # unit ignored
+    io.write_depth(tmp_path / "o.npy", np.array([[1.0, 2.0]], np.float32))
+    assert np.load(tmp_path / "o.npy").dtype == np.float32
+    np.save(tmp_path / "mm.npy", np.array([[1500.0, 2300.0]]))
+    with pytest.raises(DepthFileError, match=r"mm.npy: depth values reach 2300 m.*divide millimetres"):
+        io.read_depth(tmp_path / "mm.npy")
+    np.save(tmp_path / "neg.npy", np.array([[-1.0, 2.0]]))
+    with pytest.raises(DepthFileError, match="neg.npy: 1 negative"):
+        io.read_depth(tmp_path / "neg.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+    with pytest.raises(DepthFileError, match=r"cube.npy: .*shape \(2, 3, 4\)"):
+        io.read_depth(tmp_path / "cube.npy")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DepthFileError, match="obj.npy"):  # never unpickled
+        io.read_depth(tmp_path / "obj.npy")
+
+
+def test_a_unit_that_cannot_be_depth_is_one_line_naming_the_file(tmp_path):
+    io.write_depth(tmp_path / "mm.png", np.full((4, 4), 9.0, np.float32), "mm")  # 9000 stored
+    with pytest.raises(DepthFileError, match=r"mm.png: depth values reach 9000 m.*--depth-unit") as err:
+        io.read_depth(tmp_path / "mm.png", 1.0)  # declared as whole metres
+    assert "\n" not in str(err.value)
+    for bad in ("inches", "0", "-5", "nan"):
+        with pytest.raises(ValueError, match="depth"):
+            io.parse_depth_unit(bad)
