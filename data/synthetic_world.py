@@ -30,6 +30,9 @@ __all__ = [
     "cast_rays",
     "screen_slices",
     "shade",
+    "surface_normals",
+    "wrap_mod",
+    "texture_lookup",
     "simulate_lidar",
     "FOREGROUND_MATERIALS",
     "foreground_mask",
@@ -228,6 +231,7 @@ def cast_rays(
     origin: tuple[float, float, float],
     dirs: np.ndarray,
     slices: Callable[[tuple, tuple], tuple | None] | None = None,
+    ground_y: float = CAMERA_HEIGHT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest hit of every ray.
 
@@ -236,6 +240,8 @@ def cast_rays(
         dirs: (3,A,B) float32 ray directions.
         slices: maps a primitive's world bounds to the (rows, cols) slices of the ray
             grid that can hit it, or None if none can; default: all rays.
+        ground_y: the ground plane ``y = ground_y`` (world, y down; the street's
+            :data:`CAMERA_HEIGHT` by default, a room's floor indoors).
     Returns:
         t (A,B) float32 ray parameter of the nearest hit (inf = none), pid (A,B)
         int16: -1 none, 0 ground, k = ``scene.prims[k-1]``, and the slice pair used
@@ -245,7 +251,7 @@ def cast_rays(
     safe = np.where(np.abs(dirs) < 1e-12, np.float32(1e-12), dirs)
     inv = (1.0 / safe).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(dirs[1] > 1e-9, (CAMERA_HEIGHT - oy) * inv[1], np.inf).astype(np.float32)
+        t = np.where(dirs[1] > 1e-9, (ground_y - oy) * inv[1], np.inf).astype(np.float32)
     t[t < _EPS] = np.inf
     pid = np.where(np.isfinite(t), 0, -1).astype(np.int16)
     everything = (slice(None), slice(None))
@@ -339,7 +345,7 @@ def screen_slices(lo, hi, rot: np.ndarray, K: np.ndarray, height: int, width: in
 # --------------------------------------------------------------------------- shading
 
 
-def _normals(scene: Scene, pts: tuple[np.ndarray, ...], pid: np.ndarray, slices: list) -> np.ndarray:
+def surface_normals(scene: Scene, pts: tuple[np.ndarray, ...], pid: np.ndarray, slices: list) -> np.ndarray:
     """(3,H,W) float32 unit normals of the hit points ``pts`` (3 x (H,W)) on primitives ``pid``.
 
     Ground and sky get (0,-1,0). Each primitive is handled inside its screen slice
@@ -398,7 +404,7 @@ def shade(
     hit = pid >= 0
     tt = np.where(hit, t, np.float32(0.0))
     x, y, z = dirs[0] * tt, dirs[1] * tt, dirs[2] * tt
-    normal = _normals(scene, (x, y, z), pid, slices)
+    normal = surface_normals(scene, (x, y, z), pid, slices)
     mat_of = np.array([-1, _M_GROUND] + [p.material for p in scene.prims], dtype=np.int16)
     mat = mat_of[pid + 1]
     ax, ay, az = np.abs(normal[0]), np.abs(normal[1]), np.abs(normal[2])
@@ -408,8 +414,8 @@ def shade(
     # Texture coordinates: the two world axes spanning the surface.
     ta = np.where(dom_x, z, x)
     tb = np.where(dom_y, z, y)
-    fine = _lookup(scene.tex_fine, ta * 12.0, tb * 12.0)
-    coarse = _lookup(scene.tex_coarse, ta * 0.7, tb * 0.7)
+    fine = texture_lookup(scene.tex_fine, ta * 12.0, tb * 12.0)
+    coarse = texture_lookup(scene.tex_coarse, ta * 0.7, tb * 0.7)
     mod = 0.87 + 0.08 * fine + 0.1 * coarse
 
     cls = pid.astype(np.int32) - 1  # palette index: k-1 for primitive k, extras after
@@ -419,12 +425,12 @@ def shade(
     on_road = ground & (x > road_l) & (x < road_r)
     cls[ground] = dirt
     cls[on_road] = asphalt
-    dashes = (np.abs(x - centre) < 0.08) & (_fmod(z, 9.0) < 3.0)
+    dashes = (np.abs(x - centre) < 0.08) & (wrap_mod(z, 9.0) < 3.0)
     edges = (np.abs(x - (road_r - 0.3)) < 0.07) | (np.abs(x - (road_l + 0.3)) < 0.07)
     painted = on_road & (dashes | edges)
     cls[painted] = marking
 
-    seams = (mat == _M_SIDEWALK) & dom_y & ((_fmod(x, 1.2) < 0.04) | (_fmod(z, 1.2) < 0.04))
+    seams = (mat == _M_SIDEWALK) & dom_y & ((wrap_mod(x, 1.2) < 0.04) | (wrap_mod(z, 1.2) < 0.04))
     mod[seams] *= 0.7
 
     # Window grid per primitive (column period, floor height, building height).
@@ -435,8 +441,8 @@ def shade(
     gidx = np.where(facade, pid, 0)
     along = np.where(dom_x, z, x)
     above = CAMERA_HEIGHT - y
-    fw = _fmod(along / grid[gidx, 0], 1.0)
-    fh = _fmod(above / grid[gidx, 1], 1.0)
+    fw = wrap_mod(along / grid[gidx, 0], 1.0)
+    fh = wrap_mod(above / grid[gidx, 1], 1.0)
     win = facade & (fw > 0.25) & (fw < 0.75) & (fh > 0.3) & (fh < 0.8)
     win &= (above > 0.8) & (above < grid[gidx, 2] - 0.6)
     cls[win] = window
@@ -462,12 +468,12 @@ def shade(
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-def _fmod(a: np.ndarray, period: float | np.ndarray) -> np.ndarray:
+def wrap_mod(a: np.ndarray, period: float | np.ndarray) -> np.ndarray:
     """``a mod period`` in [0, period); much faster than np.mod for floats."""
     return a - np.floor(a / period) * period
 
 
-def _lookup(tex: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def texture_lookup(tex: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = tex.shape[0]  # a power of two: & (n-1) is the wrap-around
     i = np.floor(a).astype(np.int32) & (n - 1)
     j = np.floor(b).astype(np.int32) & (n - 1)
