@@ -11,6 +11,8 @@ Terms (registry name -> module):
 ``l2``    :class:`depthsense.losses.pixel.MaskedL2Loss`    mean (pred - gt)^2 over valid GT (m^2)
 ``mae``   :class:`depthsense.losses.pixel.ImageMAELoss`    per-image MAE, mean over images (m)
 ``rmse``  :class:`depthsense.losses.pixel.ImageRMSELoss`   per-image RMSE, mean over images (m)
+``nmae``  :class:`depthsense.losses.pixel.ScaleFreeMAELoss`   per-image MAE / the image's depth scale
+``nrmse`` :class:`depthsense.losses.pixel.ScaleFreeRMSELoss`  per-image RMSE / the image's depth scale
 ``ssim``  :class:`depthsense.losses.structure.SSIMLoss`    (1 - SSIM)/2, depth / max_depth
 ``edge``  :class:`depthsense.losses.structure.EdgeLoss`    L1 of Sobel gradient differences
 ``rank``  :class:`depthsense.losses.ranking.RankingLoss`   ordinal ranking (Xian et al. 2018)

@@ -31,7 +31,13 @@ __all__ = [
     "image_rmse",
     "ImageMAELoss",
     "ImageRMSELoss",
+    "ScaleFreeMAELoss",
+    "ScaleFreeRMSELoss",
+    "SCALE_FREE_REF_M",
 ]
+
+SCALE_FREE_REF_M = 10.0
+"""``nmae`` / ``nrmse`` express every image's error as if its depths had this geometric mean (m)."""
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -87,7 +93,7 @@ def masked_l2(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
     return masked_mean(diff * diff, mask)
 
 
-def image_mae(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+def image_mae(pred: Tensor, gt: Tensor, mask: Tensor | None = None, scale_free: bool = False) -> Tensor:
     """Per-image MAE averaged over the images with valid ground truth (metres).
 
     The KITTI metric's own averaging: every image weighs the same however many valid
@@ -96,22 +102,31 @@ def image_mae(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
 
     Args:
         pred, gt, mask: as in :func:`masked_l1`.
+        scale_free: divide each image's error by the geometric mean of its valid ground
+            truth and multiply by :data:`SCALE_FREE_REF_M`, so a room at 2 m and a street
+            at 20 m weigh alike (a 1 % error costs the same everywhere).
     Returns:
-        Scalar in metres; 0 when no image has a valid pixel.
+        Scalar in metres (metres at the reference scale when ``scale_free``); 0 when no
+        image has a valid pixel.
     """
     pred, gt = check_pair(pred, gt, "image_mae")
     mask = valid_mask(gt, mask, "image_mae")
     total, count = _per_image_sums((pred - gt).abs(), mask)
-    return _mean_over_images(total / count.clamp_min(1.0), count)
+    per_image = total / count.clamp_min(1.0)
+    if scale_free:
+        per_image = per_image * _reference_gain(gt, mask, count)
+    return _mean_over_images(per_image, count)
 
 
-def image_rmse(pred: Tensor, gt: Tensor, mask: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+def image_rmse(pred: Tensor, gt: Tensor, mask: Tensor | None = None, eps: float = 1e-6,
+               scale_free: bool = False) -> Tensor:
     """Per-image RMSE averaged over the images with valid ground truth (metres).
 
     Args:
         pred, gt, mask: as in :func:`masked_l1`.
         eps: added under the square root (m^2) so the gradient stays finite at a perfect
             prediction.
+        scale_free: as in :func:`image_mae`.
     Returns:
         Scalar in metres; 0 when no image has a valid pixel.
     """
@@ -119,7 +134,10 @@ def image_rmse(pred: Tensor, gt: Tensor, mask: Tensor | None = None, eps: float 
     mask = valid_mask(gt, mask, "image_rmse")
     diff = pred - gt
     total, count = _per_image_sums(diff * diff, mask)
-    return _mean_over_images(torch.sqrt(total / count.clamp_min(1.0) + eps), count)
+    per_image = torch.sqrt(total / count.clamp_min(1.0) + eps)
+    if scale_free:
+        per_image = per_image * _reference_gain(gt, mask, count)
+    return _mean_over_images(per_image, count)
 
 
 def check_pair(pred: Tensor, gt: Tensor, where: str = "loss") -> tuple[Tensor, Tensor]:
@@ -215,6 +233,30 @@ class ImageRMSELoss(nn.Module):
 
     def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
         return image_rmse(pred, gt, mask)
+
+
+@register_loss("nmae")
+class ScaleFreeMAELoss(nn.Module):
+    """Module form of ``image_mae(..., scale_free=True)``: per-image MAE relative to the
+    image's depth scale (metres at :data:`SCALE_FREE_REF_M`), for training on rooms and
+    streets together."""
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return image_mae(pred, gt, mask, scale_free=True)
+
+
+@register_loss("nrmse")
+class ScaleFreeRMSELoss(nn.Module):
+    """Module form of ``image_rmse(..., scale_free=True)`` (see :class:`ScaleFreeMAELoss`)."""
+
+    def forward(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None, rgb: Tensor | None = None) -> Tensor:
+        return image_rmse(pred, gt, mask, scale_free=True)
+
+
+def _reference_gain(gt: Tensor, mask: Tensor, count: Tensor) -> Tensor:
+    """(B,) ``SCALE_FREE_REF_M / geometric mean of the valid gt`` (no gradient: gt is data)."""
+    logd, _ = _per_image_sums(torch.log(gt.clamp_min(1e-3)), mask)
+    return SCALE_FREE_REF_M / torch.exp(logd / count.clamp_min(1.0))
 
 
 def _per_image_sums(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,5 +1,6 @@
-"""Non-learned depth completion baselines: IP-Basic (Ku et al. 2018), nearest fill and
-colour-guided colorization (Levin et al. 2004, NYU Depth v2's own fill).
+"""Non-learned depth completion baselines: IP-Basic (Ku et al. 2018), nearest fill, a
+masked-average pyramid fill and colour-guided colorization (Levin et al. 2004, NYU Depth
+v2's own fill).
 
 ``ip_basic`` is the "fast" pipeline of Ku, Harakeh and Waslander, "In Defense of Classical
 Image Processing: Fast Depth Completion on the CPU" (CRV 2018), step for step as published
@@ -62,7 +63,8 @@ from torch import Tensor
 from depthsense.errors import ShapeError
 from depthsense.models._common import DepthModel, register_model
 
-__all__ = ["IPBasic", "NearestFill", "Colorization", "ip_basic_fill", "nearest_fill", "colorization_fill", "BLURS"]
+__all__ = ["IPBasic", "NearestFill", "PyramidFill", "Colorization", "ip_basic_fill", "nearest_fill", "pyramid_fill",
+           "colorization_fill", "BLURS"]
 
 BLURS = ("gaussian", "bilateral")
 
@@ -213,6 +215,44 @@ def colorization_fill(depth: np.ndarray, rgb: np.ndarray, alpha: float = 1.0) ->
     return np.clip(out, 0.0, None).astype(np.float32)
 
 
+def pyramid_fill(depth: np.ndarray) -> np.ndarray:
+    """Fill every pixel from a masked-average image pyramid ("push-pull").
+
+    Push: halve the image repeatedly, each coarse pixel the mean of the valid fine pixels
+    under it. Pull: from the coarsest level up, every fine pixel keeps its own value where
+    it has one and takes the bilinearly upsampled coarser level elsewhere, blended by how
+    much of its 2x2 footprint was valid. A smooth interpolation of the points (unlike
+    nearest's constant cells), in a few milliseconds per frame.
+
+    Args:
+        depth: (H,W) metres, 0 = missing.
+    Returns:
+        (H,W) float32; valid pixels unchanged; all zeros when no pixel is valid.
+    Raises:
+        ShapeError: ``depth`` is not 2-D.
+    """
+    if depth.ndim != 2:
+        raise ShapeError(f"pyramid_fill: depth must be (H,W); got shape {depth.shape}")
+    d = np.ascontiguousarray(depth, dtype=np.float32)
+    valid = (d > 0).astype(np.float32)
+    if not valid.any():
+        return np.zeros_like(d)
+    values, weights = [d * valid], [valid]
+    while max(values[-1].shape) > 1:
+        v, w = values[-1], weights[-1]
+        size = ((v.shape[1] + 1) // 2, (v.shape[0] + 1) // 2)
+        sv = cv2.resize(v * w, size, interpolation=cv2.INTER_AREA)
+        sw = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
+        values.append(np.where(sw > 0, sv / np.maximum(sw, 1e-12), 0.0).astype(np.float32))
+        weights.append(np.minimum(sw * 4.0, 1.0).astype(np.float32))  # 1 as soon as a quarter was valid
+    out = values[-1]
+    for v, w in zip(values[-2::-1], weights[-2::-1]):
+        up = cv2.resize(out, (v.shape[1], v.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out = w * v + (1.0 - w) * up
+    np.copyto(out, d, where=d > 0)
+    return out.astype(np.float32)
+
+
 @register_model("ip_basic")
 class IPBasic(DepthModel):
     """IP-Basic (Ku et al. 2018) in the common model API; see :func:`ip_basic_fill`.
@@ -299,6 +339,23 @@ class Colorization(DepthModel):
             out = np.stack([colorization_fill(arr[b, 0], images[b], self.config["alpha"])
                             for b in range(arr.shape[0])])[:, None]
         return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
+
+
+@register_model("pyramid")
+class PyramidFill(DepthModel):
+    """Masked-average pyramid ("push-pull") fill in the common model API; see :func:`pyramid_fill`."""
+
+    needs_rgb = False
+    needs_sparse = True
+    learned = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._store_config()
+
+    def forward(self, sparse: Tensor, mask: Tensor | None, rgb: Tensor | None = None) -> Tensor:
+        sparse, _, _ = self.check_inputs(sparse, mask, None)
+        return _per_image(sparse, pyramid_fill)
 
 
 def _fill_empty(inv: np.ndarray, candidate: np.ndarray) -> None:

@@ -68,10 +68,21 @@ from depthsense.models._common import DEFAULT_MAX_DEPTH, DepthModel, crop_to, pa
 from depthsense.models.sparse_conv import SparseConv2d, cat_channels, sparse_add, sparse_concat, sparse_upsample
 
 __all__ = ["SparseUNet", "UNetBase", "unet_channels", "PREFILLS", "parse_prefill", "HEADS", "parse_heads",
-           "CONF_REF_M", "MIN_SCALE_M", "scale_to_confidence"]
+           "CONF_REF_M", "MIN_SCALE_M", "scale_to_confidence", "NORMS", "REF_DEPTH_M", "image_scale"]
 
-PREFILLS = ("ip_basic", "nearest")
+PREFILLS = ("ip_basic", "nearest", "pyramid")
 """Classical fills a U-Net can take as dense guidance (``prefill="ip_basic+nearest"``)."""
+
+NORMS = ("fixed", "image")
+"""How depth enters the U-Net: divided by ``max_depth`` (``fixed``), or per image (``image``:
+scaled so its geometric mean is :data:`REF_DEPTH_M`, with log-space, always-positive
+outputs; the model is then exactly scale-equivariant)."""
+
+REF_DEPTH_M = 10.0
+"""With ``norm="image"`` every input is scaled so the geometric mean of its valid depths is
+this many metres before the network (and the pre-fills) see it."""
+
+_MAX_LOG_CORRECTION = 3.0  # log-space corrections are bounded to +-3 (a factor of 20)
 
 HEADS = ("depth", "conf", "fg")
 """Output heads of the U-Net (``heads="depth,conf,fg"``); depth is always predicted."""
@@ -86,6 +97,7 @@ MIN_SCALE_M = 0.01
 _EXTRA_CH = 8  # channels of the extra heads' own 3x3 layer (at 1/2 resolution)
 _FG_PRIOR_LOGIT = -2.0  # initial foreground probability sigmoid(-2) = 0.12
 
+_MIN_FILL = 1e-4  # (normalised) fills are >= this before their log: a fill of 0 means "nothing seen"
 _CAP = 4  # channel cap (x width): the deepest levels are tiny, wider buys little there
 _FIRST_FILL_LOGIT = 1.5  # initial blend: softmax(1.5, 0) = 0.82 of the first fill
 _RGB_MEAN = 0.45  # rough ImageNet statistics; only to centre the RGB branch's input
@@ -111,6 +123,9 @@ class UNetBase(DepthModel):
         prefill: classical fills fed as dense guidance (see :class:`SparseUNet`).
         heads: ``"depth"`` or ``"depth,conf"``, ``"depth,fg"``, ``"depth,conf,fg"``:
             extra 1-channel heads sharing the decoder (see :meth:`forward`).
+        head_width: channels of the extra heads' own 3x3 layer.
+        norm: ``"fixed"`` (depth / ``max_depth``) or ``"image"`` (per-image scale and
+            log-space outputs, see :data:`NORMS`; needs ``prefill``).
     """
 
     needs_rgb = False
@@ -132,9 +147,16 @@ class UNetBase(DepthModel):
         prefill: str = "",
         heads: str = "depth",
         head_width: int = _EXTRA_CH,
+        norm: str = "fixed",
     ) -> None:
         super().__init__()
         self.heads = parse_heads(heads)
+        if norm not in NORMS:
+            raise ValueError(f"norm={norm!r}: use one of {', '.join(NORMS)}")
+        if norm == "image" and not prefill:
+            raise ValueError("norm='image' predicts a correction of the pre-fills; give prefill= too "
+                             "(e.g. prefill=ip_basic+nearest)")
+        self.norm = norm
         if head_width < 1:
             raise ValueError(f"head_width={head_width}: need >= 1 channel for the extra heads' layer")
         if width < 1 or depth < 2:
@@ -243,6 +265,12 @@ class UNetBase(DepthModel):
         sparse, mask, rgb = self.check_inputs(sparse, mask, rgb if self.use_rgb else None)
         size = tuple(sparse.shape[-2:])
         mult = 2**self.depth
+        gain = None
+        if self.norm == "image":  # the network and the fills see every input at one scale
+            gain = REF_DEPTH_M / image_scale(sparse, mask)
+            sparse = sparse * gain
+            if prefill is not None:
+                prefill = prefill * gain
         x = pad_to_multiple(sparse / self.max_depth, mult)
         m = pad_to_multiple(mask, mult)
         if not self.sparse:
@@ -278,7 +306,12 @@ class UNetBase(DepthModel):
         hidden = None
         if self.refine_ch:
             y, hidden = self._refine(y, None if ym is None else sparse_upsample(ym, ym, 2)[1], x_in, m_in, guide)
-        depth = self.to_metres(crop_to(y, size), self.max_depth)
+        if gain is None:
+            depth = self.to_metres(crop_to(y, size), self.max_depth)
+        else:  # y is the log of the normalised depth: positive by construction, back to metres
+            depth = torch.exp(crop_to(y, size)) * (self.max_depth / gain)
+            if not self.training:
+                depth = depth.clamp(max=self.max_depth)
         if not return_heads:
             return depth
         out = {"depth": depth}
@@ -309,26 +342,30 @@ class UNetBase(DepthModel):
 
     def compute_prefill(self, sparse: Tensor) -> Tensor:
         """(B,n,H,W) metres: the classical fills named by ``prefill`` (CPU, OpenCV), no gradient."""
-        from depthsense.models.classical import ip_basic_fill, nearest_fill
+        from depthsense.models.classical import ip_basic_fill, nearest_fill, pyramid_fill
 
-        fns = {"ip_basic": ip_basic_fill, "nearest": nearest_fill}
+        fns = {"ip_basic": ip_basic_fill, "nearest": nearest_fill, "pyramid": pyramid_fill}
         with torch.no_grad():
             arr = sparse.detach().to("cpu", torch.float32).numpy()
             out = np.stack([np.stack([fns[name](arr[b, 0]) for name in self.prefill]) for b in range(arr.shape[0])])
         return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
 
     def _blend(self, y: Tensor, fills: Tensor) -> Tensor:
-        """Coarse depth = softmax-weighted blend of the fills + the predicted correction."""
+        """Coarse depth = softmax-weighted blend of the fills + the predicted correction
+        (``norm="image"``: the log of the blend + a bounded log correction)."""
         if fills.shape[1] == 1:
-            return fills + y
-        weights = torch.softmax(y[:, 1:], dim=1)
-        return (weights * fills).sum(1, keepdim=True) + y[:, :1]
+            blend = fills
+        else:
+            blend = (torch.softmax(y[:, 1:], dim=1) * fills).sum(1, keepdim=True)
+        if self.norm == "image":
+            return torch.log(blend.clamp_min(_MIN_FILL)) + _bounded(y[:, :1])
+        return blend + y[:, :1]
 
     def _refine(self, y: Tensor, ym: Tensor | None, x_in: Tensor, m_in: Tensor | None,
                 guide: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Refined depth and the refinement's last hidden features (B,refine,H',W')."""
         e, em = self._layer(self.refine_in, x_in, m_in)
-        parts = [y, e]
+        parts = [torch.exp(y) if self.norm == "image" else y, e]
         if self.refine_guide is not None:
             parts.append(F.relu(self.refine_guide(guide)))
         if ym is None:  # dense peer
@@ -341,7 +378,7 @@ class UNetBase(DepthModel):
             if i == len(self.refine) - 1:
                 hidden = r
             r, rm = self._layer(layer, r, rm, relu=i < len(self.refine) - 1)
-        return y + r, hidden
+        return y + (_bounded(r) if self.norm == "image" else r), hidden
 
     # -- ops that work on (features, mask) for the sparse net and (features, None) for the dense one
 
@@ -414,9 +451,10 @@ class SparseUNet(UNetBase):
         prefill: str = "",
         heads: str = "depth",
         head_width: int = _EXTRA_CH,
+        norm: str = "fixed",
     ) -> None:
         super().__init__(width, depth, rgb, max_depth, init_density, refine, sparse=True, prefill=prefill,
-                         heads=heads, head_width=head_width)
+                         heads=heads, head_width=head_width, norm=norm)
         self._store_config(
             width=int(width),
             depth=int(depth),
@@ -427,7 +465,25 @@ class SparseUNet(UNetBase):
             **({"prefill": "+".join(self.prefill)} if self.prefill else {}),
             **({"heads": ",".join(("depth",) + self.heads)} if self.heads else {}),
             **({"head_width": int(head_width)} if self.heads and head_width != _EXTRA_CH else {}),
+            **({"norm": norm} if norm != "fixed" else {}),
         )
+
+
+def image_scale(sparse: Tensor, mask: Tensor) -> Tensor:
+    """(B,1,1,1) geometric mean of each image's valid depths (m); :data:`REF_DEPTH_M` where none.
+
+    The normaliser of ``norm="image"``: scaling an input by c scales it by c, so the
+    normalised input, and with it the model's output divided by c, does not change.
+    """
+    logd = torch.log(sparse.clamp_min(1e-3)) * mask
+    n = mask.sum(dim=(2, 3), keepdim=True)
+    mean = torch.exp(logd.sum(dim=(2, 3), keepdim=True) / n.clamp_min(1.0))
+    return torch.where(n > 0, mean, torch.full_like(mean, REF_DEPTH_M))
+
+
+def _bounded(v: Tensor) -> Tensor:
+    """A log-space correction limited to +-:data:`_MAX_LOG_CORRECTION` (identity near 0)."""
+    return _MAX_LOG_CORRECTION * torch.tanh(v / _MAX_LOG_CORRECTION)
 
 
 def parse_prefill(spec: str | None) -> tuple[str, ...]:

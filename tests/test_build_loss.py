@@ -55,7 +55,7 @@ def test_malformed_spec_is_value_error_with_format(spec):
 
 
 def test_unknown_term_is_key_error_listing_known_terms():
-    with pytest.raises(KeyError, match="known terms: edge, fg_bce, fg_dice, fg_edge, l1, l2, laplace_nll, mae, rank, rmse, ssi, ssim") as info:
+    with pytest.raises(KeyError, match="known terms: edge, fg_bce, fg_dice, fg_edge, l1, l2, laplace_nll, mae, nmae, nrmse, rank, rmse, ssi, ssim") as info:
         build_loss("l1:1,sssim:0.2")
     assert "sssim" in str(info.value)
 

@@ -8,7 +8,7 @@ import torch
 
 from depthsense.errors import ShapeError
 from depthsense.models import build_model
-from depthsense.models.classical import colorization_fill, ip_basic_fill, nearest_fill
+from depthsense.models.classical import colorization_fill, ip_basic_fill, nearest_fill, pyramid_fill
 
 TOP_ROW = 30  # first LiDAR row of the synthetic frame
 
@@ -296,3 +296,19 @@ def test_colorization_follows_colour_edges_where_nearest_does_not():
     np.testing.assert_allclose(t[0, 0].numpy(), out, atol=1e-6)
     with pytest.raises(ShapeError, match="rgb"):
         model(torch.from_numpy(depth)[None, None], None)
+
+
+def test_pyramid_fill_interpolates_smoothly_and_keeps_measurements():
+    d = np.zeros((33, 33), np.float32)
+    d[0, 0], d[0, 32], d[32, 0], d[32, 32] = 1.0, 2.0, 3.0, 4.0
+    out = pyramid_fill(d)
+    assert out[0, 0] == 1.0 and out[32, 32] == 4.0  # measurements unchanged
+    assert 2.0 < out[16, 16] < 3.0  # between the corners (their mean is 2.5)
+    assert np.abs(np.diff(out, axis=1)).max() < 0.5  # no Voronoi steps, unlike nearest
+    assert np.abs(np.diff(nearest_fill(d), axis=1)).max() == 1.0
+    ramp = np.tile(np.linspace(1, 5, 64, dtype=np.float32), (16, 1))
+    sparse = np.where(np.random.default_rng(0).random(ramp.shape) < 0.1, ramp, 0).astype(np.float32)
+    assert np.abs(pyramid_fill(sparse) - ramp).mean() < np.abs(nearest_fill(sparse) - ramp).mean()
+    line = np.zeros((1, 5), np.float32)
+    line[0, 2] = 3.0
+    assert (pyramid_fill(line) == 3.0).all() and pyramid_fill(np.zeros((4, 4), np.float32)).max() == 0

@@ -45,7 +45,7 @@ def _build(name, cfg):
 
 
 def test_registry_has_every_model():
-    assert models.available_models() == sorted(ALL)
+    assert models.available_models() == sorted(ALL + ["colorization", "pyramid"])  # + the fills tested in test_classical
 
 
 def test_unknown_name_raises_keyerror_listing_known_names():
@@ -465,3 +465,26 @@ def test_heads_learn_a_mask_and_where_the_error_is():
     learned = ause(sparsification_curve(err, 1 - out["conf"].flatten()), oracle)
     chance = ause(sparsification_curve(err, torch.rand(err.shape, generator=torch.Generator().manual_seed(0))), oracle)
     assert learned < 0.95 * chance, (learned, chance)
+
+
+def test_image_norm_is_scale_equivariant_and_positive():
+    """norm="image": scaling the input by c scales the output by c (for any weights), and
+    every pixel is positive: no 0 m "no prediction" and no negative depth."""
+    torch.manual_seed(0)
+    net = build_model("sparse_unet", width=4, rgb=True, prefill="nearest+pyramid+ip_basic", norm="image",
+                      max_depth=1000.0).eval()  # far above these depths: the eval clamp stays out of the way
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # corrections far from their zero start
+    sparse = torch.zeros(2, 1, 40, 56)
+    sparse[..., ::6, ::5] = torch.rand(2, 1, 7, 12) * 8 + 0.5
+    rgb = torch.rand(2, 3, 40, 56)
+    out = net(sparse, None, rgb)
+    assert (out > 0).all()
+    for c in (0.1, 7.0):
+        torch.testing.assert_close(net(sparse * c, None, rgb), out * c, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="prefill"):
+        build_model("sparse_unet", norm="image")
+    with pytest.raises(ValueError, match="norm="):
+        build_model("sparse_unet", norm="log")
+    assert net.config["norm"] == "image" and "norm" not in build_model("sparse_unet").config

@@ -123,3 +123,20 @@ def test_per_image_losses_empty_and_perfect_are_finite():
     assert float(loss) < 1e-2 and torch.isfinite(pred.grad).all()
     empty = image_rmse(pred, torch.zeros_like(gt))
     assert float(empty) == 0.0
+
+
+def test_scale_free_terms_weigh_rooms_and_streets_alike():
+    from depthsense.losses import build_loss
+    from depthsense.losses.pixel import SCALE_FREE_REF_M, image_mae, image_rmse
+
+    gt = torch.full((2, 1, 4, 4), 2.0)
+    gt[1] = 20.0  # a room at 2 m, a street at 20 m
+    pred = gt * 1.1  # both 10 % too far
+    per = image_mae(pred[:1], gt[:1], scale_free=True), image_mae(pred[1:], gt[1:], scale_free=True)
+    torch.testing.assert_close(per[0], per[1])
+    torch.testing.assert_close(per[0], torch.tensor(0.1 * SCALE_FREE_REF_M))
+    torch.testing.assert_close(image_rmse(pred, gt, scale_free=True), torch.tensor(0.1 * SCALE_FREE_REF_M),
+                               atol=1e-4, rtol=1e-4)
+    assert float(image_mae(pred, gt)) == pytest.approx(1.1)  # metric: the street dominates
+    total, terms = build_loss("nmae:1,nrmse:1")(pred, gt)
+    assert float(total) == pytest.approx(2 * 0.1 * SCALE_FREE_REF_M, rel=1e-4) and set(terms) == {"nmae", "nrmse"}
