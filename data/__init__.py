@@ -191,6 +191,11 @@ class DepthDataset(Dataset):
     """
 
     splits: ClassVar[tuple[str, ...]] = ()
+    hidden_target: bool = False
+    """When True, ``gt`` keeps only the pixels that are not input pixels: the evaluation
+    protocol of sensor patterns (a method earns nothing by copying its input; for
+    ``holes`` the target is exactly the holes), and a training target that spends the
+    loss where the completion happens."""
     has_lidar: ClassVar[bool] = False
     """The samples' own sparse input is a LiDAR scan (``beams`` thinning and patterns apply)."""
     lidar_offsets: ClassVar[tuple[float, float]] = (0.08, 0.0)
@@ -271,6 +276,8 @@ class DepthDataset(Dataset):
 
         K = np.zeros((3, 3), np.float32) if raw.K is None else np.asarray(raw.K, np.float32)
         sparse, gt = self._sparse_and_gt(raw, K, index, rec)
+        if self.hidden_target and gt is not None:  # score (or train) only where the input is silent
+            gt = np.where(sparse > 0, np.float32(0.0), gt).astype(np.float32)
         sample: dict[str, Any] = {"rgb": raw.rgb, "sparse": sparse}
         if gt is not None:
             sample["gt"] = gt

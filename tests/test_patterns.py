@@ -165,3 +165,15 @@ def test_data_sets_apply_patterns_per_sample(street):
         mixed.set_epoch(epoch)
         counts.add(int(mixed[1]["mask"].sum()))
     assert len(counts) >= 3
+
+
+def test_hidden_target_keeps_only_the_pixels_the_input_lacks(street):
+    ds = build_dataset("synthetic", street, "train", pattern="holes:30%", seed=1)
+    full = ds[0]
+    ds.hidden_target = True
+    hid = ds[0]
+    sparse, gt, g_full = hid["sparse"][0].numpy(), hid["gt"][0].numpy(), full["gt"][0].numpy()
+    assert not ((sparse > 0) & (gt > 0)).any()  # never both input and target
+    holes_ = (g_full > 0) & (sparse == 0)
+    assert np.array_equal(gt > 0, holes_) and np.array_equal(gt[holes_], g_full[holes_])
+    assert abs(holes_.sum() / (g_full > 0).sum() - 0.3) < 0.01
