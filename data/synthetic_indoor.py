@@ -122,7 +122,13 @@ def render_indoor(seed: int, index: int, height: int = INDOOR_SIZE[0], width: in
     k = rng.uniform(0.5, 1.5)
     sigma = k * (0.001 + 0.0019 * (clean - 0.4) ** 2)
     gt = np.where(clean > 0, clean + sigma * rng.standard_normal(clean.shape).astype(np.float32), 0.0)
-    gt = holes(np.maximum(gt, 0.0).astype(np.float32), float(rng.uniform(1.0, 8.0)), rng, rgb)
+    gt = holes(np.maximum(gt, 0.0).astype(np.float32), float(np.exp(rng.uniform(np.log(2.0), np.log(25.0)))), rng, rgb)
+    if rng.random() < 0.3:  # a registered depth map's invalid border (NYU, Kinect v1)
+        top, bottom, left, right = (int(v) for v in rng.integers(0, int(0.08 * min(height, width)) + 1, 4))
+        gt[:top] = 0.0
+        gt[height - bottom:] = 0.0
+        gt[:, :left] = 0.0
+        gt[:, width - right:] = 0.0
     return IndoorFrame(rgb=rgb, gt=gt, K=K, clean=clean)
 
 
