@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from depthsense.config import parse_crop
     from depthsense.engine import train
     from depthsense.evaluate import EvalConfig, evaluate
-    from depthsense.inference import PRETRAINED_CHECKPOINT
+    from depthsense.checkpoint import PRETRAINED_CHECKPOINT
     from depthsense.pretrain import DEFAULT_REAL_ROOT
 
     t_start = time.perf_counter()

@@ -65,15 +65,14 @@ from depthsense.config import (
 )
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.io import atomic_write_bytes
-from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator
+from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
 from depthsense.heads_metrics import HeadsAccumulator
-from depthsense.report import metric_unit
+from depthsense.data.loader import worker_safe_loader
 from depthsense.train_data import (  # re-exported: the engine's public names before the split
     build_datasets,
     check_input_points,
     ensure_synthetic_cache,
     prepare_data_root,
-    worker_safe_loader,
 )
 
 __all__ = [
@@ -84,7 +83,6 @@ __all__ = [
     "train",
     "prepare_data_root",
     "build_datasets",
-    "worker_safe_loader",
     "ensure_synthetic_cache",
 ]
 
@@ -659,9 +657,7 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist
 
 
 def _init_path(init: str) -> Path:
-    from depthsense.inference import PRETRAINED_CHECKPOINT
-
-    return PRETRAINED_CHECKPOINT if init == "pretrained" else Path(init)
+    return ckpt_io.PRETRAINED_CHECKPOINT if init == "pretrained" else Path(init)
 
 
 def _init_source(given: TrainConfig, cfg: TrainConfig, stored: dict | None) -> tuple[TrainConfig, dict, dict | None]:

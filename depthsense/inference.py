@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
+from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkpoint, load_checkpoint
 from depthsense.config import (
     UsageError,
     build_model_from_options,
@@ -90,9 +90,6 @@ __all__ = [
 
 DEFAULT_MODEL = "ip_basic"
 """Classical model used when no checkpoint is given and the package holds no pretrained one."""
-
-PRETRAINED_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
-"""The shipped completion model (package data), used when neither a checkpoint nor a model is given."""
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Image files recognised in folder mode (case-insensitive)."""

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from depthsense.checkpoint import PRETRAINED_CHECKPOINT
 from depthsense.config import TrainConfig, UsageError, parse_crop, run_cli
 
 __all__ = ["main", "MODEL", "MODEL_ARGS", "SPARSITY_MIX", "MixedDataset", "DEFAULT_REAL_ROOT"]
@@ -59,7 +60,6 @@ REAL_HOLDOUTS = ("beams:2", "beams:4")
 DEFAULT_REAL_ROOT = Path(os.environ.get("DEPTHSENSE_SHARED") or Path(__file__).resolve().parents[1].parent / "shared") \
     / "kitti_object"
 """The real KITTI frames of the workplace (``$DEPTHSENSE_SHARED/kitti_object``, else ``../shared`` next to the checkout)."""
-PACKAGE_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     print("time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + f"; total {minutes:.1f} min")
     print(f"pretrained model: {final} ({final.stat().st_size / 1e6:.2f} MB)")
     if args.install:
-        PACKAGE_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(final, PACKAGE_CHECKPOINT)
-        print(f"installed as {PACKAGE_CHECKPOINT}")
+        PRETRAINED_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(final, PRETRAINED_CHECKPOINT)
+        print(f"installed as {PRETRAINED_CHECKPOINT}")
     return 0
 
 
