@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from depthsense import demo
+from depthsense.experiments import demo
 
 
 def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_root):

@@ -1,4 +1,4 @@
-"""depthsense/pretrain.py pieces: the per-sample sparsity mix and the data-set mixture."""
+"""depthsense/experiments/pretrain.py pieces: the per-sample sparsity mix and the data-set mixture."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch.utils.data import Subset
 
 from depthsense.data import build_dataset, synthetic
 from depthsense.errors import DatasetError
-from depthsense.pretrain import SPARSITY_MIX, MixedDataset
+from depthsense.experiments.pretrain import SPARSITY_MIX, MixedDataset
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
     """The shipped model's recipe (`make pretrained`) with tiny settings: both stages,
     synthetic + real scans batched together, and the shipped checkpoint written."""
     from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-    from depthsense.pretrain import main
+    from depthsense.experiments.pretrain import main
 
     out = tmp_path / "pt"
     rc = main(["--frames", "6", "--size", "64x192", "--steps-synthetic", "4", "--steps-real", "4",

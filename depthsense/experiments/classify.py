@@ -3,7 +3,7 @@
 The classification experiment of the public reproductions of Uhrig et al. (3DV 2017),
 done so that every number can be trusted and reproduced::
 
-    from depthsense.classify import ClassifyConfig, run_classification
+    from depthsense.experiments.classify import ClassifyConfig, run_classification
     report = run_classification(ClassifyConfig(out="reports/classify"))   # writes the report
     print(report.markdown(full=False))
 
@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthsense.classify_config import (  # re-exported: the experiment's public names
+from depthsense.experiments.classify_config import (  # re-exported: the experiment's public names
     DEFAULT_LEVELS,
     NETS,
     ClassifyConfig,
@@ -54,7 +54,7 @@ from depthsense.classify_config import (  # re-exported: the experiment's public
     classify_parser,
     level_name,
 )
-from depthsense.classify_report import ClassifyReport
+from depthsense.experiments.classify_report import ClassifyReport
 from depthsense.config import make_output_dir
 from depthsense.data.classification import ImageSet, drop_mask, load_image_set
 from depthsense.models.classifier import build_classifier
@@ -82,13 +82,13 @@ def run_classification(cfg: ClassifyConfig, *, write: bool = True):
         cfg: the experiment (resolved here).
         write: write ``report.md/csv/json`` and ``accuracy_vs_sparsity.png`` into ``cfg.out``.
     Returns:
-        The :class:`depthsense.classify_report.ClassifyReport`.
+        The :class:`depthsense.experiments.classify_report.ClassifyReport`.
     Raises:
         UsageError: bad options (see :meth:`ClassifyConfig.resolved`) or output directory.
         DatasetError, DepthFileError: missing or malformed data (one line naming the file).
         RuntimeError: a training loss that is not finite (names the net, level and step).
     """
-    from depthsense.evaluate import _git_info, _versions  # one source of run metadata for all reports
+    from depthsense.evaluation.run import _git_info, _versions  # one source of run metadata for all reports
 
     start = time.perf_counter()
     load_before = _load_average()

@@ -57,7 +57,7 @@ SPARSITY_MIX: tuple[tuple[dict[str, Any], float], ...] = (
 """Synthetic training inputs: (sparsity option, probability)."""
 
 REAL_HOLDOUTS = ("beams:2", "beams:4")
-DEFAULT_REAL_ROOT = Path(os.environ.get("DEPTHSENSE_SHARED") or Path(__file__).resolve().parents[1].parent / "shared") \
+DEFAULT_REAL_ROOT = Path(os.environ.get("DEPTHSENSE_SHARED") or Path(__file__).resolve().parents[3] / "shared") \
     / "kitti_object"
 """The real KITTI frames of the workplace (``$DEPTHSENSE_SHARED/kitti_object``, else ``../shared`` next to the checkout)."""
 
@@ -223,7 +223,7 @@ def _datasets(synth: Path, real_root: Path | None, crop: tuple[int, int], args: 
 
 def _evaluate(ckpt: Path, out: Path, real_root: Path | None, args: argparse.Namespace) -> dict[str, Any]:
     from depthsense.data import synthetic
-    from depthsense.evaluate import EvalConfig, evaluate
+    from depthsense.evaluation import EvalConfig, evaluate
 
     scores: dict[str, Any] = {}
     demo = out / "demo_data"  # the frames `make demo` evaluates on (seed 0, 48 frames, 352x1216)

@@ -13,9 +13,9 @@ from typing import Mapping
 
 import numpy as np
 
-from depthsense.heads_report import CONFIDENCE_LABELS
+from depthsense.evaluation.heads_report import CONFIDENCE_LABELS
 from depthsense.io import atomic_output
-from depthsense.report import METRIC_TITLES, Report, metric_label
+from depthsense.evaluation.report import METRIC_TITLES, Report, metric_label
 
 __all__ = ["write_plots", "write_sparsification_plots", "new_figure", "save_figure"]
 

@@ -66,9 +66,9 @@ from depthsense.config import (
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
-from depthsense.heads_metrics import HeadsAccumulator
+from depthsense.evaluation.heads_metrics import HeadsAccumulator
 from depthsense.data.loader import worker_safe_loader
-from depthsense.train_data import (  # re-exported: the engine's public names before the split
+from depthsense.engine.train_data import (  # re-exported: the engine's public names before the split
     build_datasets,
     check_input_points,
     ensure_synthetic_cache,

@@ -1,6 +1,6 @@
 """The report of one sparse-classification experiment: Markdown, CSV, JSON and the plot.
 
-Written by :func:`depthsense.classify.run_classification` into its ``out`` folder, each
+Written by :func:`depthsense.experiments.classify.run_classification` into its ``out`` folder, each
 file atomically, in the look of ``depthsense-evaluate``'s report:
 
 * ``report.md``: data, nets, command to reproduce, one accuracy table per protocol (rows
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from depthsense.classify_config import ClassifyConfig, level_name
+from depthsense.experiments.classify_config import ClassifyConfig, level_name
 from depthsense.config import jsonable, make_output_dir
 from depthsense.io import atomic_write_bytes
-from depthsense.plots import new_figure, save_figure
+from depthsense.evaluation.plots import new_figure, save_figure
 
 __all__ = ["ClassifyReport", "CLASSIFY_CSV_COLUMNS", "PLOT_NAME"]
 
@@ -50,7 +50,7 @@ class ClassifyReport:
     """Results of one experiment and their writers.
 
     Attributes:
-        config: the resolved :class:`~depthsense.classify_config.ClassifyConfig`.
+        config: the resolved :class:`~depthsense.experiments.classify_config.ClassifyConfig`.
         data: facts about the image set (name, source, classes, image counts, size).
         nets: ``{"name", "kind", "batchnorm", "parameters"}`` per net, in column order.
         protocol_a: net -> level name -> test accuracy in [0,1] (trained at that level).

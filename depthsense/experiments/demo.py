@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     from depthsense.data import synthetic
     from depthsense.config import parse_crop
     from depthsense.engine import train
-    from depthsense.evaluate import EvalConfig, evaluate
+    from depthsense.evaluation import EvalConfig, evaluate
     from depthsense.checkpoint import PRETRAINED_CHECKPOINT
-    from depthsense.pretrain import DEFAULT_REAL_ROOT
+    from depthsense.experiments.pretrain import DEFAULT_REAL_ROOT
 
     t_start = time.perf_counter()
     out = Path(args.out)

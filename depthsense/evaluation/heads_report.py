@@ -1,9 +1,9 @@
 """The evaluation report's section on the extra heads: confidence and foreground.
 
 ``Report.heads`` maps level name -> model name -> the summary of a
-:class:`depthsense.heads_metrics.HeadsAccumulator` (only models built with extra heads
+:class:`depthsense.evaluation.heads_metrics.HeadsAccumulator` (only models built with extra heads
 appear). This module turns it into Markdown lines (the sparsification plots are in
-:mod:`depthsense.plots`); the numbers are computed in :mod:`depthsense.heads_metrics`.
+:mod:`depthsense.evaluation.plots`); the numbers are computed in :mod:`depthsense.evaluation.heads_metrics`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Inference on users' own data: the :class:`Predictor` (load once, predict many), output
-writers, folder pairing and the KITTI test-set layout (ONNX export: :mod:`depthsense.onnx_export`).
+writers, folder pairing and the KITTI test-set layout (ONNX export: :mod:`depthsense.inference.onnx_export`).
 
 ``tools/infer.py`` (``depthsense-infer``) is a thin shell around this module.
 
@@ -58,11 +58,11 @@ from depthsense.config import (
 )
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
 from depthsense.io import atomic_write_files, encode_depth, encode_image, encode_rgb, read_depth, read_rgb
-from depthsense.pointcloud import ply_bytes
+from depthsense.inference.pointcloud import ply_bytes
 from depthsense.viz import colorize_confidence, colorize_depth, depth_range, mask_overlay, with_colorbar
 
-# ONNX export lives in depthsense.onnx_export; its names stay importable from here.
-from depthsense.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx  # noqa: E402
+# ONNX export lives in depthsense.inference.onnx_export; its names stay importable from here.
+from depthsense.inference.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -1,11 +1,11 @@
 """Evaluation results and their text forms: Markdown, CSV and JSON.
 
-A :class:`Report` holds the tables of one :func:`depthsense.evaluate.evaluate` run (rows =
+A :class:`Report` holds the tables of one :func:`depthsense.evaluation.evaluate` run (rows =
 sparsity levels, :class:`Level`; columns = models, :class:`EvalModel`) and renders
 ``report.md``, ``report.csv`` (long format, :data:`CSV_COLUMNS`) and ``report.json``
 (config, checkpoints, versions, git commit, results). The files, the plots
-(:mod:`depthsense.plots`) and the panels are written by
-:func:`depthsense.evaluate.write_report`.
+(:mod:`depthsense.evaluation.plots`) and the panels are written by
+:func:`depthsense.evaluation.write_report`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 
 from depthsense.config import jsonable
-from depthsense.heads_report import heads_markdown
+from depthsense.evaluation.heads_report import heads_markdown
 from depthsense.metrics import DEFAULT_METRICS, HIGHER_IS_BETTER, METRIC_UNITS, RELATIVE_METRICS, metric_unit
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class Report:
         meta: run facts for ``report.json``: versions, git commit, device, data set size,
             evaluated image indices, wall time, creation time.
         panels: qualitative panels (uint8 RGB arrays) written as ``panel_<i>.png``.
-        files: paths written by :func:`depthsense.evaluate.write_report`.
+        files: paths written by :func:`depthsense.evaluation.write_report`.
     """
 
     config: EvalConfig
@@ -139,7 +139,7 @@ class Report:
     panels: list[np.ndarray] = field(default_factory=list, repr=False)
     files: list[Path] = field(default_factory=list)
     heads: dict[str, dict[str, dict]] = field(default_factory=dict)
-    """level -> model -> extra-head summary (:mod:`depthsense.heads_metrics`); models with heads only."""
+    """level -> model -> extra-head summary (:mod:`depthsense.evaluation.heads_metrics`); models with heads only."""
 
     # ------------------------------------------------------------------ views
 

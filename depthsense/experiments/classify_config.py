@@ -1,7 +1,7 @@
 """The options of the sparse-classification experiment: :class:`ClassifyConfig`, its
 command-line parser (``depthsense-classify``) and the names of nets and sparsity levels.
 
-Used by :mod:`depthsense.classify` (the run) and :mod:`depthsense.classify_report`.
+Used by :mod:`depthsense.experiments.classify` (the run) and :mod:`depthsense.experiments.classify_report`.
 """
 
 from __future__ import annotations

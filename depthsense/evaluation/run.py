@@ -1,8 +1,8 @@
-"""Evaluation: sparsity levels x models -> metric tables (the loop; text forms in depthsense.report).
+"""Evaluation: sparsity levels x models -> metric tables (the loop; text forms in depthsense.evaluation.report).
 
 One run evaluates every model on every sparsity level of one data split::
 
-    from depthsense.evaluate import EvalConfig, evaluate
+    from depthsense.evaluation import EvalConfig, evaluate
     report = evaluate(EvalConfig(dataset="synthetic", data_root="data/synth", split="val",
                                  checkpoints=("runs/unet/best.pt",), out="reports/eval"))
     print(report.markdown(["mae", "rmse"]))
@@ -52,7 +52,7 @@ at the LiDAR level (else the first beam level, else the middle uniform level, el
 rgb-only); a monocular prediction appears there after scale-and-shift alignment to the GT.
 
 Checkpoints with extra heads (``sparse_unet`` with ``heads=depth,conf,fg``) are also
-scored on them at every level (:mod:`depthsense.heads_metrics`): the confidence by its
+scored on them at every level (:mod:`depthsense.evaluation.heads_metrics`): the confidence by its
 sparsification curve, RMSE cut at 20 % removed and AUSE, next to the same numbers for the
 "distance to the nearest measurement" baseline on the same depth; the foreground mask by
 IoU and F1 (when the data set has ``fg`` masks) and the depth MAE/RMSE inside and outside
@@ -93,10 +93,10 @@ from depthsense.config import (  # the options live in depthsense.config; re-exp
 )
 from depthsense.errors import CheckpointError, DatasetError
 from depthsense.io import atomic_write_bytes, write_rgb
-from depthsense.heads_metrics import HeadsAccumulator, confidence_to_uncertainty, distance_to_measurement
+from depthsense.evaluation.heads_metrics import HeadsAccumulator, confidence_to_uncertainty, distance_to_measurement
 from depthsense.metrics import MetricAccumulator, ssi_align
-from depthsense.plots import write_plots, write_sparsification_plots
-from depthsense.report import CSV_COLUMNS, REPORT_FORMAT, TIME_METRIC, EvalModel, Level, Report
+from depthsense.evaluation.plots import write_plots, write_sparsification_plots
+from depthsense.evaluation.report import CSV_COLUMNS, REPORT_FORMAT, TIME_METRIC, EvalModel, Level, Report
 
 __all__ = [
     "EvalConfig",
@@ -497,7 +497,7 @@ def _versions() -> dict[str, str]:
 
 def _git_info() -> dict[str, Any]:
     """Commit of the source tree this module lives in (``None`` outside a git checkout)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     none = {"git_commit": None, "git_dirty": None}
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
