@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +115,14 @@ def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
     s[..., ::7, ::5] = 10.0
     with torch.no_grad():
         assert torch.isfinite(model(s, (s > 0).float(), torch.rand(1, 3, 48, 96))).all()
+
+
+def test_python_m_depthsense_pretrain_runs_the_recipe(tmp_path):
+    """`make pretrained` and the shipped model's record name `python -m depthsense.pretrain`."""
+    import depthsense.pretrain
+    from depthsense.experiments import pretrain
+
+    assert depthsense.pretrain.main is pretrain.main
+    proc = subprocess.run([sys.executable, "-m", "depthsense.pretrain", "--help"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m depthsense.pretrain")
