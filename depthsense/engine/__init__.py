@@ -1,12 +1,15 @@
-"""Training: the loop, a run's data, and ``train(cfg)`` that assembles a run.
+"""Training: the loop, the epoch sampler, distributed set-up, a run's data, and
+``train(cfg)`` that assembles a run.
 
 The public names of the stage, re-exported from the modules that define them::
 
     from depthsense.engine import Trainer, train
 """
 
+from depthsense.engine.run import train
+from depthsense.engine.sampler import EpochSampler
 from depthsense.engine.train_data import build_datasets, ensure_synthetic_cache, prepare_data_root
-from depthsense.engine.trainer import EpochSampler, NonFiniteLossError, Trainer, TrainResult, train
+from depthsense.engine.trainer import NonFiniteLossError, Trainer, TrainResult
 
 __all__ = [
     "Trainer",

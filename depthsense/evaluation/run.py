@@ -1,4 +1,8 @@
-"""Evaluation: sparsity levels x models -> metric tables (the loop; text forms in depthsense.evaluation.report).
+"""Evaluation: sparsity levels x models -> metric tables and the report files.
+
+The per-level loop is :func:`depthsense.evaluation.loop.evaluate_level`; the tables'
+text forms are in :mod:`depthsense.evaluation.report`, the figures in
+:mod:`depthsense.evaluation.plots`.
 
 One run evaluates every model on every sparsity level of one data split::
 
@@ -63,28 +67,19 @@ the true foreground. They go into ``report.md`` ("Extra heads"), ``report.json``
 from __future__ import annotations
 
 import platform
-import statistics
 import subprocess
 import sys
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import torch
-from torch import nn
 
-from depthsense.config import (  # the options live in depthsense.config; re-exported here
-    DEFAULT_BASELINES,
-    DEFAULT_BEAMS,
-    DEFAULT_DENSITIES,
-    DEFAULT_HOLDOUTS,
+from depthsense.config import (
     EvalConfig,
     UsageError,
-    eval_config_from_args,
-    eval_parser,
     make_output_dir,
     refuse_output_inside,
     refuse_overwrite,
@@ -92,32 +87,12 @@ from depthsense.config import (  # the options live in depthsense.config; re-exp
     uniform_level_name,
 )
 from depthsense.errors import CheckpointError, DatasetError
-from depthsense.io import atomic_write_bytes, write_rgb
-from depthsense.evaluation.heads_metrics import HeadsAccumulator, confidence_to_uncertainty, distance_to_measurement
-from depthsense.metrics import MetricAccumulator, ssi_align
+from depthsense.evaluation.loop import evaluate_level
 from depthsense.evaluation.plots import write_plots, write_sparsification_plots
-from depthsense.evaluation.report import CSV_COLUMNS, REPORT_FORMAT, TIME_METRIC, EvalModel, Level, Report
+from depthsense.evaluation.report import EvalModel, Level, Report
+from depthsense.io import atomic_write_bytes, write_rgb
 
-__all__ = [
-    "EvalConfig",
-    "Level",
-    "EvalModel",
-    "Report",
-    "evaluate",
-    "write_report",
-    "eval_parser",
-    "eval_config_from_args",
-    "checkpoint_names",
-    "DEFAULT_DENSITIES",
-    "DEFAULT_BEAMS",
-    "DEFAULT_BASELINES",
-    "DEFAULT_HOLDOUTS",
-    "CSV_COLUMNS",
-    "TIME_METRIC",
-    "REPORT_FORMAT",
-]
-
-_SHORTFALL = 0.9  # a uniform level whose measured density is below 90 % of the request gets a note
+__all__ = ["evaluate", "write_report", "checkpoint_names"]
 
 
 def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
@@ -170,7 +145,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
             if bar is not None:
                 bar.set_description(f"level {lv.name}")
             level_models = [m for m in models_ if m.relative != lv.sparse]
-            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes, heads[lv.name] = _evaluate_level(
+            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes, heads[lv.name] = evaluate_level(
                 lv, datasets[lv.name], level_models, indices, device, cfg.workers,
                 panel_data, lv is panel_level, warmed, bar,
             )
@@ -361,78 +336,6 @@ def _select_indices(n: int, max_images: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, max_images)})
 
 
-def _evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: list[int], device: torch.device,
-                    workers: int, panel_data: dict[int, dict[str, Any]], is_panel_level: bool, warmed: set[str],
-                    bar) -> tuple[dict, dict, dict, list[str], dict]:
-    """Run every model of one level on its images: (metrics, median ms, level stats, notes,
-    extra-head summaries of the models that have heads).
-
-    Fills ``panel_data[i]`` for the panel images: inputs and metric predictions at the
-    panel level, aligned monocular predictions wherever they are made.
-    """
-    accs = {m.name: MetricAccumulator(m.metric_names) for m in level_models}
-    head_accs = {m.name: HeadsAccumulator() for m in level_models if getattr(m.model, "heads", ())}
-    times: dict[str, list[float]] = {m.name: [] for m in level_models}
-    density_sum = 0.0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for i, sample in zip(indices, _iterate(dataset, indices, workers)):
-            rgb, sparse, mask, gt = (sample[k][None].to(device) for k in ("rgb", "sparse", "mask", "gt"))
-            density_sum += int(torch.count_nonzero(sample["mask"])) / sample["mask"].numel()  # exact, not float32
-            for m in level_models:
-                args = (None, None, rgb) if m.relative else (sparse, mask, rgb)
-                if m.name not in warmed:  # the first call pays for allocation / kernel selection
-                    _forward(m.model, args, device)
-                    warmed.add(m.name)
-                pred, ms = _forward(m.model, args, device)
-                if isinstance(pred, dict):  # a model with extra heads
-                    out, pred = pred, pred["depth"]
-                    _update_heads(head_accs[m.name], out, pred.float(), gt, mask, sample.get("fg"), device)
-                pred = pred.float()
-                accs[m.name].update(pred, gt)
-                times[m.name].append(ms)
-                if i in panel_data and (is_panel_level or m.relative):
-                    shown = ssi_align(pred, gt).clamp_min(0.0) if m.relative else pred
-                    label = f"{m.name} (aligned)" if m.relative else m.name
-                    panel_data[i]["preds"][label] = shown[0, 0].cpu().numpy()
-            if i in panel_data and is_panel_level:
-                panel_data[i].update(rgb=sample["rgb"].numpy(), sparse=sample["sparse"][0].numpy(),
-                                     gt=sample["gt"][0].numpy())
-            if bar is not None:
-                bar.update(1)
-    notes = []
-    for msg in dict.fromkeys(str(w.message) for w in caught):  # once per level, not once per image
-        notes.append(f"level {lv.name}: {msg}")
-        warnings.warn(f"level {lv.name}: {msg}", RuntimeWarning, stacklevel=3)
-    metrics, medians, images_with_gt = {}, {}, 0
-    for m in level_models:
-        result = accs[m.name].compute()
-        images_with_gt = int(result.pop("images"))
-        metrics[m.name] = result
-        medians[m.name] = float(statistics.median(times[m.name])) if times[m.name] else None
-    measured = density_sum / len(indices) if lv.sparse and indices else None
-    stats = {"density_measured": measured, "images": len(indices), "images_with_gt": images_with_gt}
-    if lv.kind == "uniform" and measured is not None and measured < _SHORTFALL * lv.density:
-        notes.append(
-            f"level {lv.name}: measured density {100 * measured:.2f}% is below the requested "
-            f"{100 * lv.density:g}% because the ground truth has fewer valid pixels; plots use the measured density."
-        )
-    if images_with_gt < len(indices):
-        notes.append(f"level {lv.name}: {len(indices) - images_with_gt} image(s) without valid ground truth "
-                     "were skipped by the metrics.")
-    return metrics, medians, stats, notes, {name: acc.compute() for name, acc in head_accs.items()}
-
-
-def _update_heads(acc: HeadsAccumulator, out: dict, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
-                  fg: torch.Tensor | None, device: torch.device) -> None:
-    """Confidence (the head and the distance baseline on the same depth) and foreground."""
-    unc = {}
-    if "conf" in out:
-        unc = {"conf": confidence_to_uncertainty(out["conf"].float()), "distance": distance_to_measurement(mask)}
-    fg_gt = None if fg is None else fg[None].to(device)
-    acc.update(pred, gt, unc, out.get("fg"), fg_gt)
-
-
 def _panel_level(levels: list[Level]) -> Level | None:
     by_kind = {k: [lv for lv in levels if lv.kind == k] for k in ("lidar", "holdout", "beams", "uniform", "rgb-only")}
     if by_kind["lidar"]:
@@ -444,29 +347,6 @@ def _panel_level(levels: list[Level]) -> Level | None:
     if by_kind["uniform"]:
         return by_kind["uniform"][len(by_kind["uniform"]) // 2]
     return by_kind["rgb-only"][0] if by_kind["rgb-only"] else None
-
-
-def _iterate(dataset, indices: list[int], workers: int):
-    if workers <= 0:
-        for i in indices:
-            yield dataset[i]
-        return
-    from torch.utils.data import Subset
-
-    from depthsense.data.loader import worker_safe_loader  # a bad file in a worker: the same one-line error
-
-    yield from worker_safe_loader(Subset(dataset, indices), batch_size=None, shuffle=False, num_workers=workers)
-
-
-@torch.inference_mode()
-def _forward(model: nn.Module, args: tuple, device: torch.device) -> tuple[torch.Tensor, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    pred = model(*args, return_heads=True) if getattr(model, "heads", ()) else model(*args)
-    if device.type == "cuda":  # kernels run asynchronously: wait for them before reading the clock
-        torch.cuda.synchronize(device)
-    return pred, (time.perf_counter() - t0) * 1000.0
 
 
 def _panel(d: dict[str, Any]) -> np.ndarray:

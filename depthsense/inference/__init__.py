@@ -7,29 +7,11 @@ The public names of the stage, re-exported from the modules that define them::
     depth = Predictor().predict(rgb, sparse)   # the shipped model
 """
 
-from depthsense.inference.predictor import (
-    DEFAULT_MODEL,
-    IMAGE_SUFFIXES,
-    KITTI_TEST_SUBDIR,
-    PRETRAINED_CHECKPOINT,
-    OnnxExport,
-    OnnxParityError,
-    Pairing,
-    Prediction,
-    Predictor,
-    check_onnx_destination,
-    check_output_dir,
-    export_onnx,
-    kitti_test_dirs,
-    make_output_dir,
-    output_names,
-    pair_files,
-    prediction_outputs,
-    pretrained_about,
-    refuse_overwrite,
-    relative_to_uint16,
-    write_prediction,
-)
+from depthsense.config import check_output_dir, make_output_dir, refuse_overwrite
+from depthsense.inference.folders import IMAGE_SUFFIXES, KITTI_TEST_SUBDIR, Pairing, kitti_test_dirs, pair_files
+from depthsense.inference.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx
+from depthsense.inference.predictor import DEFAULT_MODEL, PRETRAINED_CHECKPOINT, Prediction, Predictor, pretrained_about
+from depthsense.inference.writers import output_names, prediction_outputs, relative_to_uint16, write_prediction
 
 __all__ = [
     "DEFAULT_MODEL",
