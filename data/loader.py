@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 
 from torch.utils.data import DataLoader, Dataset, default_convert
 
-from depthsense.data import collate_samples
+from depthsense.data.dataset import collate_samples
 from depthsense.errors import DepthSenseError
 
 __all__ = ["worker_safe_loader"]
