@@ -24,6 +24,15 @@ LOWER = ("depthsense.models", "depthsense.losses", "depthsense.data")
 LEAVES = ("depthsense.errors", "depthsense.io", "depthsense.metrics", "depthsense.check")
 """What the lower packages may import besides themselves (ARCHITECTURE.md section 1)."""
 
+STAGES = {
+    "depthsense.engine": {"depthsense.evaluation"},
+    "depthsense.evaluation": set(),
+    "depthsense.inference": set(),
+    "depthsense.experiments": {"depthsense.engine", "depthsense.evaluation", "depthsense.inference"},
+}
+"""Which other stages each stage of the core may import (docs/architecture.md); every stage
+may import the leaves (the modules directly in depthsense/) and models, losses, data."""
+
 
 def _modules() -> dict[str, Path]:
     """Dotted module name -> file, for every module of the installed namespace."""
@@ -156,6 +165,25 @@ def test_models_losses_and_data_import_only_themselves_and_the_leaves(package):
            for module, edges in _graph().items() if _component(module) == package
            for target, where in edges.items() if _component(target) not in (package, *LEAVES)]
     assert not bad, f"{package} may import only itself and {', '.join(LEAVES)}:\n" + "\n".join(bad)
+
+
+def test_stages_and_leaves_import_in_the_documented_direction():
+    graph = _graph()
+    stages = set(STAGES)
+    entry = {"depthsense.tools", "depthsense.demo", "depthsense.pretrain"}
+    bad = []
+    for module, edges in graph.items():
+        mine = _component(module)
+        if mine in entry or mine in LOWER:
+            continue  # entry points import anything; the lower packages have their own test
+        allowed = STAGES.get(mine, set())  # a leaf (or the root package) may import no stage
+        for target, where in edges.items():
+            other = _component(target)
+            if other == mine or other not in stages | entry:
+                continue
+            if other not in allowed:
+                bad.append(f"{module} imports {target} ({where})")
+    assert not bad, "imports against the direction of docs/architecture.md:\n" + "\n".join(bad)
 
 
 def test_a_cycle_is_found_and_named_with_its_imports():
