@@ -27,7 +27,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m depthsense.demo $(DEMO_ARGS)
 
-# Rebuild the shipped model from scratch (seeded; see depthsense/pretrain.py and the README).
+# Rebuild the shipped model from scratch (seeded; see depthsense/experiments/pretrain.py and the README).
 pretrained: $(STAMP)
 	$(PY) -m depthsense.pretrain --install $(PRETRAIN_ARGS)
 

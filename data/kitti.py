@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import read_depth, read_mask, read_rgb
 

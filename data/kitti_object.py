@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.data.lidar import (
     LidarError,
     holdout_split,

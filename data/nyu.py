@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError
 from depthsense.io import read_h5
 

@@ -30,7 +30,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
 from depthsense.io import read_rgb
 

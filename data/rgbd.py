@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from depthsense.data import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError
 from depthsense.io import parse_depth_unit, read_depth, read_rgb
 

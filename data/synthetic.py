@@ -107,9 +107,11 @@ from typing import Mapping
 
 import numpy as np
 
-from depthsense.data.synthetic_world import (
+from depthsense.data.synthetic_world import (  # LidarSpec and the elevations: re-exported
     CAMERA_HEIGHT,
+    HDL64E_ELEVATIONS_DEG,
     MAX_DEPTH,
+    LidarSpec,
     camera_rays,
     cast_rays,
     foreground_mask,
@@ -162,12 +164,6 @@ FIRST_FRAME = 5
 
 LAYOUTS = ("kitti", "redweb")
 
-HDL64E_ELEVATIONS_DEG: tuple[float, ...] = tuple(
-    round(float(e), 4)
-    for e in np.concatenate([np.linspace(2.0, -8.33, 32), np.linspace(-8.83, -24.8, 32)])
-)
-"""Elevation of the 64 beams, top first: upper block 1/3 deg apart, lower block ~1/2 deg."""
-
 # KITTI camera 2 (2011_09_26) in depth completion's 1216x352 crop of the 1242x375 image.
 _KITTI_F = 721.5377
 _KITTI_CX = 609.5593 - 13.0
@@ -175,62 +171,6 @@ _KITTI_CY = 172.854 - 23.0
 
 
 # --------------------------------------------------------------------------- public API
-
-
-@dataclass(frozen=True)
-class LidarSpec:
-    """A rotating multi-beam LiDAR rigidly mounted next to the camera.
-
-    Attributes:
-        beams: how many of the 64 HDL-64E beams to keep (evenly spaced, 1..64).
-        az_step_deg: azimuth between consecutive firings (0.17 = HDL-64E at 10 Hz).
-        offset_m: LiDAR origin in the camera frame (x right, y down, z forward); the
-            default is KITTI's rig: 0.06 m right, 0.08 m above, 0.27 m behind camera 2.
-        range_noise_m: standard deviation of Gaussian range noise.
-        dropout: probability that a return is lost.
-        max_range_m: farthest return the sensor reports.
-    Raises:
-        ValueError: a field out of range (the message names it).
-    """
-
-    beams: int = 64
-    az_step_deg: float = 0.17
-    offset_m: tuple[float, float, float] = (0.06, -0.08, -0.27)  # 1.73 m - 1.65 m = 0.08 m up
-    range_noise_m: float = 0.015
-    dropout: float = 0.03
-    max_range_m: float = 120.0
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.beams, int) and 1 <= self.beams <= len(HDL64E_ELEVATIONS_DEG)):
-            raise ValueError(f"LidarSpec.beams={self.beams!r}; expected an int in 1..64.")
-        if not 0.005 <= self.az_step_deg <= 10.0:
-            raise ValueError(f"LidarSpec.az_step_deg={self.az_step_deg}; expected 0.005..10 degrees.")
-        if len(self.offset_m) != 3:
-            raise ValueError(f"LidarSpec.offset_m={self.offset_m!r}; expected 3 numbers (x, y, z).")
-        if self.range_noise_m < 0 or not 0 <= self.dropout < 1 or self.max_range_m <= 0:
-            raise ValueError(
-                f"LidarSpec: range_noise_m={self.range_noise_m} must be >= 0, dropout="
-                f"{self.dropout} in [0, 1), max_range_m={self.max_range_m} > 0."
-            )
-
-    @classmethod
-    def for_image(cls, height: int, width: int) -> "LidarSpec":
-        """The default sensor for a ``height`` x ``width`` render.
-
-        At 1216 pixels wide (or more) this is the HDL-64E itself. Narrower images get a
-        proportionally coarser sensor (``beams = round(64 s)``, ``az_step = 0.17 / s``
-        with ``s = width / 1216``, which is also the focal-length scale), so scan lines
-        and points keep KITTI's spacing in pixels and the density stays ~4-5 %.
-        """
-        s = width / DEFAULT_WIDTH
-        if s >= 1.0:
-            return cls()
-        return cls(beams=max(1, min(64, round(64 * s))), az_step_deg=cls.az_step_deg / s)
-
-    def elevations_deg(self) -> np.ndarray:
-        """(beams,) float64 elevation of the kept beams, top first (degrees, up > 0)."""
-        idx = np.round(np.linspace(0, len(HDL64E_ELEVATIONS_DEG) - 1, self.beams)).astype(int)
-        return np.asarray(HDL64E_ELEVATIONS_DEG, dtype=np.float64)[idx]
 
 
 @dataclass

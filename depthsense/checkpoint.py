@@ -28,9 +28,15 @@ from torch import nn
 from depthsense.errors import CheckpointError
 from depthsense.io import atomic_output, quiet_stderr
 
-__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "build_model_from_checkpoint", "load_state_dict_strict"]
+__all__ = ["FORMAT", "PRETRAINED_CHECKPOINT", "save_checkpoint", "load_checkpoint", "build_model_from_checkpoint",
+           "load_state_dict_strict"]
 
 FORMAT = 1
+
+PRETRAINED_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
+"""The shipped completion model (package data, made by ``make pretrained``): what
+:class:`depthsense.inference.Predictor` uses when given neither a checkpoint nor a model,
+and what ``depthsense-train --init pretrained`` starts from."""
 _REQUIRED = ("format", "model", "model_cfg", "state_dict")
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "RELATIVE_METRICS",
     "METRIC_UNITS",
+    "metric_unit",
     "HIGHER_IS_BETTER",
     "MIN_DEPTH_M",
     "WHDR_SIGMA",
@@ -115,6 +116,18 @@ METRIC_UNITS: dict[str, str] = {
     "whdr": "",
 }
 """Unit of each metric for report headers ("" = dimensionless ratio/fraction)."""
+
+
+def metric_unit(metric: str, dataset: str | None = None) -> str:
+    """The unit of ``metric`` on ``dataset`` ("" = none).
+
+    ``METRIC_UNITS`` gives metres for ``ssi_rmse`` (the aligned prediction is in the
+    ground truth's unit); ReDWeb's ground truth is itself relative depth, so there it
+    has no unit.
+    """
+    if dataset == "redweb" and metric in RELATIVE_METRICS:
+        return ""
+    return METRIC_UNITS[metric]
 
 HIGHER_IS_BETTER = frozenset({"delta1", "delta2", "delta3", "ssi_delta1"})
 """Metrics where larger is better (all others: smaller is better), for model selection."""

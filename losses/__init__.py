@@ -31,17 +31,42 @@ head outputs, passed as ``extras``):
 
 Every term module has ``forward(pred, gt, mask=None, rgb=None) -> scalar tensor``
 (head terms also take ``extras=``); ``mask`` is the *ground-truth* validity (default
-``gt > 0``), not a batch's sparse-input mask. New terms register with :func:`register_loss`.
+``gt > 0``), not a batch's sparse-input mask. New terms register with :func:`register_loss` (:mod:`depthsense.losses.registry`).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import re
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from torch import Tensor, nn
+
+from depthsense.losses.registry import LOSS_NAME, LOSSES, register_loss  # filled by the term modules below
+from depthsense.losses.pixel import (
+    ImageMAELoss,
+    ImageRMSELoss,
+    MaskedL1Loss,
+    MaskedL2Loss,
+    image_mae,
+    image_rmse,
+    masked_l1,
+    masked_l2,
+    masked_mean,
+)
+from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss
+from depthsense.losses.ranking import RankingLoss, ranking_loss, sample_pairs
+from depthsense.losses.ssi import SSILoss, align_scale_shift, ssi_loss
+from depthsense.losses.heads import (
+    ForegroundBCELoss,
+    ForegroundDiceLoss,
+    ForegroundEdgeLoss,
+    LaplaceNLLLoss,
+    fg_bce,
+    fg_dice,
+    fg_edge,
+    laplace_nll,
+)
 
 __all__ = [
     "LOSSES",
@@ -80,62 +105,7 @@ __all__ = [
     "required_heads",
 ]
 
-LOSSES: dict[str, type[nn.Module]] = {}
-"""Registry: term name -> module class, filled by :func:`register_loss`."""
-
 _SPEC_FORMAT = "'name:weight,name:weight' (e.g. 'l1:1.0,ssim:0.2'; a bare 'name' means weight 1.0)"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-_M = TypeVar("_M", bound=type)
-
-
-def register_loss(name: str) -> Callable[[_M], _M]:
-    """Class decorator adding a loss term module to :data:`LOSSES` under ``name``.
-
-    The class must accept only keyword hyper-parameters with defaults and implement
-    ``forward(pred, gt, mask=None, rgb=None) -> scalar``.
-
-    Raises:
-        ValueError: ``name`` is not an identifier or is already registered.
-    """
-    if not _NAME.match(name):
-        raise ValueError(f"register_loss: loss name {name!r} must be an identifier such as 'l1'")
-
-    def decorate(cls: _M) -> _M:
-        if name in LOSSES and LOSSES[name] is not cls:
-            raise ValueError(f"register_loss: {name!r} is already registered to {LOSSES[name].__qualname__}")
-        LOSSES[name] = cls
-        return cls
-
-    return decorate
-
-
-# The term modules import ``register_loss`` from this package, so they are imported only
-# after it is defined; importing them here fills the registry.
-from depthsense.losses.pixel import (  # noqa: E402
-    ImageMAELoss,
-    ImageRMSELoss,
-    MaskedL1Loss,
-    MaskedL2Loss,
-    image_mae,
-    image_rmse,
-    masked_l1,
-    masked_l2,
-    masked_mean,
-)
-from depthsense.losses.structure import EdgeLoss, SSIMLoss, edge_loss, ssim_loss  # noqa: E402
-from depthsense.losses.ranking import RankingLoss, ranking_loss, sample_pairs  # noqa: E402
-from depthsense.losses.ssi import SSILoss, align_scale_shift, ssi_loss  # noqa: E402
-from depthsense.losses.heads import (  # noqa: E402
-    ForegroundBCELoss,
-    ForegroundDiceLoss,
-    ForegroundEdgeLoss,
-    LaplaceNLLLoss,
-    fg_bce,
-    fg_dice,
-    fg_edge,
-    laplace_nll,
-)
 
 
 def available_losses() -> list[str]:
@@ -225,7 +195,7 @@ def parse_loss_spec(spec: str) -> dict[str, float]:
         if len(parts) > 2:
             raise ValueError(f"loss spec {spec!r}: item {item!r} has more than one ':'; expected {_SPEC_FORMAT}")
         name = parts[0]
-        if not _NAME.match(name):
+        if not LOSS_NAME.match(name):
             raise ValueError(f"loss spec {spec!r}: {name!r} is not a loss name; expected {_SPEC_FORMAT}")
         weight = 1.0
         if len(parts) == 2:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from depthsense.losses import register_loss
+from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 from depthsense.losses.structure import sobel_gradient
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from depthsense.losses import register_loss
+from depthsense.losses.registry import register_loss
 
 __all__ = [
     "masked_l1",

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from depthsense.losses import register_loss
+from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, valid_mask
 from depthsense.losses.structure import erode_mask, sobel_gradient
 

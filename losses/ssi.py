@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from depthsense.losses import register_loss
+from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 
 __all__ = ["align_scale_shift", "ssi_loss", "gradient_matching_loss", "SSILoss"]

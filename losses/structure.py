@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from depthsense.errors import ShapeError
-from depthsense.losses import register_loss
+from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 
 __all__ = ["ssim_loss", "ssim_map", "edge_loss", "sobel_gradient", "erode_mask", "SSIMLoss", "EdgeLoss"]

@@ -1,12 +1,12 @@
-"""The classification experiment (depthsense.classify, .classify_report, tools/classify_sparse.py) on tiny sets."""
+"""The classification experiment (depthsense.experiments.classify, .classify_report, tools/classify_sparse.py) on tiny sets."""
 
 import csv
 import json
 
 import pytest
 
-from depthsense.classify import ClassifyConfig, classify_config_from_args, level_name, run_classification
-from depthsense.classify_report import CLASSIFY_CSV_COLUMNS, PLOT_NAME
+from depthsense.experiments.classify import ClassifyConfig, classify_config_from_args, level_name, run_classification
+from depthsense.experiments.classify_report import CLASSIFY_CSV_COLUMNS, PLOT_NAME
 from depthsense.tools import classify_sparse
 
 TINY = ["--train-images", "96", "--test-images", "40", "--epochs", "1", "--batch-size", "32", "--width", "4",

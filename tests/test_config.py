@@ -182,7 +182,7 @@ def test_check_output_dir_creates_nothing_and_make_output_dir_does(tmp_path):
 
 def test_every_cli_has_progress_and_no_progress_defaulting_to_on():
     from depthsense.config import train_parser
-    from depthsense.evaluate import eval_parser
+    from depthsense.evaluation import eval_parser
     from depthsense.tools import infer, make_synthetic
 
     parsers = {"train": train_parser(), "infer": infer.build_parser(), "evaluate": eval_parser(),

@@ -1,11 +1,13 @@
 """`make demo` end to end, at tiny settings (--quick): generate, train 4 models, evaluate."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from depthsense import demo
+from depthsense.experiments import demo
 
 
 def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_root):
@@ -67,3 +69,13 @@ def test_quick_demo_resumes_a_half_finished_run(tmp_path, capsys, monkeypatch):
     assert "already trained" not in text and "reusing synthetic frames" in text
     assert steps == [5, 6, 7, 8, 9]
     assert torch.load(out / "runs" / "sparse_convnet" / "last.pt", weights_only=True)["step"] == 10
+
+
+def test_python_m_depthsense_demo_runs_the_experiment(tmp_path):
+    """`make demo` and the README run `python -m depthsense.demo`: the entry module is the experiment's main."""
+    import depthsense.demo
+
+    assert depthsense.demo.main is demo.main
+    proc = subprocess.run([sys.executable, "-m", "depthsense.demo", "--bogus"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("depthsense-demo: error: unrecognized arguments: --bogus")

@@ -449,23 +449,23 @@ class _ScriptedScores:
 
 
 def test_best_checkpoint_keeps_the_lowest_score_and_resume_restores_it(tiny_root, tmp_path, monkeypatch):
-    from depthsense import engine
+    from depthsense.engine import trainer
 
     run = tmp_path / "run"
-    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([500.0, 300.0, 400.0]))
+    monkeypatch.setattr(trainer, "MetricAccumulator", _ScriptedScores([500.0, 300.0, 400.0]))
     assert train_depth.main(_args(tiny_root, run, "--steps", "3", "--val-every", "1")) == 0
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["step"] == 2 and best["metrics"]["rmse"] == 300.0  # the lowest, not the first or the last
     assert json.loads((run / "summary.json").read_text())["best"]["step"] == 2
     best_bytes = (run / "best.pt").read_bytes()
     # After resume, a worse score (350 > 300) must not replace best.pt: the run's best is restored.
-    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([350.0]))
+    monkeypatch.setattr(trainer, "MetricAccumulator", _ScriptedScores([350.0]))
     assert train_depth.main(_args(tiny_root, run, "--steps", "4", "--val-every", "1", "--resume", "--override")) == 0
     assert (run / "best.pt").read_bytes() == best_bytes
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["best"]["step"] == 2 and summary["best"]["rmse"] == 300.0
     # and a better one does.
-    monkeypatch.setattr(engine, "MetricAccumulator", _ScriptedScores([200.0]))
+    monkeypatch.setattr(trainer, "MetricAccumulator", _ScriptedScores([200.0]))
     assert train_depth.main(_args(tiny_root, run, "--steps", "5", "--val-every", "1", "--resume", "--override")) == 0
     assert torch.load(run / "best.pt", weights_only=True)["step"] == 5
 

@@ -1,4 +1,4 @@
-"""Evaluation runs (depthsense.evaluate, tools/evaluate.py) on tiny generated data sets."""
+"""Evaluation runs (depthsense.evaluation, tools/evaluate.py) on tiny generated data sets."""
 
 import contextlib
 import csv
@@ -14,7 +14,7 @@ import torch
 from depthsense import data
 from depthsense import models
 from depthsense.checkpoint import save_checkpoint
-from depthsense.evaluate import (
+from depthsense.evaluation import (
     CSV_COLUMNS,
     TIME_METRIC,
     EvalConfig,

@@ -1,4 +1,4 @@
-"""Tests for depthsense/heads_metrics.py: sparsification, AUSE, distance baseline, IoU/F1."""
+"""Tests for depthsense/evaluation/heads_metrics.py: sparsification, AUSE, distance baseline, IoU/F1."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from depthsense.errors import ShapeError
-from depthsense.heads_metrics import (
+from depthsense.evaluation.heads_metrics import (
     SPARSIFICATION_FRACTIONS,
     HeadsAccumulator,
     ause,

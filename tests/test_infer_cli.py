@@ -530,7 +530,8 @@ def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, monkeypa
 def test_export_onnx_without_checkpoint_exports_the_shipped_model(tmp_path, monkeypatch, capsys):
     """No --checkpoint: the packaged pretrained model is exported (the export itself is
     covered above; here only which model reaches it). --model ip_basic stays an error."""
-    from depthsense import inference, onnx_export
+    from depthsense import inference
+    from depthsense.inference import onnx_export
 
     seen = []
 

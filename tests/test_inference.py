@@ -1,4 +1,4 @@
-"""Tests of depthsense.inference (Predictor, writers, pairing, ONNX) and depthsense.pointcloud."""
+"""Tests of depthsense.inference (Predictor, writers, pairing, ONNX) and depthsense.inference.pointcloud."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from depthsense.checkpoint import save_checkpoint
 from depthsense.config import UsageError
 from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
 from depthsense import inference
+from depthsense.inference import predictor
 from depthsense.inference import (
     DEFAULT_MODEL,
     Prediction,
@@ -27,7 +28,7 @@ from depthsense.inference import (
     write_prediction,
 )
 from depthsense.io import read_depth, write_depth, write_rgb
-from depthsense.pointcloud import depth_to_points, write_ply
+from depthsense.inference.pointcloud import depth_to_points, write_ply
 
 H, W = 64, 192
 
@@ -69,7 +70,7 @@ def test_default_predictor_is_the_shipped_model_and_ip_basic_without_it(frame, m
     assert shipped.pretrained and shipped.checkpoint == inference.PRETRAINED_CHECKPOINT
     assert shipped.name == "sparse_unet" and "pretrained" in shipped.describe()
     # An installation without the packaged checkpoint falls back to the classical fill.
-    monkeypatch.setattr(inference, "PRETRAINED_CHECKPOINT", tmp_path / "absent.pt")
+    monkeypatch.setattr(predictor, "PRETRAINED_CHECKPOINT", tmp_path / "absent.pt")  # where Predictor reads it
     p = Predictor(device="cpu")
     assert not p.pretrained
     assert p.name == DEFAULT_MODEL == "ip_basic"
@@ -384,7 +385,7 @@ def test_onnx_export_sparse_unet_parity_at_two_sizes(tmp_path):
 
 
 def test_onnx_auto_falls_back_to_torchscript(tmp_path, monkeypatch):
-    import depthsense.onnx_export as onnx_export
+    import depthsense.inference.onnx_export as onnx_export
 
     def broken(*args, **kwargs):
         raise RuntimeError("dynamo exporter unavailable")

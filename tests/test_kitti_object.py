@@ -12,7 +12,7 @@ import torch
 from depthsense.data import build_dataset
 from depthsense.data.kitti_object import REPORT_IDS, TRAIN_IDS
 from depthsense.errors import DatasetError
-from depthsense.evaluate import EvalConfig, evaluate
+from depthsense.evaluation import EvalConfig, evaluate
 from depthsense.tools import evaluate as evaluate_cli
 from depthsense.tools import train_depth
 

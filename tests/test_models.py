@@ -458,7 +458,7 @@ def test_heads_learn_a_mask_and_where_the_error_is():
     assert ((out["fg"] > 0.5).float() == fg).float().mean() > 0.9
     # the confidence orders pixels by their actual error better than chance (the real
     # measure, on synthetic data, is in the README: AUSE against the distance baseline)
-    from depthsense.heads_metrics import ause, oracle_curve, sparsification_curve
+    from depthsense.evaluation.heads_metrics import ause, oracle_curve, sparsification_curve
 
     err = (out["depth"] - noisy).abs().flatten()
     oracle = oracle_curve(err)

@@ -32,8 +32,16 @@ def test_wheel_holds_only_the_depthsense_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"depthsense"}, f"top-level entries besides depthsense: {sorted(top - {'depthsense'})}"
-    for sub in ("data", "losses", "models", "tools"):
+    for sub in ("engine", "evaluation", "inference", "experiments", "data", "losses", "models", "tools"):
         assert f"depthsense/{sub}/__init__.py" in names
+    # every module of the source tree is in the wheel (a subpackage missing from pyproject's
+    # `packages` would silently drop its modules)
+    for pkg, folder in (("depthsense", "depthsense"), ("depthsense/data", "data"), ("depthsense/losses", "losses"),
+                        ("depthsense/models", "models"), ("depthsense/tools", "tools")):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                assert f"{pkg}/{path.relative_to(ROOT / folder).as_posix()}" in names, f"{path} is not in the wheel"
+    assert "depthsense/pretrained/completion.pt" in names
     assert "depthsense/models/sparse_conv.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry).decode()

@@ -1,6 +1,9 @@
-"""depthsense/pretrain.py pieces: the per-sample sparsity mix and the data-set mixture."""
+"""depthsense/experiments/pretrain.py pieces: the per-sample sparsity mix and the data-set mixture."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ from torch.utils.data import Subset
 
 from depthsense.data import build_dataset, synthetic
 from depthsense.errors import DatasetError
-from depthsense.pretrain import SPARSITY_MIX, MixedDataset
+from depthsense.experiments.pretrain import SPARSITY_MIX, MixedDataset
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
     """The shipped model's recipe (`make pretrained`) with tiny settings: both stages,
     synthetic + real scans batched together, and the shipped checkpoint written."""
     from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-    from depthsense.pretrain import main
+    from depthsense.experiments.pretrain import main
 
     out = tmp_path / "pt"
     rc = main(["--frames", "6", "--size", "64x192", "--steps-synthetic", "4", "--steps-real", "4",
@@ -112,3 +115,14 @@ def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
     s[..., ::7, ::5] = 10.0
     with torch.no_grad():
         assert torch.isfinite(model(s, (s > 0).float(), torch.rand(1, 3, 48, 96))).all()
+
+
+def test_python_m_depthsense_pretrain_runs_the_recipe(tmp_path):
+    """`make pretrained` and the shipped model's record name `python -m depthsense.pretrain`."""
+    import depthsense.pretrain
+    from depthsense.experiments import pretrain
+
+    assert depthsense.pretrain.main is pretrain.main
+    proc = subprocess.run([sys.executable, "-m", "depthsense.pretrain", "--help"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m depthsense.pretrain")

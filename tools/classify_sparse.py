@@ -19,7 +19,7 @@ from depthsense.config import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    from depthsense.classify import classify_config_from_args, run_classification
+    from depthsense.experiments.classify import classify_config_from_args, run_classification
 
     report = run_classification(classify_config_from_args(argv))
     print(report.markdown(full=False), end="")

@@ -24,7 +24,7 @@ PROG = "depthsense-evaluate"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from depthsense.evaluate import eval_config_from_args, evaluate
+    from depthsense.evaluation import eval_config_from_args, evaluate
 
     cfg = eval_config_from_args(argv)
     if cfg.dataset == "synthetic" and not cfg.data_root:

@@ -259,7 +259,7 @@ def _about_text(about: dict) -> str:
 
 
 def _export(args, inference) -> int:
-    from depthsense import onnx_export
+    from depthsense.inference import onnx_export
 
     checkpoint = args.checkpoint
     if not checkpoint and not args.model and inference.PRETRAINED_CHECKPOINT.is_file():

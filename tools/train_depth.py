@@ -21,7 +21,7 @@ _SHOWN = ("mae", "rmse", "imae", "irmse", "whdr", "ssi_absrel", "ssi_rmse")
 
 def main(argv: list[str] | None = None) -> int:
     from depthsense.engine import NonFiniteLossError, train
-    from depthsense.report import metric_unit
+    from depthsense.metrics import metric_unit
 
     cfg, explicit = parse_train_args(argv)
     try:

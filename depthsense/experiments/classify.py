@@ -3,7 +3,7 @@
 The classification experiment of the public reproductions of Uhrig et al. (3DV 2017),
 done so that every number can be trusted and reproduced::
 
-    from depthsense.classify import ClassifyConfig, run_classification
+    from depthsense.experiments.classify import ClassifyConfig, run_classification
     report = run_classification(ClassifyConfig(out="reports/classify"))   # writes the report
     print(report.markdown(full=False))
 
@@ -34,14 +34,11 @@ epoch is dropped. Accuracy is top-1 over the whole test split.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import math
 import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -49,9 +46,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthsense.config import UsageError, make_output_dir
-from depthsense.data.classification import ImageSet, available_image_sets, drop_mask, load_image_set
-from depthsense.models.classifier import POOLS, build_classifier
+from depthsense.experiments.classify_config import (  # re-exported: the experiment's public names
+    DEFAULT_LEVELS,
+    NETS,
+    ClassifyConfig,
+    classify_config_from_args,
+    classify_parser,
+    level_name,
+)
+from depthsense.experiments.classify_report import ClassifyReport
+from depthsense.config import make_output_dir
+from depthsense.data.classification import ImageSet, drop_mask, load_image_set
+from depthsense.models.classifier import build_classifier
 
 __all__ = [
     "ClassifyConfig",
@@ -63,114 +69,8 @@ __all__ = [
     "DEFAULT_LEVELS",
 ]
 
-NETS: dict[str, tuple[str, bool]] = {
-    "convnet": ("convnet", False),
-    "convnet_bn": ("convnet", True),
-    "sparse": ("sparse", False),
-    "sparse_bn": ("sparse", True),
-}
-"""Net name -> (classifier kind, BatchNorm)."""
-
-DEFAULT_LEVELS: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
-"""Sparsity levels (fraction of pixels dropped) swept by default."""
-
 _TEST_BATCH = 500
 _PROGRESS_EVERY = 10  # training steps between progress messages from a worker
-
-
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass(frozen=True)
-class ClassifyConfig:
-    """Everything one classification experiment needs; saved in ``report.json``."""
-
-    dataset: str = _f("digits", "image set: digits (rendered, no download) | mnist | caltech101")
-    data_root: str | None = _f(None, "folder of mnist's IDX files or caltech101's class folders")
-    levels: tuple = _f(DEFAULT_LEVELS, "sparsity levels = fraction of pixels dropped, in [0,1), e.g. 0,0.5,0.9")
-    train_level: float = _f(0.5, "protocol (b): the one level the nets are trained at")
-    protocols: str = _f("ab", "a: train+test at each level; b: train at --train-level, test at all; ab: both")
-    nets: tuple = _f(tuple(NETS), "nets to compare: " + ", ".join(NETS))
-    epochs: int = _f(5, "training epochs per net and level")
-    batch_size: int = _f(64, "images per training step")
-    lr: float = _f(3e-3, "peak learning rate (Adam, one-cycle schedule)")
-    width: int = _f(8, "channels of the first conv (then 2x, 4x, 4x)")
-    first_kernel: int = _f(7, "side of the first conv's kernel (odd)")
-    pool: str = _f("max", "pooling in both nets: max | avg (the sparse net pools observed positions only)")
-    train_images: int = _f(0, "training images (0: digits renders 6000, others use all); seeded subset")
-    test_images: int = _f(0, "test images (0: digits renders 4000, others use all); seeded subset")
-    image_size: int | None = _f(None, "image side (digits: 28, caltech101: 64; mnist is 28)")
-    seed: int = _f(0, "seed of data, initialisation, data order and dropped pixels")
-    jobs: int = _f(2, "training jobs run side by side, one CPU thread each")
-    out: str = _f("reports/classify", "report directory (created; files in it are replaced)")
-    progress: bool = _f(True, "show a progress bar")
-
-    def resolved(self) -> "ClassifyConfig":
-        """Validate every value; sort and de-duplicate the levels and nets.
-
-        Raises:
-            UsageError: an unknown data set, net, protocol or pooling; a level outside
-                [0, 1); a count, rate or size that cannot work (names the option).
-        """
-        if self.dataset not in available_image_sets():
-            raise UsageError(f"--dataset {self.dataset!r} is unknown; known: {', '.join(available_image_sets())}")
-        levels = tuple(sorted({float(v) for v in self.levels}))
-        if not levels:
-            raise UsageError("--levels: give at least one sparsity level, e.g. 0,0.5,0.9")
-        for v in (*levels, float(self.train_level)):
-            if not 0.0 <= v < 1.0:
-                raise UsageError(f"sparsity level {v!r} is outside [0, 1); it is the fraction of pixels dropped")
-        if len({level_name(v) for v in levels}) != len(levels):
-            raise UsageError(f"--levels {list(levels)}: two levels share a name; use at most 4 decimals")
-        protocols = "".join(p for p in "ab" if p in self.protocols)
-        if not protocols or set(self.protocols) - set("ab"):
-            raise UsageError(f"--protocols {self.protocols!r}: use a, b or ab")
-        unknown = [n for n in self.nets if n not in NETS]
-        if unknown or not self.nets:
-            raise UsageError(f"--nets {list(self.nets)}: known nets are {', '.join(NETS)}")
-        for name in ("epochs", "batch_size", "width", "jobs"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_images", "test_images", "seed"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError(f"--lr must be > 0, got {self.lr}")
-        if self.first_kernel < 1 or self.first_kernel % 2 == 0:
-            raise UsageError(f"--first-kernel must be odd and >= 1, got {self.first_kernel}")
-        if self.pool not in POOLS:
-            raise UsageError(f"--pool {self.pool!r}: use {' or '.join(POOLS)}")
-        if self.image_size is not None and self.image_size < 8:
-            raise UsageError(f"--image-size must be >= 8, got {self.image_size}")
-        nets = tuple(n for n in NETS if n in self.nets)  # registry order: convnet, convnet_bn, sparse, sparse_bn
-        return dataclasses.replace(self, levels=levels, train_level=float(self.train_level), protocols=protocols,
-                                   nets=nets)
-
-    def to_dict(self) -> dict:
-        """JSON-able dict of every field."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def to_argv(self) -> list[str]:
-        """Command-line arguments that rebuild this config with :func:`classify_config_from_args`."""
-        argv: list[str] = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            flag = "--" + f.name.replace("_", "-")
-            if f.name == "progress":
-                argv += [] if value else ["--no-progress"]
-            elif value is None:
-                continue
-            elif isinstance(value, tuple):
-                argv += [flag, ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)]
-            else:
-                argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-        return argv
-
-
-def level_name(level: float) -> str:
-    """``0.9`` -> ``"90%"`` (the row label and JSON key of a sparsity level)."""
-    return f"{100 * level:.4g}%"
 
 
 def run_classification(cfg: ClassifyConfig, *, write: bool = True):
@@ -182,14 +82,13 @@ def run_classification(cfg: ClassifyConfig, *, write: bool = True):
         cfg: the experiment (resolved here).
         write: write ``report.md/csv/json`` and ``accuracy_vs_sparsity.png`` into ``cfg.out``.
     Returns:
-        The :class:`depthsense.classify_report.ClassifyReport`.
+        The :class:`depthsense.experiments.classify_report.ClassifyReport`.
     Raises:
         UsageError: bad options (see :meth:`ClassifyConfig.resolved`) or output directory.
         DatasetError, DepthFileError: missing or malformed data (one line naming the file).
         RuntimeError: a training loss that is not finite (names the net, level and step).
     """
-    from depthsense.classify_report import ClassifyReport
-    from depthsense.evaluate import _git_info, _versions  # one source of run metadata for all reports
+    from depthsense.evaluation.run import _git_info, _versions  # one source of run metadata for all reports
 
     start = time.perf_counter()
     load_before = _load_average()
@@ -234,38 +133,6 @@ def run_classification(cfg: ClassifyConfig, *, write: bool = True):
     if write:
         report.write(cfg.out)
     return report
-
-
-def classify_parser() -> argparse.ArgumentParser:
-    """The ``depthsense-classify`` parser, generated from :class:`ClassifyConfig`'s fields."""
-    p = _OneLineParser(
-        prog="depthsense-classify",
-        description="Train a ConvNet and the same net from sparsity-invariant convolutions (with and without "
-        "BatchNorm) on images with dropped pixels; report accuracy per sparsity level (md/csv/json/png).",
-    )
-    for f in dataclasses.fields(ClassifyConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = f.metadata["help"].replace("%", "%%")
-        if f.name == "progress":
-            p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-        elif f.name == "levels":
-            p.add_argument(flag, type=_float_list, default=f.default, metavar="S[,S...]", help=help_)
-        elif f.name == "nets":
-            p.add_argument(flag, type=_name_list, default=f.default, metavar="NAME[,NAME...]", help=help_)
-        else:
-            kind = {"int": int, "float": float, "int | None": int}.get(str(f.type), str)
-            default_text = "" if f.default is None else f" (default: {f.default})"
-            p.add_argument(flag, type=kind, default=f.default, help=help_ + default_text)
-    return p
-
-
-def classify_config_from_args(argv: list[str] | None) -> ClassifyConfig:
-    """Parse ``depthsense-classify`` arguments into an (unresolved) :class:`ClassifyConfig`.
-
-    Raises:
-        UsageError: an argument argparse rejects (one line).
-    """
-    return ClassifyConfig(**vars(classify_parser().parse_args(argv)))
 
 
 # --------------------------------------------------------------------------- jobs
@@ -428,22 +295,6 @@ def _drain(queue, update: Callable[[int], None]) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print the usage block and exit
-        raise UsageError(f"{message} (see depthsense-classify --help)")
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 0,0.5,0.9") from None
-
-
-def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _steps_per_epoch(n: int, batch_size: int) -> int:

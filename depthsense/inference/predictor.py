@@ -1,7 +1,9 @@
-"""Inference on users' own data: the :class:`Predictor` (load once, predict many), output
-writers, folder pairing and the KITTI test-set layout (ONNX export: :mod:`depthsense.onnx_export`).
+"""The :class:`Predictor`: load a depth model once, predict many images of any size.
 
-``tools/infer.py`` (``depthsense-infer``) is a thin shell around this module.
+Output files: :mod:`depthsense.inference.writers`; folder pairing and the KITTI test
+layout: :mod:`depthsense.inference.folders`; ONNX export:
+:mod:`depthsense.inference.onnx_export`. ``tools/infer.py`` (``depthsense-infer``) is a
+thin shell around this package.
 
 Behaviour worth knowing:
 
@@ -24,22 +26,14 @@ Behaviour worth knowing:
   :class:`DepthFileError` naming the file; :meth:`Predictor.predict` raises
   :class:`ShapeError`.
 * **Relative depth.** A model without sparse input (``monocular``) predicts relative
-  depth with unknown scale and shift, larger = farther. :func:`relative_to_uint16`
-  stores it min-max normalised over the image as a 16-bit PNG: 0 = nearest, 65535 =
-  farthest pixel of that image (a constant map becomes all 0). It is *not* KITTI depth
-  (value/256 is not metres).
-* **Folder pairing** (:func:`pair_files`): an image ``D/<stem>.<png|jpg|jpeg>`` pairs
-  with ``D2/<stem>.png``; when that does not exist, with the KITTI
-  ``val_selection_cropped`` name in which the first ``_image_`` of the stem becomes
-  ``_velodyne_raw_`` (``..._sync_image_0000000005_image_02`` ->
-  ``..._sync_velodyne_raw_0000000005_image_02``). Files without a partner are reported,
-  never dropped silently.
+  depth with unknown scale and shift, larger = farther (``Predictor.relative``; written
+  by :func:`depthsense.inference.writers.relative_to_uint16`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,58 +41,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-from depthsense.config import (
-    UsageError,
-    build_model_from_options,
-    check_output_dir,
-    make_output_dir,
-    refuse_overwrite,
-    resolve_device,
-)
-from depthsense.errors import CheckpointError, DatasetError, DepthFileError, ShapeError
-from depthsense.io import atomic_write_files, encode_depth, encode_image, encode_rgb, read_depth, read_rgb
-from depthsense.pointcloud import ply_bytes
-from depthsense.viz import colorize_confidence, colorize_depth, depth_range, mask_overlay, with_colorbar
+from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkpoint, load_checkpoint
+from depthsense.config import UsageError, build_model_from_options, resolve_device
+from depthsense.errors import CheckpointError, DepthFileError, ShapeError
+from depthsense.io import read_depth, read_rgb
 
-# ONNX export lives in depthsense.onnx_export; its names stay importable from here.
-from depthsense.onnx_export import OnnxExport, OnnxParityError, check_onnx_destination, export_onnx  # noqa: E402
-
-__all__ = [
-    "DEFAULT_MODEL",
-    "PRETRAINED_CHECKPOINT",
-    "pretrained_about",
-    "IMAGE_SUFFIXES",
-    "KITTI_TEST_SUBDIR",
-    "Predictor",
-    "Prediction",
-    "Pairing",
-    "OnnxExport",
-    "OnnxParityError",
-    "relative_to_uint16",
-    "output_names",
-    "write_prediction",
-    "prediction_outputs",
-    "check_output_dir",
-    "make_output_dir",
-    "refuse_overwrite",
-    "pair_files",
-    "kitti_test_dirs",
-    "export_onnx",
-    "check_onnx_destination",
-]
+__all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
 
 DEFAULT_MODEL = "ip_basic"
 """Classical model used when no checkpoint is given and the package holds no pretrained one."""
-
-PRETRAINED_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "completion.pt"
-"""The shipped completion model (package data), used when neither a checkpoint nor a model is given."""
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-"""Image files recognised in folder mode (case-insensitive)."""
-
-KITTI_TEST_SUBDIR = Path("depth_selection") / "test_depth_completion_anonymous"
-"""The KITTI depth-completion test set inside a KITTI root (``image/``, ``velodyne_raw/``)."""
 
 
 @dataclass
@@ -373,7 +324,7 @@ class Predictor:
         )
 
 
-# --------------------------------------------------------------------------- writing outputs
+# --------------------------------------------------------------------------- the shipped model
 
 
 def pretrained_about(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -391,233 +342,7 @@ def pretrained_about(path: str | os.PathLike | None = None) -> dict[str, Any]:
     return about
 
 
-def relative_to_uint16(rel) -> np.ndarray:
-    """Min-max normalise relative depth over the image to uint16.
-
-    Args:
-        rel: (H,W) relative depth, larger = farther, finite.
-    Returns:
-        (H,W) uint16: 0 at the nearest pixel, 65535 at the farthest; all 0 when the map
-        is constant.
-    Raises:
-        ShapeError: not 2-D or non-finite values.
-    """
-    r = np.asarray(rel, dtype=np.float64)
-    if r.ndim != 2:
-        raise ShapeError(f"relative depth must be (H,W); got shape {r.shape}.")
-    if not np.isfinite(r).all():
-        raise ShapeError("relative depth has NaN/Inf values; cannot normalise it.")
-    lo, hi = float(r.min()), float(r.max())
-    if not hi > lo:
-        return np.zeros(r.shape, np.uint16)
-    return np.clip(np.rint((r - lo) / (hi - lo) * 65535.0), 0, 65535).astype(np.uint16)
-
-
-def output_names(stem: str, relative: bool, with_ply: bool, heads: tuple[str, ...] = ()) -> dict[str, str]:
-    """File names :func:`write_prediction` writes for image ``stem``.
-
-    Returns:
-        ``{"depth": ..., "color": ..., ["ply": ...], ["conf": ...], ["fg": ...]}``:
-        ``<stem>_depth.png`` / ``<stem>_depth_color.png`` for metric depth,
-        ``<stem>_relative.png`` / ``<stem>_relative_color.png`` for relative depth,
-        ``<stem>.ply``, ``<stem>_conf.png`` and ``<stem>_fg.png`` for the heads in ``heads``.
-    """
-    kind = "relative" if relative else "depth"
-    names = {"depth": f"{stem}_{kind}.png", "color": f"{stem}_{kind}_color.png"}
-    if with_ply:
-        names["ply"] = f"{stem}.ply"
-    for head in ("conf", "fg"):
-        if head in heads:
-            names[head] = f"{stem}_{head}.png"
-    return names
-
-
-def write_prediction(
-    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None, min_conf: float | None = None
-) -> dict[str, Path]:
-    """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
-
-    Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
-    (near bright, far dark, invalid black) with a colour bar in metres underneath; with
-    ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
-    :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
-
-    With a confidence head: ``<stem>_conf.png``, uint16 = round(conf x 65535); with a
-    foreground head: ``<stem>_fg.png``, 8-bit 0/255 (probability > 0.5). The preview then
-    also shows the confidence (dark = 0, bright = 1, with its bar) and the foreground
-    mask over the image, stacked under the depth.
-
-    Every file is encoded in memory and written to a temporary file first; only when all
-    are complete are they renamed into place, so a full disk never leaves a new depth PNG
-    next to the previous run's preview.
-
-    Args:
-        out_dir: an existing directory.
-        stem: base name, usually the image's stem.
-        K: optional (3,3) intrinsics of this image (metric depth only).
-        min_conf: with ``K``: leave out of the PLY the pixels whose confidence is below
-            this (needs ``prediction.conf``).
-    Returns:
-        ``{"depth": path, "color": path, ["ply": path], ["conf": path], ["fg": path]}``
-        plus ``"points"`` -> number of PLY vertices when a PLY was written (an int).
-    Raises:
-        UsageError: ``K`` given for relative depth (no metric scale for a point cloud), or
-            ``min_conf`` without a confidence map.
-        DepthFileError: a file cannot be written (none of them is then replaced).
-    """
-    out_dir = Path(out_dir)
-    if prediction.relative and K is not None:
-        raise UsageError(
-            "a point cloud needs metric depth, but this model predicts relative depth; drop "
-            "--intrinsics/--fx..."
-        )
-    if min_conf is not None and prediction.conf is None:
-        raise UsageError("--min-conf needs a confidence map, but this model has no conf head; train one with "
-                         "--model-arg heads=depth,conf (or drop --min-conf)")
-    heads = tuple(h for h in ("conf", "fg") if getattr(prediction, h) is not None)
-    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None, heads).items()}
-    files: dict[Path, bytes] = {}
-    if prediction.relative:
-        u16 = relative_to_uint16(prediction.depth)
-        # +1 keeps the nearest pixel valid (colorize_depth treats <= 0 as missing).
-        preview = with_colorbar(colorize_depth(u16.astype(np.float32) / 65535.0 + 1.0, 1.0, 2.0), 1.0, 2.0,
-                                labels=("near", "far"))
-        files[paths["depth"]] = encode_image(paths["depth"], u16)
-    else:
-        lo, hi = depth_range(prediction.depth) or (0.0, 1.0)
-        preview = with_colorbar(colorize_depth(prediction.depth, lo, hi), lo, hi, unit="m")
-        files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth)
-    tiles = [preview]
-    if prediction.conf is not None:
-        conf = np.clip(prediction.conf, 0.0, 1.0)
-        files[paths["conf"]] = encode_image(paths["conf"], np.rint(conf * 65535.0).astype(np.uint16))
-        tiles.append(with_colorbar(colorize_confidence(conf), 0.0, 1.0, cmap="viridis", kind="error",
-                                   labels=("confidence 0", "1")))
-    if prediction.fg is not None:
-        fg = prediction.fg > 0.5
-        files[paths["fg"]] = encode_image(paths["fg"], np.where(fg, 255, 0).astype(np.uint8))
-        base = prediction.rgb if prediction.rgb is not None else np.zeros((*fg.shape, 3), np.float32)
-        tiles.append(mask_overlay(base, fg))
-    files[paths["color"]] = encode_rgb(paths["color"], np.concatenate(tiles, axis=0) if len(tiles) > 1 else preview)
-    written: dict[str, Any] = {k: paths[k] for k in ("depth", "color", "conf", "fg") if k in paths}
-    if K is not None:
-        depth = prediction.depth
-        if min_conf is not None:
-            depth = np.where(prediction.conf >= min_conf, depth, np.float32(0.0))
-        files[paths["ply"]], written["points"] = ply_bytes(depth, K, prediction.rgb)
-        written["ply"] = paths["ply"]
-    atomic_write_files(files)
-    return written
-
-
-def prediction_outputs(out_dir: str | os.PathLike, image: str | os.PathLike, relative: bool,
-                       with_ply: bool, heads: tuple[str, ...] = ()) -> list[Path]:
-    """The files :func:`write_prediction` would write for ``image`` into ``out_dir``."""
-    names = output_names(Path(image).stem, relative, with_ply, heads)
-    return [Path(out_dir) / n for n in names.values()]
-
-
-# --------------------------------------------------------------------------- folders
-
-
-@dataclass
-class Pairing:
-    """Result of :func:`pair_files`.
-
-    Attributes:
-        pairs: ``(image, sparse)`` paths in sorted image order (``sparse`` None when no
-            sparse folder was given).
-        problems: one human-readable line per file without a partner (or ambiguous).
-        sparse_count: number of sparse depth files found.
-        files: every image and depth file found in the folders (what no output may replace).
-    """
-
-    pairs: list[tuple[Path, Path | None]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    sparse_count: int = 0
-    files: list[Path] = field(default_factory=list)
-
-
-def pair_files(image_dir: str | os.PathLike, sparse_dir: str | os.PathLike | None = None) -> Pairing:
-    """Pair images with sparse depth PNGs by name (rules in the module docstring).
-
-    Args:
-        image_dir: folder of images (``.png``, ``.jpg``, ``.jpeg``).
-        sparse_dir: folder of sparse depth ``.png``; None pairs every image with None
-            (RGB-only models).
-    Returns:
-        :class:`Pairing`; images without depth and depth without an image are listed in
-        ``problems``.
-    Raises:
-        DepthFileError: a folder is missing or holds no image.
-    """
-    image_dir = _check_dir(image_dir, "--image-dir")
-    images: dict[str, list[Path]] = {}
-    for p in sorted(image_dir.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            images.setdefault(p.stem, []).append(p)
-    if not images:
-        raise DepthFileError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) in --image-dir; check the path.")
-    result = Pairing()
-    result.files = [p for paths in images.values() for p in paths]
-    sparse: dict[str, Path] = {}
-    if sparse_dir is not None:
-        sparse_dir = _check_dir(sparse_dir, "--sparse-dir")
-        sparse = {p.stem: p for p in sorted(sparse_dir.iterdir()) if p.is_file() and p.suffix.lower() == ".png"}
-        result.sparse_count = len(sparse)
-        result.files += list(sparse.values())
-    used: set[str] = set()
-    for stem, paths in images.items():
-        if len(paths) > 1:
-            result.problems.append(f"{image_dir}: several images named {stem}.*: {[p.name for p in paths]}; keep one")
-            continue
-        if sparse_dir is None:
-            result.pairs.append((paths[0], None))
-            continue
-        candidates = [stem]
-        if "_image_" in stem:
-            candidates.append(stem.replace("_image_", "_velodyne_raw_", 1))
-        match = next((c for c in candidates if c in sparse), None)
-        if match is None:
-            looked = " or ".join(f"{c}.png" for c in candidates)
-            result.problems.append(f"{paths[0]}: no sparse depth in {sparse_dir} (looked for {looked})")
-            continue
-        used.add(match)
-        result.pairs.append((paths[0], sparse[match]))
-    for stem, p in sparse.items():
-        if stem not in used and not any(s in images for s in (stem, stem.replace("_velodyne_raw_", "_image_", 1))):
-            result.problems.append(f"{p}: no image in {image_dir} with the same name")
-    return result
-
-
-def kitti_test_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
-    """``(image_dir, velodyne_raw_dir)`` of KITTI's depth-completion test set.
-
-    Args:
-        root: the KITTI root (holding ``depth_selection/``), ``depth_selection`` itself or
-            ``test_depth_completion_anonymous`` itself.
-    Raises:
-        DatasetError: the folders are not there (the message names the expected path).
-    """
-    root = Path(root)
-    for base in (root / KITTI_TEST_SUBDIR, root / KITTI_TEST_SUBDIR.name, root):
-        if (base / "velodyne_raw").is_dir() and (base / "image").is_dir():
-            return base / "image", base / "velodyne_raw"
-    raise DatasetError(
-        f"{root}: no KITTI test set here; expected {root / KITTI_TEST_SUBDIR}/{{image,velodyne_raw}} "
-        "(unzip data_depth_selection.zip into the KITTI root) or pass --image-dir/--sparse-dir."
-    )
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_dir(path: str | os.PathLike, option: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        what = "is a file" if path.exists() else "not found"
-        raise DepthFileError(f"{path}: {option} {what}; pass an existing folder.")
-    return path
 
 
 def _hw(shape) -> str:

@@ -1,4 +1,5 @@
-"""Report plots: metric vs measured input density and vs LiDAR beams (matplotlib, Agg).
+"""Report plots: metric vs measured input density and vs LiDAR beams, and the extra
+heads' sparsification curves (matplotlib, Agg).
 
 Figures are drawn on the Agg canvas directly (no pyplot, no global backend switch for
 library users) and written atomically.
@@ -6,20 +7,20 @@ library users) and written atomically.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Mapping
 
 import numpy as np
 
+from depthsense.evaluation.heads_report import CONFIDENCE_LABELS
 from depthsense.io import atomic_output
-from depthsense.report import METRIC_TITLES, metric_label
+from depthsense.evaluation.report import METRIC_TITLES, Report, metric_label
 
-if TYPE_CHECKING:
-    from depthsense.report import Report
+__all__ = ["write_plots", "write_sparsification_plots", "new_figure", "save_figure"]
 
-__all__ = ["write_plots", "new_figure", "save_figure"]
 
-def write_plots(report: "Report", out: Path) -> list[Path]:
+def write_plots(report: Report, out: Path) -> list[Path]:
     """Write ``{mae,rmse}_vs_density.png`` (and ``_vs_beams.png`` when beam levels exist).
 
     Returns:
@@ -41,6 +42,36 @@ def write_plots(report: "Report", out: Path) -> list[Path]:
         for metric in ("mae", "rmse"):
             path = out / f"{metric}_vs_beams.png"
             _plot_vs_beams(report, beam_levels, models_, metric, path)
+            written.append(path)
+    return written
+
+
+def write_sparsification_plots(heads: Mapping[str, Mapping[str, dict]], out: Path) -> list[Path]:
+    """``sparsification_<level>_<model>.png`` per level and model with a confidence head:
+    RMSE of the kept pixels vs the fraction removed, for every confidence and the oracle.
+
+    Returns:
+        The paths written.
+    """
+    written: list[Path] = []
+    for level, per_model in heads.items():
+        for model, s in per_model.items():
+            if not s["confidence"]:
+                continue
+            fig, (ax,) = new_figure()
+            x = [100 * f for f in s["fractions"]]
+            for name, c in s["confidence"].items():
+                ax.plot(x, c["curve"], marker="o", ms=3,
+                        label=f"{CONFIDENCE_LABELS.get(name, name)} (AUSE {c['ause']:.0f} mm)")
+            ax.plot(x, s["oracle"], "k--", label="oracle (true error order)")
+            ax.set_xlabel("pixels removed, least confident first (%)")
+            ax.set_ylabel("RMSE of the remaining pixels (mm)")
+            ax.set_title(f"sparsification: {model}, {level}")
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            path = out / f"sparsification_{_slug(level)}_{_slug(model)}.png"
+            save_figure(fig, path)
             written.append(path)
     return written
 
@@ -73,7 +104,7 @@ def _new_figure():
     return fig, axes[0]
 
 
-def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, path: Path) -> None:
+def _plot_vs_density(report: Report, levels, models_, measured, metric: str, path: Path) -> None:
     fig, ax = _new_figure()
     colours = [f"C{i % 10}" for i in range(len(models_))]
     kinds_seen: set[str] = set()
@@ -116,7 +147,7 @@ def _plot_vs_density(report: "Report", levels, models_, measured, metric: str, p
     save_figure(fig, path)
 
 
-def _plot_vs_beams(report: "Report", levels, models_, metric: str, path: Path) -> None:
+def _plot_vs_beams(report: Report, levels, models_, metric: str, path: Path) -> None:
     fig, ax = _new_figure()
     for i, m in enumerate(models_):
         pts = [(lv.beams, report.tables[lv.name].get(m.name, {}).get(metric)) for lv in levels]
@@ -151,3 +182,7 @@ def _log_y_if_wide(ax) -> None:
     ys = [y for line in ax.get_lines() for y in np.asarray(line.get_ydata(), dtype=float) if y > 0]
     if ys and max(ys) / min(ys) > 20:
         ax.set_yscale("log")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "x"

@@ -1,6 +1,6 @@
 """The report of one sparse-classification experiment: Markdown, CSV, JSON and the plot.
 
-Written by :func:`depthsense.classify.run_classification` into its ``out`` folder, each
+Written by :func:`depthsense.experiments.classify.run_classification` into its ``out`` folder, each
 file atomically, in the look of ``depthsense-evaluate``'s report:
 
 * ``report.md``: data, nets, command to reproduce, one accuracy table per protocol (rows
@@ -24,13 +24,12 @@ import shlex
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from depthsense.experiments.classify_config import ClassifyConfig, level_name
 from depthsense.config import jsonable, make_output_dir
 from depthsense.io import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from depthsense.classify import ClassifyConfig
+from depthsense.evaluation.plots import new_figure, save_figure
 
 __all__ = ["ClassifyReport", "CLASSIFY_CSV_COLUMNS", "PLOT_NAME"]
 
@@ -51,7 +50,7 @@ class ClassifyReport:
     """Results of one experiment and their writers.
 
     Attributes:
-        config: the resolved :class:`~depthsense.classify.ClassifyConfig`.
+        config: the resolved :class:`~depthsense.experiments.classify_config.ClassifyConfig`.
         data: facts about the image set (name, source, classes, image counts, size).
         nets: ``{"name", "kind", "batchnorm", "parameters"}`` per net, in column order.
         protocol_a: net -> level name -> test accuracy in [0,1] (trained at that level).
@@ -105,8 +104,6 @@ class ClassifyReport:
 
     def to_dict(self) -> dict:
         """Everything, JSON-able (the content of ``report.json``)."""
-        from depthsense.classify import level_name
-
         return jsonable({
             "format": 1,
             "config": self.config.to_dict(),
@@ -132,7 +129,7 @@ class ClassifyReport:
         for protocol, table in (("a", self.protocol_a), ("b", self.protocol_b)):
             for net, row in table.items():
                 for level in self.config.levels:
-                    name = _name(level)
+                    name = level_name(level)
                     if name in row:
                         train = level if protocol == "a" else self.config.train_level
                         rows.append({"protocol": protocol, "train_sparsity": train, "test_sparsity": level,
@@ -205,11 +202,11 @@ class ClassifyReport:
 
     def _md_table(self, protocol: str, table: dict[str, dict[str, float]]) -> list[str]:
         nets = [n["name"] for n in self.nets if n["name"] in table]
-        title = _PROTOCOL_TITLES[protocol].format(train=_name(self.config.train_level) + " missing")
+        title = _PROTOCOL_TITLES[protocol].format(train=level_name(self.config.train_level) + " missing")
         lines = [f"## {title} [accuracy %]", "",
                  "| missing | " + " | ".join(nets) + " |", "|---:|" + "---:|" * len(nets)]
         for level in self.config.levels:
-            name = _name(level)
+            name = level_name(level)
             values = [table[n].get(name) for n in nets]
             label = name + (" (trained)" if protocol == "b" and level == self.config.train_level else "")
             lines.append(f"| {label} | " + " | ".join(_bold_max(values)) + " |")
@@ -225,15 +222,13 @@ class ClassifyReport:
         lines = ["## Trainings", "", "| net | trained at | steps | final loss | train s | test s |",
                  "|---|---:|---:|---:|---:|---:|"]
         for r in sorted(self.runs, key=lambda r: (r["train_level"], r["net"])):
-            lines.append(f"| {r['net']} | {_name(r['train_level'])} | {r['steps']} | {r['final_loss']:.3f} | "
+            lines.append(f"| {r['net']} | {level_name(r['train_level'])} | {r['steps']} | {r['final_loss']:.3f} | "
                          f"{r['train_seconds']:.1f} | {r['test_seconds']:.1f} |")
         lines.append("")
         return lines
 
 
 def _write_plot(report: ClassifyReport, path: Path) -> None:
-    from depthsense.plots import new_figure, save_figure
-
     tables = [(p, t) for p, t in (("a", report.protocol_a), ("b", report.protocol_b)) if t]
     fig, axes = new_figure(max(1, len(tables)))
     levels = list(report.config.levels)
@@ -243,7 +238,7 @@ def _write_plot(report: ClassifyReport, path: Path) -> None:
             row = table.get(net["name"])
             if not row:
                 continue
-            ys = [100 * row[_name(v)] for v in levels]
+            ys = [100 * row[level_name(v)] for v in levels]
             ax.plot(xs, ys, marker="o" if net["kind"] == "sparse" else "s",
                     color="C1" if net["kind"] == "sparse" else "C0",
                     linestyle="--" if net["batchnorm"] else "-", label=net["name"])
@@ -253,17 +248,11 @@ def _write_plot(report: ClassifyReport, path: Path) -> None:
         ax.set_xlabel("pixels dropped [%]")
         ax.set_ylabel("test accuracy [%]")
         ax.set_ylim(0, 101)
-        ax.set_title(_PROTOCOL_TITLES[protocol].format(train=_name(report.config.train_level)).replace(
+        ax.set_title(_PROTOCOL_TITLES[protocol].format(train=level_name(report.config.train_level)).replace(
             "Protocol ", "") + f" ({report.data['name']})", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
     save_figure(fig, path)
-
-
-def _name(level: float) -> str:
-    from depthsense.classify import level_name
-
-    return level_name(level)
 
 
 def _bold_max(values: list[float | None]) -> list[str]:

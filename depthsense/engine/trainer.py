@@ -1,40 +1,36 @@
-"""Training engine: one ``train_step`` wrapped by logging, validation and checkpoints.
+"""The training loop: one ``train_step`` wrapped by logging, validation and checkpoints.
 
-``train(cfg)`` builds the data, model, loss and optimiser from a :class:`TrainConfig`
-and runs a :class:`Trainer`. Design points:
+A :class:`Trainer` owns model, loss, optimiser, scheduler and the position in the data;
+:func:`depthsense.engine.run.train` builds it from a :class:`TrainConfig`. There are no
+hooks yet: ``fit`` calls progress bar, TensorBoard, validation and checkpointing itself
+(``_after_step``). Design points:
 
 * Exact resume. Data order is a permutation drawn from ``seed + epoch`` (never from the
-  global RNG), augmentation is seeded per (seed, index, epoch) by the data sets, and the
-  global torch RNG is re-seeded from (seed, step) before every step. ``last.pt`` holds
-  step, epoch and position in the epoch plus optimiser / scheduler / scaler state, so a
-  run killed at any moment and resumed with ``--resume`` replays exactly the same steps
-  and ends with the same weights as an uninterrupted run (CPU, same thread count).
+  global RNG, :class:`depthsense.engine.sampler.EpochSampler`), augmentation is seeded
+  per (seed, index, epoch) by the data sets, and the global torch RNG is re-seeded from
+  (seed, step) before every step. ``last.pt`` holds step, epoch and position in the epoch
+  plus optimiser / scheduler / scaler state, so a run killed at any moment and resumed
+  with ``--resume`` replays exactly the same steps and ends with the same weights as an
+  uninterrupted run (CPU, same thread count). When the data set size, batch size or
+  process count differ from the checkpoint, the position in the epoch is recomputed
+  (same permutation: skip the samples already seen; otherwise start the next epoch),
+  never left past the epoch's end. TensorBoard events of a killed run beyond the
+  checkpoint are purged (``purge_step``), so no step is logged twice or out of order.
 * Honest timing: data wait, forward, backward and optimiser step are timed separately
   with CUDA synchronised around each block, logged to TensorBoard as seconds.
 * Nothing lost on failure: checkpoints are written atomically; a non-finite loss stops
   training *before* the optimiser step, names the step and the batch files, and
   leaves the last good checkpoint untouched.
-* Resume continues *the stored run*: ``--resume`` restores the run's settings
-  (:data:`depthsense.config.RUN_SETTINGS`) from ``last.pt``; an explicit option that
-  contradicts them is an error unless ``--override``. When the data set size, batch
-  size or process count differ from the checkpoint, the position in the epoch is
-  recomputed (same permutation: skip the samples already seen; otherwise start the
-  next epoch), never left past the epoch's end. A run that is already complete is
-  reported as such and nothing is written. TensorBoard events of a killed run beyond
-  the checkpoint are purged (``purge_step``), so no step is logged twice or out of order.
 * Errors of a bad data file raised in a DataLoader worker reach the user as the same
-  one-line error as with ``--workers 0``; a write error (full disk) is one line too and
-  leaves the last checkpoint intact.
-* Scale-out: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
-  DistributedDataParallel (NCCL on GPUs, gloo on CPUs); each rank reads a disjoint
-  slice of the epoch's permutation; only rank 0 logs, writes checkpoints and prints.
+  one-line error as with ``--workers 0`` (:func:`depthsense.data.loader.worker_safe_loader`);
+  a write error (full disk) is one line too and leaves the last checkpoint intact.
+* Under ``torchrun`` the model is wrapped in DistributedDataParallel
+  (:mod:`depthsense.engine.distributed`); only rank 0 logs, writes and prints.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import gc
 import json
 import math
 import os
@@ -43,50 +39,23 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator
+from typing import Any, Iterator
 
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from depthsense import checkpoint as ckpt_io
-from depthsense.config import (
-    COMPLETION_DATASETS,
-    TrainConfig,
-    UsageError,
-    build_model_from_options,
-    check_output_dir,
-    jsonable,
-    make_output_dir,
-    refuse_output_inside,
-    resolve_device,
-    resume_config,
-)
+from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, jsonable
+from depthsense.data.loader import worker_safe_loader
+from depthsense.engine.distributed import DistInfo
+from depthsense.engine.sampler import EpochSampler
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
+from depthsense.evaluation.heads_metrics import HeadsAccumulator
 from depthsense.io import atomic_write_bytes
-from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator
-from depthsense.heads_metrics import HeadsAccumulator
-from depthsense.report import metric_unit
-from depthsense.train_data import (  # re-exported: the engine's public names before the split
-    build_datasets,
-    check_input_points,
-    ensure_synthetic_cache,
-    prepare_data_root,
-    worker_safe_loader,
-)
+from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
 
-__all__ = [
-    "Trainer",
-    "TrainResult",
-    "NonFiniteLossError",
-    "EpochSampler",
-    "train",
-    "prepare_data_root",
-    "build_datasets",
-    "worker_safe_loader",
-    "ensure_synthetic_cache",
-]
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(DepthSenseError, RuntimeError):
@@ -120,48 +89,6 @@ class TrainResult:
     config: TrainConfig | None = None
 
 
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-class EpochSampler(Sampler[int]):
-    """Deterministic per-epoch permutation, split across ranks, resumable mid-epoch.
-
-    Rank ``r`` of ``W`` takes ``perm[r::W]`` (the permutation is truncated to a multiple
-    of ``W * batch_size`` so every rank runs the same number of full batches), then
-    skips its first ``skip_batches * batch_size`` indices. With one rank and batch
-    ``W*B`` the batches are the unions of the W-rank batches of size B, so a DDP run
-    sees the same samples per step as a single process with the larger batch.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.epoch, self.skip_batches = 0, 0
-
-    def batches_per_epoch(self) -> int:
-        return self.n // (self.batch_size * self.world)
-
-    def set_position(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch, self.skip_batches = epoch, skip_batches
-
-    def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g)
-        usable = self.batches_per_epoch() * self.batch_size * self.world
-        mine = perm[:usable][self.rank :: self.world]
-        return iter(mine[self.skip_batches * self.batch_size :].tolist())
-
-    def __len__(self) -> int:
-        return max(0, (self.batches_per_epoch() - self.skip_batches) * self.batch_size)
-
-
 class Trainer:
     """Owns the loop; callbacks (log, validate, checkpoint) run around ``train_step``.
 
@@ -174,10 +101,10 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, model: nn.Module, loss_fn: nn.Module, train_set: Dataset,
-                 val_set: Dataset | None, device: torch.device, dist_info: _Dist | None = None) -> None:
+                 val_set: Dataset | None, device: torch.device, dist_info: DistInfo | None = None) -> None:
         self.cfg = cfg
         self.device = device
-        self.dist = dist_info or _Dist()
+        self.dist = dist_info or DistInfo()
         self.out = Path(cfg.out)
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -544,166 +471,6 @@ class Trainer:
         atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
 
 
-# ---------------------------------------------------------------------- training
-
-
-def train(cfg: TrainConfig, explicit: Collection[str] | None = None,
-          log: Callable[[str], None] | None = print) -> TrainResult:
-    """Build everything from ``cfg`` and train; returns the result summary.
-
-    Everything is validated before the run directory is created or anything is written.
-
-    Args:
-        cfg: the configuration; with ``resume`` the run's stored settings are restored
-            (:func:`depthsense.config.resume_config`).
-        explicit: names of the fields the user set (``parse_train_args``); None: every
-            field that differs from its default.
-        log: where notes go (synthetic data location, recomputed epoch position,
-            overridden settings); rank 0 only. None silences them.
-    Raises:
-        UsageError, DatasetError, CheckpointError, DepthFileError: user-facing problems
-            (one line each), also from DataLoader workers.
-        NonFiniteLossError: the loss diverged.
-    """
-    given = cfg
-    cfg = cfg.resolved()
-    dist_info = _init_distributed(cfg)
-    held: dict = {}  # the Trainer (and its DDP wrapper), freed before the process group goes
-    finished = False
-    try:
-        result = _train(given, cfg, explicit, log, dist_info, held)
-        finished = True
-        return result
-    finally:
-        if dist_info.world > 1 and dist.is_initialized():
-            _close_distributed(held, wait_for_all=finished)
-
-
-def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: _Dist, held: dict) -> TrainResult:
-    from depthsense import losses
-
-    say = log if (log is not None and dist_info.main) else (lambda _msg: None)
-    out = Path(cfg.out)
-    last = out / "last.pt"
-    check_output_dir(out, "run directory")  # creates nothing: every option is checked first
-    if not cfg.resume and last.exists():
-        raise UsageError(
-            f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
-        )
-    stored = None
-    notes: list[str] = []
-    if cfg.resume:
-        if not last.exists():
-            raise UsageError(f"--resume: no checkpoint {last}; start without --resume or point --out at the run")
-        stored = ckpt_io.load_checkpoint(last, map_location="cpu")
-        cfg, notes = resume_config(given, stored.get("train_cfg") or {"model": stored["model"]}, explicit,
-                                   source=str(last))
-    device = resolve_device(cfg.device)
-    if device.type == "cuda" and dist_info.world > 1:
-        device = torch.device("cuda", dist_info.local_rank)
-        torch.cuda.set_device(device)
-    from depthsense import models
-
-    if cfg.model not in models.available_models():
-        raise UsageError(f"--model {cfg.model!r} is unknown; known models: {', '.join(models.available_models())}")
-    try:
-        loss_fn = losses.build_loss(cfg.loss, max_depth=cfg.max_depth)
-    except KeyError as exc:
-        raise UsageError(f"--loss {cfg.loss!r}: {exc.args[0]}") from None
-    except ValueError as exc:
-        raise UsageError(f"--loss {cfg.loss!r}: {exc}") from None
-    root = prepare_data_root(cfg, say) if dist_info.main else None
-    if dist_info.world > 1:
-        holder = [root]
-        dist.broadcast_object_list(holder, src=0)
-        root = holder[0]
-    refuse_output_inside(out, {"--data-root": root, "--rgb-root": cfg.rgb_root})
-    train_set, val_set = build_datasets(cfg, root)
-    cfg, model_args, init_state = _init_source(given, cfg, stored)
-    torch.manual_seed(cfg.seed)
-    model = build_model_from_options(cfg.model, model_args)
-    if init_state is not None:
-        fresh, dropped = ckpt_io.load_state_dict_strict(model, init_state, source=_init_path(cfg.init),
-                                                        optional=getattr(model, "OPTIONAL_MODULES", ()))
-        notes.append(f"--init {cfg.init}: {cfg.model} weights loaded"
-                     + (f"; new layers start fresh: {', '.join(fresh)}" if fresh else "")
-                     + (f"; not used: {', '.join(dropped)}" if dropped else ""))
-    if not getattr(model, "learned", True):
-        raise UsageError(f"--model {cfg.model} is classical (no weights), there is nothing to train; "
-                         "use it directly with depthsense-infer or depthsense-evaluate --baselines")
-    if cfg.dataset == "redweb" and getattr(model, "needs_sparse", False):
-        raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
-    check_input_points(cfg, train_set)
-    _check_heads(model, loss_fn, train_set, cfg)
-    if dist_info.main:
-        make_output_dir(out, "run directory")
-        for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
-            stale.unlink(missing_ok=True)
-    trainer = held["trainer"] = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
-    try:
-        if stored is not None:
-            trainer.resume(last, stored)
-        trainer.notes[:0] = notes
-        for note in trainer.notes:
-            say(f"note: {note}")
-        if trainer.step >= trainer.total_steps:
-            return TrainResult(
-                steps=trainer.step, seconds=0.0, samples_per_second=0.0, best=dict(trainer.best),
-                last_checkpoint=str(last),
-                best_checkpoint=str(out / "best.pt") if (out / "best.pt").exists() else None,
-                complete=True, main=dist_info.main, notes=list(trainer.notes), config=cfg,
-            )
-        return trainer.fit()
-    finally:
-        trainer = None  # an exception's traceback keeps this frame: drop the DDP wrapper from it
-
-
-def _init_path(init: str) -> Path:
-    from depthsense.inference import PRETRAINED_CHECKPOINT
-
-    return PRETRAINED_CHECKPOINT if init == "pretrained" else Path(init)
-
-
-def _init_source(given: TrainConfig, cfg: TrainConfig, stored: dict | None) -> tuple[TrainConfig, dict, dict | None]:
-    """With ``--init``: the model name and options of the run (the init checkpoint's,
-    updated by ``--model-arg``) and the weights to start from (None when resuming:
-    ``last.pt`` holds them). Without it: ``cfg.model_args`` and None.
-
-    Raises:
-        UsageError: a missing init file, or ``--model`` naming another model.
-        CheckpointError: a file that is not a usable checkpoint (names it).
-    """
-    if not cfg.init:
-        return cfg, dict(cfg.model_args), None
-    if stored is not None:  # resuming: the run's own checkpoint has the full model config
-        return cfg, {**dict(stored.get("model_cfg") or {}), **dict(cfg.model_args)}, None
-    path = _init_path(cfg.init)
-    if not path.is_file():
-        fix = "run `make pretrained` or reinstall depthsense" if cfg.init == "pretrained" else "check the path"
-        raise UsageError(f"--init {cfg.init}: no checkpoint file {path}; {fix}")
-    ckpt = ckpt_io.load_checkpoint(path, map_location="cpu")
-    name = ckpt["model"]
-    if given.model is not None and given.model != name:
-        raise UsageError(f"--init {cfg.init} holds a {name} model but --model is {given.model}; "
-                         f"drop --model or pass --model {name}")
-    cfg = dataclasses.replace(cfg, model=name)
-    return cfg, {**dict(ckpt.get("model_cfg") or {}), **dict(cfg.model_args)}, ckpt["state_dict"]
-
-
-def _close_distributed(held: dict, wait_for_all: bool) -> None:
-    """Free the DDP wrapper (its reducer holds the group), wait for every rank (unless this
-    one failed: the others may never arrive), then destroy the process group. Destroying it
-    under a live wrapper while rank 0 still validated and wrote made the early-finishing rank
-    abort now and then ("terminate called without an active exception", SIGABRT)."""
-    held.clear()
-    gc.collect()  # the DDP wrapper sits in reference cycles (module hooks)
-    try:
-        if wait_for_all:
-            dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
 def _head_val_metrics(summary: dict) -> dict[str, float]:
     """Validation scalars of the extra heads: AUSE (mm) and the RMSE cut at 20 % removed
     for the confidence, IoU for the foreground mask."""
@@ -716,31 +483,6 @@ def _head_val_metrics(summary: dict) -> dict[str, float]:
     if summary["fg"] is not None:
         out["fg_iou"] = summary["fg"]["iou"]
     return out
-
-
-def _check_heads(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, cfg: TrainConfig) -> None:
-    """The model's extra heads, the loss terms that train them and the data's masks agree.
-
-    Raises:
-        UsageError: a head without a loss term (it would never learn, and DDP refuses
-            unused parameters), a head term without the head, or foreground terms on data
-            without foreground masks.
-    """
-    heads = set(getattr(model, "heads", ()))
-    needed = set(getattr(loss_fn, "required_heads", set()))
-    for head in sorted(heads - needed):
-        term = "laplace_nll" if head == "conf" else "fg_bce, fg_dice and/or fg_edge"
-        raise UsageError(f"--model-arg heads=...{head}: the {head} head needs a loss term; add {term} to --loss "
-                         f"(e.g. --loss {cfg.loss},{term.split(',')[0]}:0.1)")
-    for head in sorted(needed - heads):
-        raise UsageError(f"--loss {cfg.loss!r} trains a {head} head, but --model {cfg.model} has none; build it with "
-                         f"--model-arg heads=depth,{head} (sparse_unet)")
-    if "fg" in needed:
-        samples = getattr(train_set, "samples", None)
-        if not samples or getattr(samples[0], "fg", None) is None:
-            raise UsageError(f"--loss {cfg.loss!r} trains a foreground head, but the {cfg.dataset} training data have "
-                             "no foreground masks (fg/ folders); use --dataset synthetic (depthsense-make-synthetic "
-                             "writes them)")
 
 
 @contextlib.contextmanager
@@ -762,12 +504,3 @@ def _quiet_writer_thread() -> Iterator[None]:
         threading.excepthook = previous
 
 
-def _init_distributed(cfg: TrainConfig) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = resolve_device(cfg.device).type == "cuda"
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return _Dist(rank=rank, world=world, local_rank=local)

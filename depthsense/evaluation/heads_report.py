@@ -1,18 +1,16 @@
 """The evaluation report's section on the extra heads: confidence and foreground.
 
 ``Report.heads`` maps level name -> model name -> the summary of a
-:class:`depthsense.heads_metrics.HeadsAccumulator` (only models built with extra heads
-appear). This module turns it into Markdown lines and sparsification plots; the
-numbers are computed in :mod:`depthsense.heads_metrics`.
+:class:`depthsense.evaluation.heads_metrics.HeadsAccumulator` (only models built with extra heads
+appear). This module turns it into Markdown lines (the sparsification plots are in
+:mod:`depthsense.evaluation.plots`); the numbers are computed in :mod:`depthsense.evaluation.heads_metrics`.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["heads_markdown", "write_sparsification_plots", "CONFIDENCE_LABELS"]
+__all__ = ["heads_markdown", "CONFIDENCE_LABELS"]
 
 CONFIDENCE_LABELS = {
     "conf": "conf head",
@@ -67,45 +65,9 @@ def heads_markdown(heads: Mapping[str, Mapping[str, dict]]) -> list[str]:
     return lines
 
 
-def write_sparsification_plots(heads: Mapping[str, Mapping[str, dict]], out: Path) -> list[Path]:
-    """``sparsification_<level>_<model>.png`` per level and model with a confidence head:
-    RMSE of the kept pixels vs the fraction removed, for every confidence and the oracle.
-
-    Returns:
-        The paths written.
-    """
-    from depthsense.plots import new_figure, save_figure
-
-    written: list[Path] = []
-    for level, per_model in heads.items():
-        for model, s in per_model.items():
-            if not s["confidence"]:
-                continue
-            fig, (ax,) = new_figure()
-            x = [100 * f for f in s["fractions"]]
-            for name, c in s["confidence"].items():
-                ax.plot(x, c["curve"], marker="o", ms=3,
-                        label=f"{CONFIDENCE_LABELS.get(name, name)} (AUSE {c['ause']:.0f} mm)")
-            ax.plot(x, s["oracle"], "k--", label="oracle (true error order)")
-            ax.set_xlabel("pixels removed, least confident first (%)")
-            ax.set_ylabel("RMSE of the remaining pixels (mm)")
-            ax.set_title(f"sparsification: {model}, {level}")
-            ax.set_ylim(bottom=0)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-            path = out / f"sparsification_{_slug(level)}_{_slug(model)}.png"
-            save_figure(fig, path)
-            written.append(path)
-    return written
-
-
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * v:.1f} %"
 
 
 def _num(v: Any, digits: int) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "x"

@@ -1,9 +1,11 @@
-"""Evaluation results and their writers: Markdown, CSV and JSON (plots: :mod:`depthsense.plots`).
+"""Evaluation results and their text forms: Markdown, CSV and JSON.
 
-A :class:`Report` holds the tables of one :func:`depthsense.evaluate.evaluate` run (rows =
-sparsity levels, :class:`Level`; columns = models, :class:`EvalModel`) and writes ``report.md``,
-``report.csv`` (long format, :data:`CSV_COLUMNS`), ``report.json`` (config, checkpoints,
-versions, git commit, results), the plots and the qualitative panels, each atomically.
+A :class:`Report` holds the tables of one :func:`depthsense.evaluation.evaluate` run (rows =
+sparsity levels, :class:`Level`; columns = models, :class:`EvalModel`) and renders
+``report.md``, ``report.csv`` (long format, :data:`CSV_COLUMNS`) and ``report.json``
+(config, checkpoints, versions, git commit, results). The files, the plots
+(:mod:`depthsense.evaluation.plots`) and the panels are written by
+:func:`depthsense.evaluation.write_report`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from torch import nn
 
-from depthsense.config import jsonable, make_output_dir
-from depthsense.io import atomic_write_bytes, write_rgb
-from depthsense.metrics import DEFAULT_METRICS, HIGHER_IS_BETTER, METRIC_UNITS, RELATIVE_METRICS
+from depthsense.config import jsonable
+from depthsense.evaluation.heads_report import heads_markdown
+from depthsense.metrics import DEFAULT_METRICS, HIGHER_IS_BETTER, METRIC_UNITS, RELATIVE_METRICS, metric_unit
 
 if TYPE_CHECKING:
-    from depthsense.evaluate import EvalConfig
+    from depthsense.config import EvalConfig
 
 __all__ = ["Level", "EvalModel", "Report", "CSV_COLUMNS", "TIME_METRIC", "REPORT_FORMAT", "METRIC_TITLES",
-           "metric_label", "metric_unit"]
+           "metric_label"]
 
 CSV_COLUMNS: tuple[str, ...] = (
     "level", "level_kind", "density_requested", "density_measured", "model", "metric", "value",
@@ -51,20 +53,8 @@ METRIC_TITLES = {
 _SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "lidar")
 
 
-def metric_unit(metric: str, dataset: str | None = None) -> str:
-    """The unit of ``metric`` on ``dataset`` ("" = none).
-
-    ``METRIC_UNITS`` gives metres for ``ssi_rmse`` (the aligned prediction is in the
-    ground truth's unit); ReDWeb's ground truth is itself relative depth, so there it
-    has no unit.
-    """
-    if dataset == "redweb" and metric in RELATIVE_METRICS:
-        return ""
-    return METRIC_UNITS[metric]
-
-
 def metric_label(metric: str, dataset: str | None = None) -> str:
-    """``"RMSE [mm]"``: the metric's display name with its unit (see :func:`metric_unit`)."""
+    """``"RMSE [mm]"``: the metric's display name with its unit (see :func:`depthsense.metrics.metric_unit`)."""
     unit = metric_unit(metric, dataset)
     return f"{METRIC_TITLES.get(metric, metric)}{f' [{unit}]' if unit else ''}"
 
@@ -121,7 +111,7 @@ class EvalModel:
 
 @dataclass
 class Report:
-    """The results of one evaluation run and its writers.
+    """The results of one evaluation run and their text forms.
 
     Attributes:
         config: the resolved :class:`EvalConfig`.
@@ -135,7 +125,7 @@ class Report:
         meta: run facts for ``report.json``: versions, git commit, device, data set size,
             evaluated image indices, wall time, creation time.
         panels: qualitative panels (uint8 RGB arrays) written as ``panel_<i>.png``.
-        files: paths written by :meth:`write`.
+        files: paths written by :func:`depthsense.evaluation.write_report`.
     """
 
     config: EvalConfig
@@ -149,7 +139,7 @@ class Report:
     panels: list[np.ndarray] = field(default_factory=list, repr=False)
     files: list[Path] = field(default_factory=list)
     heads: dict[str, dict[str, dict]] = field(default_factory=dict)
-    """level -> model -> extra-head summary (:mod:`depthsense.heads_metrics`); models with heads only."""
+    """level -> model -> extra-head summary (:mod:`depthsense.evaluation.heads_metrics`); models with heads only."""
 
     # ------------------------------------------------------------------ views
 
@@ -182,8 +172,6 @@ class Report:
         if rel_names and rel_models and rel_levels:
             lines += self._md_relative_table(rel_names, rel_levels, rel_models)
         if full:
-            from depthsense.heads_report import heads_markdown
-
             lines += heads_markdown(self.heads)
             lines += self._md_timing_table()
             lines += self._md_footer()
@@ -238,38 +226,10 @@ class Report:
                              "value": self.timings[lv.name][m.name]})
         return rows
 
-    # ------------------------------------------------------------------ writers
-
-    def write(self, out: str | Path | None = None) -> list[Path]:
-        """Write every report file into ``out`` (default ``config.out``), atomically each.
-
-        Returns:
-            The paths written (also stored in ``files``).
-        Raises:
-            DepthFileError: the directory cannot be created or written.
-        """
-        out = Path(out if out is not None else self.config.out)
-        make_output_dir(out, "report directory")
-        written: list[Path] = []
-        for i, panel in enumerate(self.panels):
-            write_rgb(out / f"panel_{i}.png", panel)
-            written.append(out / f"panel_{i}.png")
-        from depthsense.plots import write_plots  # matplotlib only when writing
-
-        written += write_plots(self, out)
-        from depthsense.heads_report import write_sparsification_plots
-
-        written += write_sparsification_plots(self.heads, out)
-        self.files = written + [out / "report.md", out / "report.csv", out / "report.json"]
-        self.meta["files"] = [p.name for p in self.files]
-        atomic_write_bytes(out / "report.csv", self._csv_text().encode())
-        atomic_write_bytes(out / "report.json", self.to_json().encode())
-        atomic_write_bytes(out / "report.md", self.markdown().encode())
-        return list(self.files)
-
     # ------------------------------------------------------------------ helpers
 
-    def _csv_text(self) -> str:
+    def csv_text(self) -> str:
+        """The content of ``report.csv``: a header, then :meth:`csv_rows`."""
         buf = _stdio.StringIO()
         writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()

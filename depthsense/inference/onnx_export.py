@@ -16,7 +16,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,10 +24,8 @@ from torch import nn
 
 from depthsense.config import UsageError
 from depthsense.errors import DepthFileError, DepthSenseError
+from depthsense.inference.predictor import Predictor
 from depthsense.io import atomic_output
-
-if TYPE_CHECKING:
-    from depthsense.inference import Predictor
 
 __all__ = ["OnnxExport", "OnnxParityError", "export_onnx", "check_onnx_destination"]
 
@@ -102,8 +100,6 @@ def export_onnx(
         raise UsageError(f"--onnx-exporter {exporter!r}: expected auto, dynamo or torchscript.")
     path = check_onnx_destination(path)
     say = log or (lambda _msg: None)
-    from depthsense.inference import Predictor  # local: inference imports this module
-
     net = model.model if isinstance(model, Predictor) else model
     if isinstance(model, Predictor) and model.channels_last:  # export the plain NCHW graph
         net = copy.deepcopy(net).to(memory_format=torch.contiguous_format)

@@ -1,0 +1,330 @@
+"""``make pretrained``: train the completion model that ships in the package, from scratch.
+
+    python -m depthsense.pretrain [--out pretrained_out] [--install]
+
+1. Data: the synthetic street world (seed 1: the demo evaluates on seed 0's frames) and,
+   when ``../shared/kitti_object`` (``--real-root``) exists, the real training frames
+   ``000000``-``000009`` (never the report frames).
+2. Stage 1, synthetic: ``sparse_unet`` with RGB and the classical pre-fills
+   (``prefill="ip_basic+nearest"``) learns on inputs drawn per sample and epoch from the
+   simulated 64-beam LiDAR, its 32/16/8-beam thinnings and uniform samples of 0.4-60 %
+   of the pixels, with the per-image MAE + RMSE loss (the metrics it is judged by).
+3. Stage 2, real + synthetic: it continues on a mixture of the synthetic inputs and the
+   real training scans, self-supervised by beam hold-out (input ``beams:2`` or ``beams:4``
+   rings of a new phase each epoch, loss at the held-out rings).
+4. The weights, with what they were trained on, the command, the time and the scores
+   (``--eval``: the demo's synthetic sweep and the real report frames' hold-out) go into
+   ``<out>/pretrained.pt``; ``--install`` copies it to ``depthsense/pretrained/``, where
+   :class:`depthsense.inference.Predictor` finds it.
+
+Every stage is seeded and resumable: re-running continues a killed run and skips
+finished stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from depthsense.checkpoint import PRETRAINED_CHECKPOINT
+from depthsense.config import TrainConfig, UsageError, parse_crop, run_cli
+
+__all__ = ["main", "MODEL", "MODEL_ARGS", "SPARSITY_MIX", "MixedDataset", "DEFAULT_REAL_ROOT"]
+
+MODEL = "sparse_unet"
+MODEL_ARGS: dict[str, Any] = {"width": 16, "rgb": True, "prefill": "ip_basic+nearest", "max_depth": 100.0}
+"""The shipped architecture (see depthsense/models/sparse_unet.py)."""
+
+SPARSITY_MIX: tuple[tuple[dict[str, Any], float], ...] = (
+    ({}, 0.35),  # the simulated 64-beam LiDAR as rendered
+    ({"beams": 32}, 0.1),
+    ({"beams": 16}, 0.1),
+    ({"beams": 8}, 0.05),
+    ({"density": (0.004, 0.6)}, 0.4),  # uniform samples of the ground truth, log-uniform density
+)
+"""Synthetic training inputs: (sparsity option, probability)."""
+
+REAL_HOLDOUTS = ("beams:2", "beams:4")
+DEFAULT_REAL_ROOT = Path(os.environ.get("DEPTHSENSE_SHARED") or Path(__file__).resolve().parents[3] / "shared") \
+    / "kitti_object"
+"""The real KITTI frames of the workplace (``$DEPTHSENSE_SHARED/kitti_object``, else ``../shared`` next to the checkout)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from depthsense.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    real_root = Path(args.real_root) if args.real_root else None
+    if real_root is not None and not (real_root / "training" / "velodyne").is_dir():
+        print(f"note: no real scans at {real_root}: training on synthetic data only", flush=True)
+        real_root = None
+
+    t = time.perf_counter()
+    synth = _synthetic(out / "synthetic", args)
+    timings["data"] = time.perf_counter() - t
+
+    model_args = dict(MODEL_ARGS, width=args.width)
+    crop = parse_crop(args.crop)
+    stage1 = out / "stage1_synthetic"
+    t = time.perf_counter()
+    _train_stage(stage1, "synthetic", synth, None, args.steps_synthetic, args, model_args, crop, init=None)
+    timings["stage 1"] = time.perf_counter() - t
+    last = stage1 / "last.pt"
+    if real_root is not None and args.steps_real > 0:
+        stage2 = out / "stage2_real"
+        t = time.perf_counter()
+        _train_stage(stage2, "real+synthetic", synth, real_root, args.steps_real, args, model_args, crop, init=last)
+        timings["stage 2"] = time.perf_counter() - t
+        last = stage2 / "last.pt"
+
+    scores: dict[str, Any] = {}
+    if args.eval:
+        t = time.perf_counter()
+        scores = _evaluate(last, out, real_root, args)
+        timings["evaluate"] = time.perf_counter() - t
+    minutes = (time.perf_counter() - t_start) / 60
+    final = out / "pretrained.pt"
+    _write_shipped(last, final, args, argv, real_root, timings, minutes, scores)
+    print("time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + f"; total {minutes:.1f} min")
+    print(f"pretrained model: {final} ({final.stat().st_size / 1e6:.2f} MB)")
+    if args.install:
+        PRETRAINED_CHECKPOINT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(final, PRETRAINED_CHECKPOINT)
+        print(f"installed as {PRETRAINED_CHECKPOINT}")
+    return 0
+
+
+class MixedDataset(Dataset):
+    """Several data sets as one, each repeated ``repeat`` times per epoch.
+
+    ``set_epoch`` reaches every part (through :class:`~torch.utils.data.Subset` too), so
+    each keeps its own per-epoch augmentation and sparsity draws.
+    """
+
+    def __init__(self, parts: list[tuple[Dataset, int]]) -> None:
+        self.parts = [(d, int(r)) for d, r in parts if len(d) and r > 0]
+        self._ends = np.cumsum([len(d) * r for d, r in self.parts])
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getitem__(self, index: int):
+        k = int(np.searchsorted(self._ends, index, side="right"))
+        start = 0 if k == 0 else int(self._ends[k - 1])
+        ds, _ = self.parts[k]
+        return ds[(index - start) % len(ds)]
+
+    def set_epoch(self, epoch: int) -> None:
+        for ds, _ in self.parts:
+            base = ds.dataset if isinstance(ds, Subset) else ds
+            if hasattr(base, "set_epoch"):
+                base.set_epoch(epoch)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _synthetic(root: Path, args: argparse.Namespace) -> Path:
+    from depthsense.data import synthetic
+
+    done = root / ".complete"
+    if done.exists():
+        print(f"[data] reusing {root}", flush=True)
+        return root
+    h, w = parse_crop(args.size)
+    val = max(2, args.frames // 10)
+    print(f"[data] rendering {args.frames} synthetic frames ({h}x{w}, seed {args.seed}) into {root}", flush=True)
+    synthetic.generate(root, layout="kitti", frames=args.frames, seed=args.seed, height=h, width=w,
+                       splits={"train": args.frames - val, "val": val, "val_selection": 0, "test": 0},
+                       progress=args.progress)
+    done.write_text("ok\n")
+    return root
+
+
+def _train_stage(run: Path, what: str, synth: Path, real_root: Path | None, steps: int, args: argparse.Namespace,
+                 model_args: dict, crop: tuple[int, int], init: Path | None) -> None:
+    from depthsense import losses, models
+    from depthsense.checkpoint import load_checkpoint, load_state_dict_strict
+    from depthsense.config import resolve_device
+    from depthsense.engine import Trainer
+
+    done = _last_step(run)
+    if done >= steps:
+        print(f"[{what}] already trained: {run / 'last.pt'}", flush=True)
+        return
+    cfg = TrainConfig(
+        dataset="synthetic", data_root=str(synth), model=MODEL, model_args=model_args, loss=args.loss,
+        init=None if init is None else str(init),  # recorded: stage 2 starts from stage 1's weights
+        steps=steps, batch_size=args.batch_size, lr=args.lr if init is None else args.lr * args.real_lr_scale,
+        crop=crop, workers=args.workers, cache=True, out=str(run), val_every=max(1, steps // 5),
+        ckpt_every=max(1, steps // 20), val_samples=6, seed=args.seed, progress=args.progress,
+        log_every=10, resume=done > 0,
+    ).resolved()
+    train_set, val_set = _datasets(synth, real_root, crop, args)
+    torch.manual_seed(args.seed)
+    model = models.build_model(MODEL, **model_args)
+    if init is not None:
+        load_state_dict_strict(model, load_checkpoint(init)["state_dict"], source=str(init))
+    loss_fn = losses.build_loss(cfg.loss, max_depth=cfg.max_depth)
+    device = resolve_device(args.device)
+    trainer = Trainer(cfg, model, loss_fn, train_set, val_set, device)
+    if done > 0:
+        trainer.resume(run / "last.pt")
+    print(f"[{what}] training {MODEL} {model_args} for {steps} steps on {len(train_set)} samples/epoch "
+          f"(batch {args.batch_size}, crop {crop[0]}x{crop[1]})", flush=True)
+    result = trainer.fit()
+    print(f"[{what}] {result.samples_per_second:.2f} samples/s; last val RMSE "
+          f"{getattr(trainer, 'last_val', {}).get('rmse', float('nan')):.0f} mm", flush=True)
+
+
+def _datasets(synth: Path, real_root: Path | None, crop: tuple[int, int], args: argparse.Namespace):
+    from depthsense.data import build_dataset
+    from depthsense.data.transforms import eval_transform, train_transform
+
+    tf = train_transform(crop=crop, hflip=0.5, colour_jitter=True, bottom=True)
+    train = build_dataset("synthetic", synth, "train", transform=tf, seed=args.seed, cache=True)
+    options, weights = zip(*SPARSITY_MIX)
+    train.set_sparsity_mix(options, weights)
+    val = build_dataset("synthetic", synth, "val", transform=eval_transform(None), seed=args.seed, cache=True)
+    if real_root is None:
+        return train, val
+    parts: list[tuple[Dataset, int]] = [(train, 1)]
+    ids = [i.strip() for i in args.real_ids.split(",") if i.strip()]
+    for spec in REAL_HOLDOUTS:
+        real = build_dataset("kitti_object", real_root, "train", transform=tf, seed=args.seed, cache=True,
+                             holdout=spec, holdout_phase=None)
+        keep = [k for k, rec in enumerate(real.samples) if rec.name in ids]
+        if len(keep) != len(ids):
+            raise UsageError(f"--real-ids {args.real_ids}: only training frames 000000-000009 may be used")
+        # Repeat the few real scans so they are about --real-share of each epoch.
+        repeat = max(1, round(args.real_share * len(train) / ((1 - args.real_share) * len(keep) * len(REAL_HOLDOUTS))))
+        parts.append((Subset(real, keep), repeat))
+    return MixedDataset(parts), val
+
+
+def _evaluate(ckpt: Path, out: Path, real_root: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+    from depthsense.data import synthetic
+    from depthsense.evaluation import EvalConfig, evaluate
+
+    scores: dict[str, Any] = {}
+    demo = out / "demo_data"  # the frames `make demo` evaluates on (seed 0, 48 frames, 352x1216)
+    if not (demo / ".complete").exists():
+        synthetic.generate(demo, layout="kitti", frames=48, seed=0, height=352, width=1216)
+        (demo / ".complete").write_text("ok\n")
+    rep = evaluate(EvalConfig(dataset="synthetic", data_root=str(demo), split="val", checkpoints=(f"pretrained={ckpt}",),
+                              max_images=6, out=str(out / "report_synthetic"), progress=args.progress))
+    scores["synthetic_demo_val"] = _table(rep)
+    print(rep.markdown(("mae", "rmse")), flush=True)
+    if real_root is not None:
+        rep = evaluate(EvalConfig(dataset="kitti_object", data_root=str(real_root), split="report",
+                                  checkpoints=(f"pretrained={ckpt}",), out=str(out / "report_real"),
+                                  progress=args.progress))
+        scores["real_report_frames"] = _table(rep)
+        print(rep.markdown(("mae", "rmse")), flush=True)
+    return scores
+
+
+def _table(report) -> dict[str, dict[str, dict[str, float]]]:
+    return {lv: {m: {k: v[k] for k in ("mae", "rmse") if v.get(k) is not None} for m, v in row.items()}
+            for lv, row in report.tables.items()}
+
+
+def _write_shipped(last: Path, final: Path, args, argv, real_root, timings, minutes, scores) -> None:
+    from depthsense.checkpoint import load_checkpoint, save_checkpoint
+
+    c = load_checkpoint(last)
+    command = "python -m depthsense.pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    about = {
+        "name": "DepthSense pretrained completion",
+        "model": c["model"],
+        "model_cfg": c["model_cfg"],
+        "parameters": int(sum(v.numel() for v in c["state_dict"].values())),
+        "command": command.strip(),
+        "training_data": {
+            "synthetic": f"{args.frames} frames of the synthetic street world, seed {args.seed}, {args.size} "
+                         f"(inputs: {', '.join(_mix_text(o, w) for o, w in SPARSITY_MIX)})",
+            "real": ("none" if real_root is None else
+                     f"KITTI object frames {args.real_ids} (beam hold-out {' / '.join(REAL_HOLDOUTS)}, "
+                     f"self-supervised); report frames never used"),
+        },
+        "steps": {"synthetic": args.steps_synthetic, "real+synthetic": args.steps_real if real_root else 0},
+        "train_minutes": round(minutes, 1),
+        "machine": f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {platform.platform(terse=True)}",
+        "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
+        "timings_minutes": {k: round(v / 60, 2) for k, v in timings.items()},
+        "torch": torch.__version__,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "scores": scores,
+    }
+    payload = {k: c[k] for k in ("format", "model", "model_cfg", "state_dict", "train_cfg", "step")}
+    payload["metrics"] = {}
+    payload["about"] = json.loads(json.dumps(about))
+    save_checkpoint(final, payload)
+
+
+def _mix_text(option: dict, weight: float) -> str:
+    if not option:
+        return f"{weight:.0%} 64-beam LiDAR"
+    if "beams" in option:
+        return f"{weight:.0%} {option['beams']} beams"
+    lo, hi = option["density"]
+    return f"{weight:.0%} uniform {lo:.1%}-{hi:.0%}"
+
+
+def _last_step(run: Path) -> int:
+    last = run / "last.pt"
+    if not last.exists():
+        return 0
+    from depthsense.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(last).get("step", 0))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m depthsense.pretrain", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="pretrained_out", help="folder for data, runs, reports and pretrained.pt")
+    p.add_argument("--frames", type=int, default=200, help="synthetic frames to render")
+    p.add_argument("--size", default="352x1216", help="HxW of the synthetic frames")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic world, data order and initialisation")
+    p.add_argument("--real-root", default=str(DEFAULT_REAL_ROOT), help="KITTI-object folder with the real scans")
+    p.add_argument("--real-ids", default=",".join(f"{i:06d}" for i in range(10)),
+                   help="real training frames (a subset of 000000-000009)")
+    p.add_argument("--real-share", type=float, default=0.4, help="share of real scans in stage 2's epochs")
+    p.add_argument("--width", type=int, default=16, help="U-Net width")
+    p.add_argument("--steps-synthetic", type=int, default=2000)
+    p.add_argument("--steps-real", type=int, default=600)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", default="256x320", help="training crop HxW (256 rows reach the top of the LiDAR field of view)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--real-lr-scale", type=float, default=0.5, help="stage 2 learning rate = lr x this")
+    p.add_argument("--loss", default="mae:2.0,rmse:1.0")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-eval", dest="eval", action="store_false", help="skip the final evaluation")
+    p.add_argument("--install", action="store_true", help="copy pretrained.pt into the package")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
