@@ -412,7 +412,7 @@ def test_registry_builds_kitti_and_synthetic(kitti_root):
 
 
 def test_registry_unknown_name_lists_known(kitti_root):
-    with pytest.raises(KeyError, match="known data sets: kitti, kitti_object, nyu, redweb, synthetic"):
+    with pytest.raises(KeyError, match="known data sets: kitti, kitti_object, nyu, redweb, rgbd, synthetic"):
         build_dataset("kiti", kitti_root, "train")
 
 
