@@ -14,6 +14,9 @@ Files:
   - KITTI raw: ``calib_cam_to_cam.txt`` (``P_rect_02``, ``R_rect_00``) plus
     ``calib_velo_to_cam.txt`` (``R`` 3x3, ``T`` 3x1) in the same folder.
 
+  Every key appears once: a key given twice (even with the same values) or a key that
+  is not one word is an error naming the file and the key, never the last line wins.
+
 Projection (:func:`project_points`): ``x_img = P2 . R0_rect . Tr_velo_to_cam . [x y z 1]``;
 a point is kept when its camera depth ``z = x_img[2]`` exceeds 0.1 m and its pixel
 ``(round(x_img[0]/z), round(x_img[1]/z))`` lies inside the image; where several points
@@ -44,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from depthsense.errors import DepthFileError
+from depthsense.io import parse_key_values
 
 __all__ = [
     "LidarError",
@@ -214,7 +218,8 @@ def read_calibration(path: str | os.PathLike, camera: int = 2) -> Calibration:
     Returns:
         The :class:`Calibration`.
     Raises:
-        LidarError: missing file, a missing key (named), a matrix with the wrong number of
+        LidarError: missing file, a missing key (named), a key given twice or not one word
+            (:func:`depthsense.io.parse_key_values`), a matrix with the wrong number of
             values, or non-numeric values.
     """
     path = Path(path)
@@ -421,12 +426,10 @@ def _read_bytes(path: Path, what: str, expected: str) -> bytes:
 def _read_key_values(path: Path) -> dict[str, str]:
     text = _read_bytes(path, "calibration", "KITTI's calib/<id>.txt or calib_cam_to_cam.txt").decode(
         "utf-8", errors="replace")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_key_values(text, path)
+    except DepthFileError as exc:  # a key given twice, ... : LidarError like every calibration problem here
+        raise LidarError(str(exc)) from None
 
 
 def _matrix(values: dict[str, str], key: str, shape: tuple[int, int], path: Path) -> np.ndarray:

@@ -196,6 +196,34 @@ def test_read_intrinsics_formats(tmp_path):
         io.read_intrinsics(tmp_path / "calib.txt", key="P_rect_03")
 
 
+_CALIB = "calib_time: 09-Jan-2012 13:57:47\nP_rect_02: 7.2e+02 0 6.0e+02 4.5e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("P_rect_02: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n",
+     "key 'P_rect_02' appears on lines 2 and 3 (different values)"),
+    ("P_rect_02: 7.2e+02 0 6.0e+02 4.5e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n",
+     "key 'P_rect_02' appears on lines 2 and 3 (the same values)"),
+    ("  P_rect_02 : 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "appears on lines 2 and 3"),
+    ("p_rect_02: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "'P_rect_02' / 'p_rect_02' appears"),
+    ("P_rect_02 old: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "line 3: key 'P_rect_02 old' is not one word"),
+    ("P_rect_02 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "line 3 ('P_rect_02 7.0e+02"),
+])
+def test_read_intrinsics_refuses_ambiguous_calibration_keys(tmp_path, extra, message):
+    path = tmp_path / "calib.txt"
+    path.write_text(_CALIB + extra)
+    with pytest.raises(DepthFileError, match=r"calib.txt: ") as err:
+        io.read_intrinsics(path, key="P_rect_02")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(DepthFileError, match="calib.txt"):  # the same for any key of that file
+        io.parse_key_values(path.read_text(), path)
+
+
+def test_parse_key_values_keeps_values_with_colons_and_skips_comments():
+    text = "# made by hand\n\ncalib_time: 09-Jan-2012 13:57:47\r\nT: 1 2 3\n"
+    assert io.parse_key_values(text) == {"calib_time": " 09-Jan-2012 13:57:47", "T": " 1 2 3"}
+
+
 def test_read_h5_round_trip_and_errors(tmp_path):
     import h5py
 

@@ -242,6 +242,38 @@ def test_bad_calibrations(tmp_path):
         read_calibration(tmp_path)
 
 
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t + t.splitlines()[2].replace("1.0", "2.0", 1) + "\n", "key 'P2' appears on lines 3 and 6 (different values)"),
+    (lambda t: t + t.splitlines()[3] + "\n", "key 'R0_rect' appears on lines 4 and 6 (the same values)"),
+    (lambda t: t + t.splitlines()[2].replace("P2:", "P2 (old):") + "\n", "line 6: key 'P2 (old)' is not one word"),
+    (lambda t: t.replace("P2:", "P2 :") + "P2: " + " ".join(["1"] * 12) + "\n", "key 'P2' appears on lines 3 and 6"),
+])
+def test_object_calibration_with_an_ambiguous_key_is_an_error(tmp_path, edit, message):
+    path = tmp_path / "calib.txt"
+    path.write_text(edit(_object_calib_text(np.eye(3, 4), np.eye(3), np.eye(3, 4))))
+    with pytest.raises(LidarError, match=r"calib.txt: ") as err:
+        read_calibration(path)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("which,extra,message", [
+    ("calib_cam_to_cam.txt", "P_rect_02: " + " ".join(["2"] * 12), "key 'P_rect_02' appears on lines 2 and 4"),
+    ("calib_cam_to_cam.txt", "R_rect_00: " + " ".join(["1"] * 9), "key 'R_rect_00' appears on lines 1 and 4 (the same"),
+    ("calib_velo_to_cam.txt", "T: 0 0 0", "key 'T' appears on lines 2 and 3 (different values)"),
+])
+def test_raw_calibration_with_an_ambiguous_key_is_an_error(tmp_path, which, extra, message):
+    (tmp_path / "calib_cam_to_cam.txt").write_text(
+        "R_rect_00: " + " ".join(["1"] * 9) + "\nP_rect_02: " + " ".join(["1"] * 12) + "\ncalib_time: 09-Jan-2012 13:57:47\n")
+    (tmp_path / "calib_velo_to_cam.txt").write_text("R: " + " ".join(["1"] * 9) + "\nT: 1 2 3\n")
+    read_calibration(tmp_path)  # fine as it is
+    with open(tmp_path / which, "a") as f:
+        f.write(extra + "\n")
+    for path in (tmp_path, tmp_path / "calib_cam_to_cam.txt"):
+        with pytest.raises(LidarError, match=which) as err:
+            read_calibration(path)
+        assert message in str(err.value)
+
+
 @pytest.mark.parametrize("spec,expected", [
     ("beams:2", HoldoutSpec("beams", k=2)), (" BEAMS:4 ", HoldoutSpec("beams", k=4)),
     ("points:0.25", HoldoutSpec("points", fraction=0.25)),

@@ -99,6 +99,9 @@ def test_bad_scans_are_one_line_errors_and_write_nothing(kitti_object_root, tmp_
     (lambda t: t.replace("P2:", "PX:"), "no 'P2' line"),
     (lambda t: t.replace("Tr_velo_to_cam:", "Tr_other:"), "no 'Tr_velo_to_cam' line"),
     (lambda t: t.replace("R0_rect: 9.999128000000e-01", "R0_rect:"), "'R0_rect' has 8 values"),
+    (lambda t: t + t.splitlines()[2].replace("7.070493", "7.3") + "\n", "key 'P2' appears on lines 3 and 8 (different"),
+    (lambda t: t + t.splitlines()[2] + "\n", "key 'P2' appears on lines 3 and 8 (the same values)"),
+    (lambda t: t + t.splitlines()[2].replace("P2:", "P2 old:") + "\n", "key 'P2 old' is not one word"),
 ])
 def test_bad_calibrations_name_the_key(kitti_object_root, tmp_path, capsys, edit, message):
     scan, calib, image = _files(kitti_object_root, "000000")
