@@ -9,6 +9,7 @@ from depthsense.data.lidar import (
     Calibration,
     HoldoutSpec,
     LidarError,
+    LidarWarning,
     holdout_split,
     keep_rings,
     parse_holdout,
@@ -200,6 +201,69 @@ def test_bad_scans(tmp_path):
         read_velodyne(tmp_path / "missing.bin")
     with pytest.raises(LidarError, match="is a folder"):
         read_velodyne(tmp_path)
+
+
+def _resaved(pts: np.ndarray, kind: str) -> bytes:
+    """The real scan written the ways a user might get it wrong."""
+    if kind == "float64":
+        return pts.astype("<f8").tobytes()
+    if kind == "big-endian":
+        return pts.astype(">f4").tobytes()
+    if kind == "xyz":
+        return pts[: len(pts) // 4 * 4, :3].tobytes()
+    if kind == "millimetres":
+        return (pts * np.array([1000, 1000, 1000, 1], np.float32)).tobytes()
+    if kind == "float16":
+        return pts.astype("<f2").tobytes()
+    q = pts.copy()
+    if kind == "one far point":
+        q[7, 0] = 600.0
+    elif kind == "nan reflectance":
+        q[3, 3] = np.nan
+    elif kind == "reflectance -1000..1000":
+        q[:, 3] = q[:, 3] * 2000 - 1000
+    return q.tobytes()
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("float64", "lie beyond 500 m (up to 3.69e+19 m), farther than any LiDAR measures. It looks like float64: "
+                "re-save it as N x 4 little-endian float32"),
+    ("big-endian", "have NaN/Inf coordinates (first at point 70). It looks like big-endian float32"),
+    ("xyz", "outside 0..255 (KITTI: 0..1), so it is not reflectance. It looks like N x 3 float32 (no reflectance"),
+    ("millimetres", "115875 of 115875 points lie beyond 500 m (up to 7.84e+04 m), farther than any LiDAR measures. "
+                    "Its x, y, z look like millimetres: divide them by 1000"),
+    ("float16", "is not a multiple of 16; a KITTI Velodyne scan is N x 4 float32 (x, y, z, reflectance). It looks "
+                "like N x 4 2-byte values (float16/int16)"),
+    ("one far point", "1 of 115875 points lie beyond 500 m (up to 600 m)"),
+    ("nan reflectance", "1 of 115875 points have a NaN/Inf reflectance (first at point 3)"),
+    ("reflectance -1000..1000", "reflectance column spans -1e+03..980, outside 0..255"),
+])
+def test_implausible_scans_are_errors_naming_the_likely_format(kitti_object_root, tmp_path, kind, message):
+    scan_path, calib_path, _ = _frame(kitti_object_root, "000010")
+    bad = tmp_path / "scan.bin"
+    bad.write_bytes(_resaved(read_velodyne(scan_path), kind))
+    with pytest.raises(LidarError) as err:
+        project_file(bad, read_calibration(calib_path), (375, 1242))
+    assert str(err.value).startswith(f"{bad}: ") and message in str(err.value), str(err.value)
+
+
+def test_a_scan_with_almost_no_point_in_the_image_warns(kitti_object_root, tmp_path):
+    scan_path, calib_path, _ = _frame(kitti_object_root, "000010")
+    pts = read_velodyne(scan_path)
+    pts[:, 0] = -np.abs(pts[:, 0])  # everything behind the car ...
+    pts[:5, :3] = [20.0, 0.0, 0.0]  # ... but five points
+    bad = tmp_path / "behind.bin"
+    pts.tofile(bad)
+    with pytest.warns(LidarWarning, match=r"behind.bin: only 5 of its 115875 points \(0.00%\) land in the 1242x375 "
+                                          r"image \(a full KITTI scan puts 14-18% there\)"):
+        project_file(bad, read_calibration(calib_path), (375, 1242))
+
+
+def test_every_shared_scan_is_plausible(kitti_object_root, recwarn):
+    for scan in sorted((kitti_object_root / "training" / "velodyne").glob("*.bin")):
+        calib = read_calibration(kitti_object_root / "training" / "calib" / f"{scan.stem}.txt")
+        project_file(scan, calib, (375, 1242))
+    assert not [w for w in recwarn if issubclass(w.category, LidarWarning)]
 
 
 def test_a_scan_with_no_point_in_the_image_is_an_error(tmp_path):

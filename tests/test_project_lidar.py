@@ -68,7 +68,7 @@ def test_an_image_of_another_size_is_fine(kitti_object_root, tmp_path, capsys):
     assert read_depth(tmp_path / "small.png").shape == (300, 1000)
 
 
-def _bad_scan(tmp_path, kind):
+def _bad_scan(tmp_path, kind, root=None):
     p = tmp_path / f"{kind}.bin"
     if kind == "odd":
         p.write_bytes(b"\0" * 20)
@@ -78,16 +78,20 @@ def _bad_scan(tmp_path, kind):
         np.array([[1.0, np.nan, 0, 0]], np.float32).tofile(p)
     elif kind == "behind":
         np.array([[-10.0, 0, 0, 0]], np.float32).tofile(p)
+    elif kind == "float64":
+        np.fromfile(_files(root)[0], "<f4").astype("<f8").tofile(p)
     return p
 
 
 @pytest.mark.parametrize("kind,message", [
     ("odd", "20 bytes is not a multiple of 16"), ("empty", "empty scan"), ("nan", "NaN/Inf coordinates"),
     ("behind", "none of its 1 points lands in the 1242x375 image"),
+    ("float64", "lie beyond 500 m (up to 3.69e+19 m), farther than any LiDAR measures. It looks like float64: re-save "
+                "it as N x 4 little-endian float32"),
 ])
 def test_bad_scans_are_one_line_errors_and_write_nothing(kitti_object_root, tmp_path, capsys, kind, message):
     _, calib, image = _files(kitti_object_root)
-    scan = _bad_scan(tmp_path, kind)
+    scan = _bad_scan(tmp_path, kind, kitti_object_root)
     rc, _, err = _run([scan, "--calib", calib, "--image", image, "--out", tmp_path / "d.png"], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("depthsense-project-lidar: error:") or "error:" in err
