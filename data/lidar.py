@@ -372,15 +372,15 @@ def keep_rings(rings: np.ndarray, beams: int, total: int = FULL_SCAN_RINGS) -> n
 
 
 def parse_holdout(spec: str) -> HoldoutSpec:
-    """Parse ``"beams:K"`` (K >= 2) or ``"points:F"`` (0 < F < 1).
+    """Parse ``"beams:K"`` (K = 2, 4, 8, 16, 32 or 64: divides the 64 rings) or ``"points:F"`` (0 < F < 1).
 
     Raises:
-        ValueError: anything else (the message gives the accepted forms).
+        ValueError: anything else (what is wrong, then the accepted forms, which agree).
     """
     text = str(spec).strip()
     kind, sep, value = text.partition(":")
     kind = kind.strip().lower()
-    form = "use beams:K (K >= 2, e.g. beams:2) or points:F (0 < F < 1, e.g. points:0.5)"
+    form = "use beams:K with K = 2, 4, 8, 16, 32 or 64 (e.g. beams:2) or points:F with 0 < F < 1 (e.g. points:0.5)"
     if not sep:
         raise ValueError(f"hold-out {text!r} does not parse; {form}")
     if kind == "beams":
@@ -389,7 +389,9 @@ def parse_holdout(spec: str) -> HoldoutSpec:
         except ValueError:
             raise ValueError(f"hold-out {text!r}: K must be an integer; {form}") from None
         if k < 2 or FULL_SCAN_RINGS % k:
-            raise ValueError(f"hold-out {text!r}: K must be 2, 4, 8, 16 or 32 (a divisor of 64 above 1); {form}")
+            why = "K = 1 holds no ring out" if k == 1 else (f"K = {k} does not divide the 64 rings" if k > 1
+                                                              else "K must be positive")
+            raise ValueError(f"hold-out {text!r}: {why}; {form}")
         return HoldoutSpec("beams", k=k)
     if kind == "points":
         try:

@@ -31,6 +31,7 @@ __all__ = [
     "DefaultsHelpFormatter",
     "resolve_device",
     "parse_crop",
+    "parse_size",
     "parse_kv",
     "build_model_from_options",
     "cache_dir",
@@ -61,6 +62,27 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D401 - argparse's hook
+        # argparse takes the value of "--size -5x10" for an option and says "expected one
+        # argument"; joined as "--size=-5x10" it reaches the option's own check and message.
+        args = list(sys.argv[1:] if args is None else args)
+        takes_one = {s for a in self._actions if a.option_strings and a.nargs is None for s in a.option_strings}
+        joined: list = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                joined += args[i:]
+                break
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg in takes_one and isinstance(nxt, str) and len(nxt) > 1 and nxt[0] == "-" and nxt[1].isdigit():
+                joined.append(f"{arg}={nxt}")
+                i += 2
+            else:
+                joined.append(arg)
+                i += 1
+        return super().parse_known_args(joined, namespace)
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -367,12 +389,22 @@ def parse_crop(text: str) -> tuple | None:
     """``"256x1216"`` -> (256, 1216); ``"none"`` -> () (meaning: no crop)."""
     if text.lower() in ("none", "full", "0"):
         return ()
+    return parse_size(text, "crop", minimum=16, example="256x1216, or none")
+
+
+def parse_size(text: str, what: str = "size", minimum: int = 1, example: str = "375x1242") -> tuple[int, int]:
+    """``"375x1242"`` -> (375, 1242), both sides >= ``minimum`` (an argparse ``type``).
+
+    Raises:
+        argparse.ArgumentTypeError: not HxW, or a side below ``minimum`` (names ``what``).
+    """
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"crop {text!r}: expected HxW such as 256x1216, or none") from None
-    if h < 16 or w < 16:
-        raise argparse.ArgumentTypeError(f"crop {text!r}: both sides must be >= 16 pixels")
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: expected HxW such as {example}") from None
+    if h < minimum or w < minimum:
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: both sides must be >= {minimum} pixel"
+                                         f"{'s' if minimum > 1 else ''}")
     return (h, w)
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "WriteError",
     "KITTI_DEPTH_SCALE",
     "MAX_DEPTH_M",
+    "MAX_PIXELS",
+    "MAX_SIDE",
     "DepthUnit",
     "DEPTH_UNITS",
     "parse_depth_unit",
@@ -126,7 +128,10 @@ class WriteError(DepthFileError):
     """
 
 
-_MAX_PIXELS = 100_000_000  # refuse absurd images before decoding them into memory
+MAX_PIXELS = 100_000_000
+"""Largest image (H x W) read or made: absurd sizes are refused before any memory is allocated."""
+MAX_SIDE = 1_000_000
+"""Longest PNG side libpng writes or reads (its default user limit)."""
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
 
@@ -333,7 +338,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         if img.dtype != np.uint8:
             raise DepthFileError(
                 f"{path}: single-channel {img.dtype} image looks like a depth map, not an "
-                "RGB image. Pass the camera image first and the sparse depth second."
+                "RGB image; give the camera image (8-bit colour) as the image and the depth map as the depth."
             )
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.shape[2] == 4:
@@ -383,10 +388,14 @@ def encode_image(path: str | os.PathLike, array: np.ndarray) -> bytes:
     """The bytes of ``array`` (OpenCV channel order) encoded by ``path``'s extension.
 
     Raises:
-        DepthFileError: unknown extension or encoder failure.
+        DepthFileError: unknown extension, a PNG side above :data:`MAX_SIDE`, or encoder
+            failure.
     """
     path = Path(path)
     ext = path.suffix.lower() or ".png"
+    if ext == ".png" and max(array.shape[:2]) > MAX_SIDE:
+        raise DepthFileError(f"{path}: a {array.shape[1]}x{array.shape[0]} image; a PNG side may be at most "
+                             f"{MAX_SIDE:,} pixels (libpng). Write a smaller image.")
     try:
         ok, buf = cv2.imencode(ext, array)
     except cv2.error as exc:
@@ -661,7 +670,7 @@ def png_info(data: bytes, path: Path | str = "<bytes>") -> dict:
             f"{path}: truncated PNG (no IEND chunk); the write or copy was cut short. "
             "Copy or export the file again."
         )
-    if width == 0 or height == 0 or width * height > _MAX_PIXELS:
+    if width == 0 or height == 0 or width * height > MAX_PIXELS:
         raise DepthFileError(f"{path}: PNG of {width}x{height} pixels is empty or too large.")
     return {
         "width": width,
@@ -720,7 +729,7 @@ def _decode(data: bytes, path: Path, what: str) -> np.ndarray:
             f"{path}: cannot be decoded as an image ({_sniff(data)}); it is corrupt or not "
             f"a {what}. Copy or export it again as PNG."
         )
-    if img.size > 4 * _MAX_PIXELS:
+    if img.size > 4 * MAX_PIXELS:
         raise DepthFileError(f"{path}: image of shape {img.shape} is too large.")
     return img
 

@@ -77,6 +77,22 @@ def test_one_line_parser_error_names_the_program_and_help():
         p.parse_args(["--n", "q"])
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["--crop", "-5x10"], "argument --crop: crop '-5x10': both sides must be >= 16 pixels"),
+    (["--crop=-5x10"], "argument --crop: crop '-5x10': both sides must be >= 16 pixels"),
+    (["--synthetic-size", "-352x1216"], "crop '-352x1216': both sides must be >= 16 pixels"),
+])
+def test_a_value_starting_with_minus_reaches_its_own_check(argv, message):
+    # argparse alone reads "--crop -5x10" as two options: "expected one argument"
+    with pytest.raises(UsageError, match=message):
+        parse_train_args(argv)
+    p = OneLineParser(prog="depthsense-x")
+    p.add_argument("--n", type=int)
+    p.add_argument("--flag", action="store_true")
+    p.add_argument("rest", nargs="*")
+    assert p.parse_args(["--n", "-3", "--flag", "--", "-4x5"]) .rest == ["-4x5"]  # "--" still ends options
+
+
 def test_run_cli_prefix_is_the_console_script_name_however_started(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["/some/where/train_depth.py"])
 

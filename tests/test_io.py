@@ -180,6 +180,13 @@ def test_write_rgb_shape_error(tmp_path):
         io.write_rgb(tmp_path / "x.png", np.zeros((4, 4)))
 
 
+def test_a_png_side_beyond_libpng_limit_is_a_one_line_error(tmp_path, capfd):
+    with pytest.raises(DepthFileError, match=r"tall.png: a 1x1000001 image; a PNG side may be at most 1,000,000 pixels"):
+        io.write_depth(tmp_path / "tall.png", np.ones((io.MAX_SIDE + 1, 1), np.float32))
+    assert capfd.readouterr().err == ""  # libpng's own lines would precede ours
+    assert not list(tmp_path.iterdir())
+
+
 def test_read_intrinsics_formats(tmp_path):
     (tmp_path / "k9.txt").write_text("721.5 0 609.5 0 721.5 172.8 0 0 1\n")
     k = io.read_intrinsics(tmp_path / "k9.txt")

@@ -349,8 +349,11 @@ def test_holdout_specs_parse(spec, expected):
 
 @pytest.mark.parametrize("spec", ["beams", "beams:1", "beams:3", "beams:x", "points:0", "points:1.5", "rings:2", ""])
 def test_bad_holdout_specs(spec):
-    with pytest.raises(ValueError, match="beams:K"):
+    with pytest.raises(ValueError, match="beams:K") as err:
         parse_holdout(spec)
+    # one account of K: the accepted values are listed once, and nothing contradicts them
+    form = "use beams:K with K = 2, 4, 8, 16, 32 or 64 (e.g. beams:2) or points:F with 0 < F < 1 (e.g. points:0.5)"
+    assert str(err.value).endswith(form) and str(err.value).count("K = 2") == 1 and "K >= 2" not in str(err.value)
 
 
 def test_keep_rings_every_nth():

@@ -120,6 +120,11 @@ def test_bad_calibrations_name_the_key(kitti_object_root, tmp_path, capsys, edit
     (["--beams", "12"], "--beams 12: not a divisor of 64"),
     (["--size", "375"], "expected HxW"),
     (["--bogus"], "unrecognized arguments"),
+    (["--size", "-5x10"], "argument --size: size '-5x10': both sides must be >= 1 pixel"),
+    (["--size", "375x-1242"], "argument --size: size '375x-1242': both sides must be >= 1 pixel"),
+    (["--size", "100000x100000"], "--size 100000x100000: 10,000 megapixels; DepthSense reads and writes images of at "
+                                  "most 100 MP"),
+    (["--size", "2000000x10"], "--size 2000000x10: a PNG side may be at most 1,000,000 pixels"),
 ])
 def test_bad_options(kitti_object_root, tmp_path, capsys, extra, message):
     scan, calib, _ = _files(kitti_object_root)
@@ -138,3 +143,13 @@ def test_never_writes_over_an_input(kitti_object_root, tmp_path, capsys):
     rc, _, err = _run([scan, "--calib", calib, "--image", copy, "--out", copy], capsys)
     assert rc == 2 and "is an input of this command" in err
     assert copy.read_bytes() == before
+
+
+def test_a_depth_map_given_as_the_image_is_named_without_an_argument_order(kitti_object_root, tmp_path, capsys):
+    scan, calib, _ = _files(kitti_object_root)
+    rc, _, err = _run([scan, "--calib", calib, "--size", "375x1242", "--out", tmp_path / "d.png"], capsys)
+    assert rc == 0, err
+    rc, _, err = _run([scan, "--calib", calib, "--image", tmp_path / "d.png", "--out", tmp_path / "e.png"], capsys)
+    assert rc == 2 and "d.png: single-channel uint16 image looks like a depth map" in err
+    assert "first" not in err and len(err.strip().splitlines()) == 1  # --image has no position to get wrong
+    assert not (tmp_path / "e.png").exists()

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from depthsense.config import UsageError, make_output_dir, parse_crop, run_cli
+from depthsense.config import OneLineParser, UsageError, make_output_dir, parse_size, run_cli
 
 __all__ = ["main", "cli"]
 
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"{args.scan}: needs --calib (KITTI-object calib/<id>.txt or KITTI-raw calib_cam_to_cam.txt)")
     if bool(args.image) == bool(args.size):
         raise UsageError("give the image size with exactly one of --image IMAGE or --size HxW")
+    if args.size:
+        _check_size(*args.size)
     if not args.out:
         raise UsageError("--out FILE.png: where to write the projected depth")
     if args.overlay is not None and not args.image:
@@ -142,18 +144,24 @@ def _refuse_overwrite(outputs: list[Path], inputs: list[Path]) -> None:
                              "written over)")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of the usage block
-        raise UsageError(f"{message} (see {_PROG} --help)")
+def _check_size(h: int, w: int) -> None:
+    """Refuse a --size no PNG of ours can hold, before any memory is allocated."""
+    from depthsense.io import MAX_PIXELS, MAX_SIDE  # io loads OpenCV: only when needed
+
+    if h * w > MAX_PIXELS:
+        raise UsageError(f"--size {h}x{w}: {h * w / 1e6:,.0f} megapixels; DepthSense reads and writes images of at "
+                         f"most {MAX_PIXELS / 1e6:.0f} MP (depthsense.io.MAX_PIXELS; KITTI is 375x1242)")
+    if max(h, w) > MAX_SIDE:
+        raise UsageError(f"--size {h}x{w}: a PNG side may be at most {MAX_SIDE:,} pixels (libpng's limit)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=_PROG, description="Project Velodyne .bin scans into the camera: KITTI uint16 depth PNGs.")
+    p = OneLineParser(prog=_PROG, description="Project Velodyne .bin scans into the camera: KITTI uint16 depth PNGs.")
     p.add_argument("scan", nargs="?", help="one Velodyne scan (.bin, N x 4 float32)")
     p.add_argument("--calib", help="KITTI-object calib/<id>.txt, or KITTI-raw calib_cam_to_cam.txt "
                    "(calib_velo_to_cam.txt beside it)")
     p.add_argument("--image", help="the camera image: gives the size (and the overlay's background)")
-    p.add_argument("--size", type=parse_crop, help="image size HxW instead of --image, e.g. 375x1242")
+    p.add_argument("--size", type=parse_size, help="image size HxW instead of --image, e.g. 375x1242")
     p.add_argument("--out", help="output depth PNG (one scan)")
     p.add_argument("--overlay", nargs="?", const="", default=None, metavar="PNG",
                    help="also draw the points over the image: PNG path for one scan; with --data-root "
