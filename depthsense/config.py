@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from depthsense.errors import DepthFileError, DepthSenseError
 
@@ -42,7 +42,10 @@ __all__ = [
     "check_output_dir",
     "make_output_dir",
     "refuse_overwrite",
+    "refuse_shared_outputs",
     "refuse_output_inside",
+    "report_problems",
+    "written_so_far",
 ]
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
@@ -553,6 +556,36 @@ def refuse_overwrite(outputs: Iterable[str | os.PathLike], inputs: Iterable[str 
                              f"nothing was written. {fix[:1].upper()}{fix[1:]}")
 
 
+def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike | None]
+                          | Iterable[tuple[str, str | os.PathLike | None]]) -> None:
+    """Refuse two outputs of one command that are the same file (one would replace the other).
+
+    Compares real paths (symlinks and ``..`` resolved, also for files that do not exist
+    yet) and, for files that exist, device and inode, as :func:`refuse_overwrite` does.
+
+    Args:
+        outputs: what each output is (an option such as ``"--overlay"``, or the path
+            itself) -> its path, as a mapping or (name, path) pairs; None paths are skipped.
+    Raises:
+        UsageError: ``--overlay o/a.png: is the same file as --out o/a.png; ...``.
+    """
+    seen: dict[Any, tuple[str, Path]] = {}
+    for name, path in (outputs.items() if isinstance(outputs, Mapping) else outputs):
+        if path is None:
+            continue
+        path = Path(path)
+        keys = [os.path.realpath(path)] + ([k] if (k := _inode(path)) is not None else [])
+        hit = next((seen[k] for k in keys if k in seen), None)
+        if hit is not None:
+            def label(n: str, p: Path) -> str:
+                return f"{n} {p}" if n != str(p) else str(p)
+            raise UsageError(f"{label(name, path)}: is the same file as {label(*hit)}; two outputs of one command "
+                             "cannot share a path (one would replace the other). Give each its own path; nothing "
+                             "was written.")
+        for k in keys:
+            seen.setdefault(k, (name, path))
+
+
 def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathLike | None],
                          option: str = "--out") -> None:
     """Refuse an output directory that is, or lies inside, a folder the command reads.
@@ -570,6 +603,35 @@ def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathL
         if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
             raise UsageError(f"{option} {out} is inside {source} {root}: a command must not write into the data "
                              f"it reads; choose an {option} outside it")
+
+
+def report_problems(problems: Sequence[str], total: int, unit: str = "inputs") -> int:
+    """Print what a folder mode skipped, on stderr: a count, then one line per problem.
+
+    Returns:
+        The exit status: 1 when there were problems, else 0.
+    """
+    if not problems:
+        return 0
+    print(f"{len(problems)} problem(s) ({total} {unit}):", file=sys.stderr)
+    for line in problems:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def written_so_far(done: Sequence[str], total: int, out: str | os.PathLike, unit: str = "frames") -> str:
+    """The sentence a folder mode adds to an error that stopped it: exactly what stays written.
+
+    Args:
+        done: names of the items fully written before the error, in order.
+        total: items the command was asked for.
+        out: the output folder.
+    """
+    if not done:
+        return f"None of the {total} {unit} was written to {out}."
+    shown = ", ".join(done[:3]) + (f" ... {done[-1]}" if len(done) > 3 else "")
+    return (f"Before it, {len(done)} of {total} {unit} were written completely to {out} and stay ({shown}); "
+            f"the other {total - len(done)} were not.")
 
 
 def _inode(p: Path) -> tuple[int, int] | None:

@@ -19,8 +19,11 @@ from depthsense.config import (
     parse_train_args,
     refuse_output_inside,
     refuse_overwrite,
+    refuse_shared_outputs,
+    report_problems,
     resume_config,
     run_cli,
+    written_so_far,
 )
 from depthsense.errors import DepthFileError
 
@@ -173,6 +176,30 @@ def test_refuse_overwrite_by_path_symlink_and_hard_link(tmp_path):
     with pytest.raises(UsageError, match="is the same file as the input"):
         refuse_overwrite([tmp_path / "hard.png"], [src])
     refuse_overwrite([tmp_path / "in" / "b.png", tmp_path / "new" / "a.png"], [src])  # no clash
+
+
+def test_refuse_shared_outputs_by_path_dotdot_symlink_and_hard_link(tmp_path):
+    (tmp_path / "o").mkdir()
+    a = tmp_path / "o" / "a.png"
+    refuse_shared_outputs({"--out": a, "--overlay": tmp_path / "o" / "b.png", "--extra": None})  # distinct: fine
+    (tmp_path / "link.png").symlink_to(a)
+    (tmp_path / "dir").symlink_to(tmp_path / "o")
+    for other in (a, tmp_path / "o" / ".." / "o" / "a.png", tmp_path / "link.png", tmp_path / "dir" / "a.png"):
+        with pytest.raises(UsageError, match=rf"^--overlay {other}: is the same file as --out {a}; two outputs"):
+            refuse_shared_outputs({"--out": a, "--overlay": other})
+    a.write_bytes(b"x")
+    os.link(a, tmp_path / "hard.png")
+    with pytest.raises(UsageError, match="hard.png: is the same file as"):
+        refuse_shared_outputs({str(a): a, str(tmp_path / "hard.png"): tmp_path / "hard.png"})
+
+
+def test_folder_mode_reports_list_problems_and_say_what_stays(capsys):
+    assert report_problems([], 3) == 0 and capsys.readouterr().err == ""
+    assert report_problems(["skipped a: bad", "skipped b: worse"], 3, "frames") == 1
+    assert capsys.readouterr().err == "2 problem(s) (3 frames):\n  skipped a: bad\n  skipped b: worse\n"
+    assert written_so_far([], 4, "out") == "None of the 4 frames was written to out."
+    assert written_so_far(["a", "b", "c", "d", "e"], 9, "out", "images") == (
+        "Before it, 5 of 9 images were written completely to out and stay (a, b, c ... e); the other 4 were not.")
 
 
 def test_refuse_output_inside_the_data_it_reads(tmp_path):

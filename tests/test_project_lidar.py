@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,7 @@ def test_folder_mode_writes_every_frame(kitti_object_root, tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"{i}.png" for i in ("000010", "000021", "000076", "000142", "000217")]
                            + [f"{i}_overlay.png" for i in ("000010", "000021", "000076", "000142", "000217")])
-    assert "wrote 5 depth PNGs" in printed
+    assert f"wrote 5 of 5 frames to {out}: 5 depth PNGs and 5 overlays" in printed
     d = read_depth(out / "000076.png")
     assert d.shape == (374, 1238) and 0.01 < (d > 0).mean() < 0.03
 
@@ -141,7 +143,7 @@ def test_never_writes_over_an_input(kitti_object_root, tmp_path, capsys):
     copy.write_bytes(image.read_bytes())
     before = copy.read_bytes()
     rc, _, err = _run([scan, "--calib", calib, "--image", copy, "--out", copy], capsys)
-    assert rc == 2 and "is an input of this command" in err
+    assert rc == 2 and f"{copy}: this output is the input {copy}; refusing to overwrite an input" in err
     assert copy.read_bytes() == before
 
 
@@ -153,3 +155,131 @@ def test_a_depth_map_given_as_the_image_is_named_without_an_argument_order(kitti
     assert rc == 2 and "d.png: single-channel uint16 image looks like a depth map" in err
     assert "first" not in err and len(err.strip().splitlines()) == 1  # --image has no position to get wrong
     assert not (tmp_path / "e.png").exists()
+
+
+# --------------------------------------------------------------------------- two outputs, one path
+
+
+@pytest.mark.parametrize("overlay", ["same.png", "x/../same.png", "link.png", "sub/same.png", "./same.png"])
+def test_two_outputs_may_not_share_a_path(kitti_object_root, tmp_path, capsys, monkeypatch, overlay):
+    scan, calib, image = _files(kitti_object_root)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "link.png").symlink_to("same.png")
+    (tmp_path / "sub").symlink_to(".")
+    rc, out, err = _run([scan, "--calib", calib, "--image", image, "--out", "same.png", "--overlay", overlay], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and not out
+    assert f"--overlay {Path(overlay)}: is the same file as --out same.png" in err and "nothing was written" in err
+    assert not (tmp_path / "same.png").exists()
+
+
+@pytest.fixture
+def root_of(kitti_object_root, tmp_path):
+    """Make a KITTI-object root of symlinks to the shared frames: ``frames`` maps a frame
+    name to (shared id, {"velodyne"|"calib"|"image_2": bytes written instead})."""
+    def make(frames: dict) -> Path:
+        base = tmp_path / "root" / "training"
+        for sub in ("velodyne", "calib", "image_2"):
+            (base / sub).mkdir(parents=True)
+        for name, (src, replace) in frames.items():
+            for sub, ext, shared in zip(("velodyne", "calib", "image_2"), (".bin", ".txt", ".png"),
+                                        _files(kitti_object_root, src)):
+                target = base / sub / f"{name}{ext}"
+                if sub in replace:
+                    target.write_bytes(replace[sub])
+                else:
+                    target.symlink_to(shared)
+        return tmp_path / "root"
+    return make
+
+
+def test_folder_mode_refuses_frames_whose_files_collide(root_of, tmp_path, capsys):
+    root = root_of({"000010": ("000010", {}), "000010_overlay": ("000021", {})})
+    rc, out, err = _run(["--data-root", root, "--out-dir", tmp_path / "p", "--overlay", "--no-progress"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "000010_overlay's depth PNG" in err and "is the same file as 000010's overlay" in err
+    assert not (tmp_path / "p").exists()
+
+
+# --------------------------------------------------------------------------- folder mode: skip, report, say what stays
+
+
+def test_folder_mode_skips_bad_frames_lists_them_and_exits_1(root_of, kitti_object_root, tmp_path, capsys):
+    scan = np.fromfile(_files(kitti_object_root, "000021")[0], "<f4")
+    calib = _files(kitti_object_root, "000076")[1].read_text()
+    root = root_of({"000010": ("000010", {}),
+                    "000021": ("000021", {"velodyne": scan.astype("<f8").tobytes()}),
+                    "000076": ("000076", {"calib": (calib + calib.splitlines()[2] + "\n").encode()}),
+                    "000142": ("000142", {"image_2": _files(kitti_object_root, "000142")[2].read_bytes()[:5000]})})
+    out_dir = tmp_path / "p"
+    rc, out, err = _run(["--data-root", root, "--out-dir", out_dir, "--overlay", "--no-progress"], capsys)
+    assert rc == 1
+    assert sorted(p.name for p in out_dir.iterdir()) == ["000010.png", "000010_overlay.png"]
+    assert f"wrote 1 of 4 frames to {out_dir}: 1 depth PNGs and 1 overlays" in out
+    lines = err.strip().splitlines()
+    assert lines[0] == "3 problem(s) (4 frames):" and len(lines) == 4, err
+    assert "skipped 000021: " in lines[1] and "It looks like float64" in lines[1]
+    assert "skipped 000076: " in lines[2] and "key 'P2' appears on lines 3 and 9" in lines[2]
+    assert "skipped 000142: " in lines[3] and "truncated PNG" in lines[3]
+
+
+def test_folder_mode_on_a_full_disk_stops_and_says_what_stays(root_of, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import depthsense.io as dio
+
+    root = root_of({i: (i, {}) for i in ("000010", "000021", "000076")})
+    real, calls = dio._write_file, []
+
+    def fill_up(path, data):  # room for the first frame's depth PNG and overlay, then full
+        calls.append(path)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(dio, "_write_file", fill_up)
+    out_dir = tmp_path / "p"
+    rc, out, err = _run(["--data-root", root, "--out-dir", out_dir, "--overlay", "--no-progress"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and not out
+    assert "No space left on device" in err
+    assert (f"Before it, 1 of 3 frames were written completely to {out_dir} and stay (000010); the other 2 were not."
+            in err)
+    # the second frame's depth PNG was written but not its overlay: neither is under its real name
+    assert sorted(p.name for p in out_dir.iterdir()) == ["000010.png", "000010_overlay.png"]
+
+
+def test_one_frame_writes_depth_and_overlay_together_or_neither(kitti_object_root, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import depthsense.io as dio
+
+    scan, calib, image = _files(kitti_object_root)
+    real = dio._write_file
+
+    def fill_up(path, data):  # the overlay (a temp file .o.png.*) does not fit
+        if Path(path).name.startswith(".o.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(dio, "_write_file", fill_up)
+    rc, _, err = _run([scan, "--calib", calib, "--image", image, "--out", tmp_path / "d.png",
+                       "--overlay", tmp_path / "o.png"], capsys)
+    assert rc == 2 and "No space left on device" in err and not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- notes
+
+
+def test_notes_are_note_lines_not_python_warnings(kitti_object_root, root_of, tmp_path, capsys):
+    scan, calib, image = _files(kitti_object_root)
+    far = tmp_path / "far.bin"
+    pts = read_velodyne(scan)
+    pts[:, :3] *= 4  # up to ~320 m: plausible for a LiDAR, beyond the PNG's 256 m
+    pts.tofile(far)
+    rc, out, err = _run([far, "--calib", calib, "--image", image, "--out", tmp_path / "d.png"], capsys)
+    assert rc == 0 and err == ""
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and notes[0].startswith(f"note: {tmp_path / 'd.png'}: ") and "were clipped" in notes[0]
+    root = root_of({"000010": ("000010", {"velodyne": pts.tobytes()}), "000021": ("000021", {})})
+    rc, out, err = _run(["--data-root", root, "--out-dir", tmp_path / "p", "--no-progress"], capsys)
+    assert rc == 0 and err == "" and out.count("note: ") == 1 and "000010.png: " in out and "were clipped" in out
