@@ -223,21 +223,9 @@ def test_folder_mode_skips_bad_frames_lists_them_and_exits_1(root_of, kitti_obje
     assert "skipped 000142: " in lines[3] and "truncated PNG" in lines[3]
 
 
-def test_folder_mode_on_a_full_disk_stops_and_says_what_stays(root_of, tmp_path, capsys, monkeypatch):
-    import errno
-
-    import depthsense.io as dio
-
+def test_folder_mode_on_a_full_disk_stops_and_says_what_stays(root_of, tmp_path, capsys, disk_full_after):
     root = root_of({i: (i, {}) for i in ("000010", "000021", "000076")})
-    real, calls = dio._write_file, []
-
-    def fill_up(path, data):  # room for the first frame's depth PNG and overlay, then full
-        calls.append(path)
-        if len(calls) > 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
-
-    monkeypatch.setattr(dio, "_write_file", fill_up)
+    disk_full_after(3)  # the first frame's depth PNG and overlay, the second's depth PNG, then full
     out_dir = tmp_path / "p"
     rc, out, err = _run(["--data-root", root, "--out-dir", out_dir, "--overlay", "--no-progress"], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and not out
@@ -248,20 +236,10 @@ def test_folder_mode_on_a_full_disk_stops_and_says_what_stays(root_of, tmp_path,
     assert sorted(p.name for p in out_dir.iterdir()) == ["000010.png", "000010_overlay.png"]
 
 
-def test_one_frame_writes_depth_and_overlay_together_or_neither(kitti_object_root, tmp_path, capsys, monkeypatch):
-    import errno
-
-    import depthsense.io as dio
-
+def test_one_frame_writes_depth_and_overlay_together_or_neither(kitti_object_root, tmp_path, capsys,
+                                                                disk_full_after):
     scan, calib, image = _files(kitti_object_root)
-    real = dio._write_file
-
-    def fill_up(path, data):  # the overlay (a temp file .o.png.*) does not fit
-        if Path(path).name.startswith(".o.png"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
-
-    monkeypatch.setattr(dio, "_write_file", fill_up)
+    disk_full_after(1)  # the depth PNG fits, its overlay does not
     rc, _, err = _run([scan, "--calib", calib, "--image", image, "--out", tmp_path / "d.png",
                        "--overlay", tmp_path / "o.png"], capsys)
     assert rc == 2 and "No space left on device" in err and not list(tmp_path.iterdir())

@@ -349,36 +349,20 @@ def test_sizes_beyond_the_renderer_are_refused_before_anything_is_written(tmp_pa
     syn.check_frame_size(4000, 4000)  # the limit itself is fine
 
 
-def _full_after(monkeypatch, writes: int) -> None:
-    """The disk fills up after ``writes`` files (depthsense.io's one writer)."""
-    import errno
-
-    import depthsense.io as dio
-
-    real, calls = dio._write_file, []
-
-    def fill_up(path, data):
-        calls.append(path)
-        if len(calls) > writes:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
-
-    monkeypatch.setattr(dio, "_write_file", fill_up)
-
-
 @pytest.mark.parametrize("layout,writes,message", [
     ("kitti", 1 + 2 + 4 + 2, "holds 1 of 4 frames (6 files)"),  # marker, 2 calibration files, a frame, then full
     ("redweb", 1 + 2 * 2 + 1, "holds 2 of 4 frames (4 files)"),
 ])
-def test_an_unfinished_set_stays_marked_and_loaders_refuse_it(tmp_path, monkeypatch, layout, writes, message):
+def test_an_unfinished_set_stays_marked_and_loaders_refuse_it(tmp_path, disk_full_after, monkeypatch, layout, writes,
+                                                              message):
     from depthsense.data import INCOMPLETE_MARKER, build_dataset
     from depthsense.errors import DatasetError
 
     out = tmp_path / "set"
-    with monkeypatch.context() as m:
-        _full_after(m, writes)
-        with pytest.raises(DepthFileError) as err:
-            generate(out, layout, frames=4, height=32, width=96)
+    disk_full_after(writes)
+    with pytest.raises(DepthFileError) as err:
+        generate(out, layout, frames=4, height=32, width=96)
+    monkeypatch.undo()  # room again
     assert "No space left on device" in str(err.value) and message in str(err.value)
     assert f"stays marked incomplete by {INCOMPLETE_MARKER}, so no loader reads it" in str(err.value)
     assert (out / INCOMPLETE_MARKER).is_file()
@@ -404,15 +388,15 @@ def test_an_interrupted_generation_leaves_the_marker(tmp_path, monkeypatch):
     assert (tmp_path / ".incomplete").is_file()
 
 
-def test_cli_huge_size_full_disk_and_out_of_memory_are_one_line(tmp_path, capsys, monkeypatch):
+def test_cli_huge_size_full_disk_and_out_of_memory_are_one_line(tmp_path, capsys, monkeypatch, disk_full_after):
     rc = make_synthetic.main(["--out", str(tmp_path / "o"), "--height", "100000", "--width", "100000"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "10,000 megapixels a frame" in err and "limited to 16 MP" in err
     assert not (tmp_path / "o").exists()
     small = ["--height", "32", "--width", "96", "--frames", "4", "--no-progress"]
-    with monkeypatch.context() as m:
-        _full_after(m, 4)
-        rc = make_synthetic.main(["--out", str(tmp_path / "full"), *small])
+    disk_full_after(4)
+    rc = make_synthetic.main(["--out", str(tmp_path / "full"), *small])
+    monkeypatch.undo()
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "holds 0 of 4 frames" in err and "marked incomplete" in err
 
