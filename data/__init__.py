@@ -9,6 +9,7 @@ KITTI reader on generated files).
 """
 
 from depthsense.data.dataset import (
+    INCOMPLETE_MARKER,
     OPTIONAL_KEYS,
     DepthDataset,
     RawSample,
@@ -31,5 +32,6 @@ __all__ = [
     "available_datasets",
     "collate_samples",
     "OPTIONAL_KEYS",
+    "INCOMPLETE_MARKER",
     "DatasetError",
 ]

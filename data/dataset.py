@@ -45,6 +45,11 @@ from depthsense.data.sparsify import apply_sparsity, check_sparsity_args
 from depthsense.data.transforms import adjust_intrinsics
 from depthsense.errors import DatasetError
 
+INCOMPLETE_MARKER = ".incomplete"
+"""A file a data-set writer (``depthsense-make-synthetic``) keeps in its output folder
+while it writes and removes at the end: a folder holding it was left unfinished (a
+crash, a full disk, kill -9), and every loader refuses it."""
+
 __all__ = [
     "DepthDataset",
     "SampleRecord",
@@ -230,6 +235,13 @@ class DepthDataset(Dataset):
             raise DatasetError(
                 f"{self.root}: {type(self).__name__} root {what}. Pass the folder that holds "
                 f"the data set ({self._layout_hint()})."
+            )
+        marker = self.root / INCOMPLETE_MARKER
+        if marker.exists():
+            what = " ".join(marker.read_text(encoding="utf-8", errors="replace").split())[:200] or "a writer"
+            raise DatasetError(
+                f"{self.root}: incomplete data set: {marker} marks a generation that did not finish ({what}). "
+                "Run that command again to complete it, or delete the folder."
             )
         valid_splits = self._valid_splits()
         if split not in valid_splits:

@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError, DepthFileError
-from depthsense.io import read_depth, read_mask, read_rgb
+from depthsense.io import parse_key_values, read_depth, read_mask, read_rgb
 
 __all__ = ["KittiDataset", "SyntheticKittiDataset", "read_lidar_offsets"]
 
@@ -295,22 +295,21 @@ def read_lidar_offsets(path: str | os.PathLike) -> tuple[float, float]:
         ``(metres above, metres behind)`` the camera, i.e. ``(-T_y, -T_z)``; about
         (0.076, 0.272) for the real KITTI rig.
     Raises:
-        DepthFileError: missing file or no ``T:`` line with 3 numbers.
+        DepthFileError: missing file, no ``T:`` line with 3 numbers, or a file that
+            :func:`depthsense.io.parse_key_values` refuses (``T`` given twice, ...).
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise DepthFileError(f"{path}: cannot read the LiDAR calibration ({exc.strerror}).") from None
-    for line in text.splitlines():
-        key, _, values = line.partition(":")
-        if key.strip() == "T":
-            try:
-                t = [float(v) for v in values.split()]
-            except ValueError:
-                t = []
-            if len(t) == 3:
-                return (-t[1], -t[2])
+    values = parse_key_values(text, path)
+    try:
+        t = [float(v) for v in values.get("T", "").split()]
+    except ValueError:
+        t = []
+    if len(t) == 3:
+        return (-t[1], -t[2])
     raise DepthFileError(
         f"{path}: no 'T: x y z' line (velodyne origin in the camera frame); expected KITTI's "
         "calib_velo_to_cam.txt. Re-extract the raw calibration files."

@@ -14,6 +14,9 @@ Files:
   - KITTI raw: ``calib_cam_to_cam.txt`` (``P_rect_02``, ``R_rect_00``) plus
     ``calib_velo_to_cam.txt`` (``R`` 3x3, ``T`` 3x1) in the same folder.
 
+  Every key appears once: a key given twice (even with the same values) or a key that
+  is not one word is an error naming the file and the key, never the last line wins.
+
 Projection (:func:`project_points`): ``x_img = P2 . R0_rect . Tr_velo_to_cam . [x y z 1]``;
 a point is kept when its camera depth ``z = x_img[2]`` exceeds 0.1 m and its pixel
 ``(round(x_img[0]/z), round(x_img[1]/z))`` lies inside the image; where several points
@@ -38,20 +41,26 @@ without rings). ``--beams N`` thinning keeps every (64/N)-th ring (:func:`keep_r
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from depthsense.errors import DepthFileError
+from depthsense.io import parse_key_values
 
 __all__ = [
     "LidarError",
+    "LidarWarning",
     "Calibration",
     "ProjectedScan",
     "HoldoutSpec",
     "FULL_SCAN_RINGS",
     "MIN_DEPTH",
+    "MAX_RANGE",
+    "MAX_REFLECTANCE",
+    "MIN_IN_IMAGE",
     "read_velodyne",
     "read_calibration",
     "project_points",
@@ -68,6 +77,19 @@ FULL_SCAN_RINGS = 64
 MIN_DEPTH = 0.1
 """Camera depth (m) a point must exceed to be projected."""
 
+MAX_RANGE = 500.0
+"""Largest plausible |x|, |y| or |z| (m) of a return: no automotive LiDAR reaches it (the
+HDL-64E ~120 m). A coordinate beyond it means a file in another format (float64,
+big-endian, millimetres), never a real point."""
+
+MAX_REFLECTANCE = 255.0
+"""Reflectance is 0..1 in KITTI and 0..255 (intensity) in some exports; outside 0..255
+the column is not reflectance."""
+
+MIN_IN_IMAGE = 0.01
+"""A scan of 1000 points or more with a smaller fraction landing in the image gets a
+warning (a full KITTI scan puts 14-18 % there, a front crop more)."""
+
 _RING_WINDOW_DEG = 30.0  # both sides of a ring start lie within this of azimuth 0
 _MIN_RINGS, _MAX_RINGS = 60, 68  # plausible ring counts of a full 64-beam scan
 _OBJECT_KEYS = ("P{cam}", "R0_rect", "Tr_velo_to_cam")
@@ -77,6 +99,10 @@ _RAW_VELO_FILE = "calib_velo_to_cam.txt"
 
 class LidarError(DepthFileError):
     """A scan or calibration cannot be used (names the file, what is wrong and the fix)."""
+
+
+class LidarWarning(UserWarning):
+    """A scan that projects but probably not as meant (one line naming the file)."""
 
 
 @dataclass(frozen=True)
@@ -174,15 +200,18 @@ class HoldoutSpec:
 
 
 def read_velodyne(path: str | os.PathLike) -> np.ndarray:
-    """Read a KITTI Velodyne scan.
+    """Read a KITTI Velodyne scan and check that it is one.
 
     Args:
         path: ``.bin`` file of N x 4 little-endian float32 (x, y, z, reflectance).
     Returns:
         (N,4) float32.
     Raises:
-        LidarError: missing/unreadable file, a size that is not a multiple of 16 bytes, an
-            empty scan, or NaN/Inf coordinates.
+        LidarError: missing/unreadable file, an empty scan, a size that is not a multiple
+            of 16 bytes, or values no LiDAR gives: NaN/Inf, a coordinate beyond
+            :data:`MAX_RANGE`, a reflectance outside 0..:data:`MAX_REFLECTANCE`. The
+            message names the likely cause when the bytes fit another layout ("looks like
+            float64: re-save as float32 N x 4", big-endian, N x 3, millimetres).
     """
     path = Path(path)
     raw = _read_bytes(path, "scan", "a Velodyne scan file (.bin, N x 4 float32)")
@@ -191,15 +220,12 @@ def read_velodyne(path: str | os.PathLike) -> np.ndarray:
     if len(raw) % 16:
         raise LidarError(
             f"{path}: {len(raw)} bytes is not a multiple of 16; a KITTI Velodyne scan is N x 4 float32 "
-            "(x, y, z, reflectance). The file is truncated or not a Velodyne .bin: re-extract it."
+            f"(x, y, z, reflectance). {_likely_layout(raw)}"
         )
     pts = np.frombuffer(raw, dtype="<f4").reshape(-1, 4).astype(np.float32)
-    bad = ~np.isfinite(pts[:, :3]).all(axis=1)
-    if bad.any():
-        raise LidarError(
-            f"{path}: {int(bad.sum())} of {len(pts)} points have NaN/Inf coordinates (first at point "
-            f"{int(np.argmax(bad))}); the file is corrupt or not a KITTI scan. Re-extract it."
-        )
+    problem = _implausible(pts)
+    if problem:
+        raise LidarError(f"{path}: {problem}. {_likely_layout(raw)}")
     return pts
 
 
@@ -214,7 +240,8 @@ def read_calibration(path: str | os.PathLike, camera: int = 2) -> Calibration:
     Returns:
         The :class:`Calibration`.
     Raises:
-        LidarError: missing file, a missing key (named), a matrix with the wrong number of
+        LidarError: missing file, a missing key (named), a key given twice or not one word
+            (:func:`depthsense.io.parse_key_values`), a matrix with the wrong number of
             values, or non-numeric values.
     """
     path = Path(path)
@@ -283,6 +310,9 @@ def project_file(path: str | os.PathLike, calib: Calibration, size: tuple[int, i
     Raises:
         LidarError: a bad file (see :func:`read_velodyne`), or no point of the scan lands in
             the image (the scan, calibration and image do not belong together).
+    Warns:
+        LidarWarning: fewer than :data:`MIN_IN_IMAGE` of a scan's points (1000 or more)
+            land in the image: a near-empty depth map is almost always a wrong file.
     """
     points = read_velodyne(path)
     scan = project_points(points, calib, size)
@@ -290,6 +320,13 @@ def project_file(path: str | os.PathLike, calib: Calibration, size: tuple[int, i
         raise LidarError(
             f"{path}: none of its {len(points)} points lands in the {size[1]}x{size[0]} image with the "
             f"calibration {calib.source or '(given)'}; the scan, calibration and image do not belong together."
+        )
+    if len(points) >= 1000 and scan.depth.size < MIN_IN_IMAGE * len(points):
+        warnings.warn(
+            f"{path}: only {scan.depth.size} of its {len(points)} points ({100 * scan.depth.size / len(points):.2f}%) "
+            f"land in the {size[1]}x{size[0]} image (a full KITTI scan puts 14-18% there); check that the scan "
+            f"(N x 4 float32), the calibration {calib.source or '(given)'} and the image size belong together",
+            LidarWarning, stacklevel=2,
         )
     return points, scan
 
@@ -335,15 +372,15 @@ def keep_rings(rings: np.ndarray, beams: int, total: int = FULL_SCAN_RINGS) -> n
 
 
 def parse_holdout(spec: str) -> HoldoutSpec:
-    """Parse ``"beams:K"`` (K >= 2) or ``"points:F"`` (0 < F < 1).
+    """Parse ``"beams:K"`` (K = 2, 4, 8, 16, 32 or 64: divides the 64 rings) or ``"points:F"`` (0 < F < 1).
 
     Raises:
-        ValueError: anything else (the message gives the accepted forms).
+        ValueError: anything else (what is wrong, then the accepted forms, which agree).
     """
     text = str(spec).strip()
     kind, sep, value = text.partition(":")
     kind = kind.strip().lower()
-    form = "use beams:K (K >= 2, e.g. beams:2) or points:F (0 < F < 1, e.g. points:0.5)"
+    form = "use beams:K with K = 2, 4, 8, 16, 32 or 64 (e.g. beams:2) or points:F with 0 < F < 1 (e.g. points:0.5)"
     if not sep:
         raise ValueError(f"hold-out {text!r} does not parse; {form}")
     if kind == "beams":
@@ -352,7 +389,9 @@ def parse_holdout(spec: str) -> HoldoutSpec:
         except ValueError:
             raise ValueError(f"hold-out {text!r}: K must be an integer; {form}") from None
         if k < 2 or FULL_SCAN_RINGS % k:
-            raise ValueError(f"hold-out {text!r}: K must be 2, 4, 8, 16 or 32 (a divisor of 64 above 1); {form}")
+            why = "K = 1 holds no ring out" if k == 1 else (f"K = {k} does not divide the 64 rings" if k > 1
+                                                              else "K must be positive")
+            raise ValueError(f"hold-out {text!r}: {why}; {form}")
         return HoldoutSpec("beams", k=k)
     if kind == "points":
         try:
@@ -418,15 +457,59 @@ def _read_bytes(path: Path, what: str, expected: str) -> bytes:
         raise LidarError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
 
 
+def _implausible(pts: np.ndarray) -> str:
+    """What no LiDAR gives in (N,4) points: '' when nothing, else one clause."""
+    n = len(pts)
+    bad = ~np.isfinite(pts[:, :3]).all(axis=1)
+    if bad.any():
+        return f"{int(bad.sum())} of {n} points have NaN/Inf coordinates (first at point {int(np.argmax(bad))})"
+    bad = ~np.isfinite(pts[:, 3])
+    if bad.any():
+        return f"{int(bad.sum())} of {n} points have a NaN/Inf reflectance (first at point {int(np.argmax(bad))})"
+    far = np.abs(pts[:, :3]).max(axis=1) > MAX_RANGE
+    if far.any():
+        return (f"{int(far.sum())} of {n} points lie beyond {MAX_RANGE:g} m (up to {float(np.abs(pts[:, :3]).max()):.3g} "
+                f"m), farther than any LiDAR measures")
+    lo, hi = float(pts[:, 3].min()), float(pts[:, 3].max())
+    if lo < 0 or hi > MAX_REFLECTANCE:
+        return (f"its reflectance column spans {lo:.3g}..{hi:.3g}, outside 0..{MAX_REFLECTANCE:g} (KITTI: 0..1), "
+                "so it is not reflectance")
+    return ""
+
+
+def _likely_layout(raw: bytes) -> str:
+    """The sentence naming what the bytes probably are, and the fix."""
+    def fits(dtype: str, cols: int, scale: float = 1.0) -> bool:
+        if len(raw) % (np.dtype(dtype).itemsize * cols):
+            return False
+        with np.errstate(all="ignore"):  # garbage read as numbers overflows; that is the point
+            pts = np.frombuffer(raw, dtype=dtype).reshape(-1, cols).astype(np.float64)
+            if cols == 3:
+                pts = np.concatenate([pts, np.zeros((len(pts), 1))], 1)
+            pts[:, :3] /= scale
+            # a real scan: nothing implausible, and most points more than 1 m away
+            return len(pts) > 0 and not _implausible(pts) and bool((np.abs(pts[:, :3]).max(axis=1) > 1.0).mean() > 0.5)
+    fix = "re-save it as N x 4 little-endian float32 (x, y, z, reflectance), e.g. points.astype('<f4').tofile(path)"
+    if fits("<f8", 4):
+        return f"It looks like float64: {fix}."
+    if fits(">f4", 4):
+        return f"It looks like big-endian float32: {fix}."
+    if fits("<f4", 3):
+        return f"It looks like N x 3 float32 (no reflectance column): {fix}."
+    if fits("<f4", 4, 1000.0):
+        return "Its x, y, z look like millimetres: divide them by 1000 and re-save as N x 4 float32 metres."
+    if len(raw) % 8 == 0 and (fits("<f2", 4) or fits("<i2", 4)):
+        return f"It looks like N x 4 2-byte values (float16/int16): {fix}."
+    return "The file is truncated, corrupt or not a KITTI Velodyne .bin: re-extract it."
+
+
 def _read_key_values(path: Path) -> dict[str, str]:
     text = _read_bytes(path, "calibration", "KITTI's calib/<id>.txt or calib_cam_to_cam.txt").decode(
         "utf-8", errors="replace")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_key_values(text, path)
+    except DepthFileError as exc:  # a key given twice, ... : LidarError like every calibration problem here
+        raise LidarError(str(exc)) from None
 
 
 def _matrix(values: dict[str, str], key: str, shape: tuple[int, int], path: Path) -> np.ndarray:

@@ -121,6 +121,7 @@ from depthsense.data.synthetic_world import (  # LidarSpec and the elevations: r
     shade,
     simulate_lidar,
 )
+from depthsense.data.dataset import INCOMPLETE_MARKER
 from depthsense.errors import DepthFileError
 from depthsense.io import atomic_write_bytes, write_depth, write_image, write_mask, write_rgb
 
@@ -129,6 +130,8 @@ __all__ = [
     "DEFAULT_HEIGHT",
     "DEFAULT_WIDTH",
     "MIN_SIZE",
+    "MAX_PIXELS",
+    "check_frame_size",
     "MAX_DEPTH",
     "CAMERA_HEIGHT",
     "LIDAR_HEIGHT",
@@ -156,6 +159,11 @@ DEFAULT_HEIGHT = 352
 DEFAULT_WIDTH = 1216
 MIN_SIZE = 32
 """Smallest height/width accepted; below it the scene is a handful of pixels."""
+
+MAX_PIXELS = 16_000_000
+"""Largest frame (height x width) rendered: the renderer holds ~200 bytes a pixel
+(float64 rays, hits, normals, shading), ~3.2 GB at this size (KITTI's 352x1216 is 0.4 MP)."""
+_BYTES_PER_PIXEL = 200
 
 LIDAR_HEIGHT = 1.73
 FRAMES_PER_DRIVE = 20
@@ -221,6 +229,23 @@ def kitti_intrinsics(height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH) -
     )
 
 
+def check_frame_size(height: int, width: int) -> None:
+    """Refuse a frame size before anything is allocated or written.
+
+    Raises:
+        ValueError: a side below :data:`MIN_SIZE` or not an integer, or more than
+            :data:`MAX_PIXELS` pixels (the message gives the memory it would need).
+    """
+    _check_int("height", height, MIN_SIZE)
+    _check_int("width", width, MIN_SIZE)
+    if height * width > MAX_PIXELS:
+        raise ValueError(
+            f"height x width = {height}x{width} is {height * width / 1e6:,.0f} megapixels a frame; rendering needs "
+            f"~{_BYTES_PER_PIXEL} bytes a pixel (~{height * width * _BYTES_PER_PIXEL / 1e9:,.0f} GB), so frames are "
+            f"limited to {MAX_PIXELS / 1e6:.0f} MP (~{MAX_PIXELS * _BYTES_PER_PIXEL / 1e9:.1f} GB); KITTI is 352x1216."
+        )
+
+
 def render_frame(
     seed: int,
     index: int,
@@ -239,12 +264,12 @@ def render_frame(
     Returns:
         :class:`SyntheticFrame` (rgb, gt, sparse, K, beam, fg).
     Raises:
-        ValueError: negative or non-integer seed/index, or a size below MIN_SIZE.
+        ValueError: negative or non-integer seed/index, or a size outside
+            :func:`check_frame_size`.
     """
     _check_int("seed", seed, 0)
     _check_int("index", index, 0)
-    _check_int("height", height, MIN_SIZE)
-    _check_int("width", width, MIN_SIZE)
+    check_frame_size(height, width)
     lidar = LidarSpec.for_image(height, width) if lidar is None else lidar
     rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
     K = kitti_intrinsics(height, width)
@@ -347,6 +372,10 @@ def generate(
 ) -> dict:
     """Render ``frames`` frames and write them under ``out_dir`` in ``layout``.
 
+    While it writes, ``out_dir`` holds :data:`depthsense.data.INCOMPLETE_MARKER`
+    (``.incomplete``), removed only after the last file: a set left unfinished by a
+    crash, a full disk or kill -9 stays marked, and data-set loaders refuse it.
+
     Args:
         out_dir: output root; created if missing. Existing files of the same names are
             replaced atomically, others are left alone.
@@ -364,15 +393,17 @@ def generate(
         ``width``, ``splits`` (counts), ``drives`` (names per split, KITTI), ``files``
         (number written), ``mean_density`` (LiDAR), ``mean_gt_density``, ``K``.
     Raises:
-        ValueError: unknown layout, bad counts or sizes (the message names the argument).
-        DepthFileError: ``out_dir`` cannot be created or written.
+        ValueError: unknown layout, bad counts or sizes (the message names the argument),
+            before anything is written.
+        DepthFileError: ``out_dir`` cannot be created or written, or a write fails (e.g.
+            a full disk): the message says how many frames were written and that the
+            folder stays marked incomplete.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r}; known layouts: {', '.join(LAYOUTS)}.")
     _check_int("frames", frames, 1)
     _check_int("seed", seed, 0)
-    _check_int("height", height, MIN_SIZE)
-    _check_int("width", width, MIN_SIZE)
+    check_frame_size(height, width)
     _check_int("frames_per_drive", frames_per_drive, 1)
     counts = _resolve_splits(frames, splits) if layout == "kitti" else {"all": frames}
     out = Path(out_dir)
@@ -386,17 +417,21 @@ def generate(
         raise DepthFileError(f"{out}: output directory is not writable; choose a writable directory.")
 
     jobs = _kitti_jobs(counts, frames_per_drive) if layout == "kitti" else [("redweb", None, None)] * frames
+    marker = out / INCOMPLETE_MARKER
+    atomic_write_bytes(marker, (f"depthsense-make-synthetic --layout {layout} --frames {frames} --seed {seed} "
+                                f"--height {height} --width {width} was writing this folder\n").encode())
     bar = None
     if progress:
         from tqdm import tqdm  # local: only needed for interactive runs
 
         bar = tqdm(total=frames, desc=f"synthetic/{layout}", unit="frame")
     files = 0
+    done = 0
     density = gt_density = 0.0
     K = kitti_intrinsics(height, width)
-    if layout == "kitti":
-        files += _write_calib(out, K, height, width, lidar or LidarSpec.for_image(height, width))
     try:
+        if layout == "kitti":
+            files += _write_calib(out, K, height, width, lidar or LidarSpec.for_image(height, width))
         for index, (split, drive, frame) in enumerate(jobs):
             f = render_frame(seed, index, height, width, lidar=lidar)
             density += f.density
@@ -405,11 +440,19 @@ def generate(
                 files += len(write_kitti_frame(out, f, split, drive, frame))
             else:
                 files += len(write_redweb_frame(out, f, f"synth_{index:06d}"))
+            done += 1
             if bar is not None:
                 bar.update(1)
+    except (DepthFileError, OSError) as exc:  # a full disk: say what is there, and that it is marked
+        first = str(exc) if isinstance(exc, DepthFileError) else f"{exc.filename}: {exc.strerror}."
+        raise DepthFileError(
+            f"{first} {out} holds {done} of {frames} frames ({files} files) and stays marked incomplete by "
+            f"{marker.name}, so no loader reads it: free space and run the command again, or delete {out}."
+        ) from None
     finally:
         if bar is not None:
             bar.close()
+    marker.unlink()
     drives: dict[str, list[str]] = {}
     for split, drive, _ in jobs:
         if drive is not None and drive_name(drive) not in drives.setdefault(split, []):

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from depthsense.errors import DepthFileError, DepthSenseError
 
@@ -40,6 +40,7 @@ __all__ = [
     "DefaultsHelpFormatter",
     "resolve_device",
     "parse_crop",
+    "parse_size",
     "parse_kv",
     "build_model_from_options",
     "cache_dir",
@@ -50,7 +51,10 @@ __all__ = [
     "check_output_dir",
     "make_output_dir",
     "refuse_overwrite",
+    "refuse_shared_outputs",
     "refuse_output_inside",
+    "report_problems",
+    "written_so_far",
 ]
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
@@ -70,6 +74,27 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D401 - argparse's hook
+        # argparse takes the value of "--size -5x10" for an option and says "expected one
+        # argument"; joined as "--size=-5x10" it reaches the option's own check and message.
+        args = list(sys.argv[1:] if args is None else args)
+        takes_one = {s for a in self._actions if a.option_strings and a.nargs is None for s in a.option_strings}
+        joined: list = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                joined += args[i:]
+                break
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg in takes_one and isinstance(nxt, str) and len(nxt) > 1 and nxt[0] == "-" and nxt[1].isdigit():
+                joined.append(f"{arg}={nxt}")
+                i += 2
+            else:
+                joined.append(arg)
+                i += 1
+        return super().parse_known_args(joined, namespace)
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -647,12 +672,22 @@ def parse_crop(text: str) -> tuple | None:
     """``"256x1216"`` -> (256, 1216); ``"none"`` -> () (meaning: no crop)."""
     if text.lower() in ("none", "full", "0"):
         return ()
+    return parse_size(text, "crop", minimum=16, example="256x1216, or none")
+
+
+def parse_size(text: str, what: str = "size", minimum: int = 1, example: str = "375x1242") -> tuple[int, int]:
+    """``"375x1242"`` -> (375, 1242), both sides >= ``minimum`` (an argparse ``type``).
+
+    Raises:
+        argparse.ArgumentTypeError: not HxW, or a side below ``minimum`` (names ``what``).
+    """
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"crop {text!r}: expected HxW such as 256x1216, or none") from None
-    if h < 16 or w < 16:
-        raise argparse.ArgumentTypeError(f"crop {text!r}: both sides must be >= 16 pixels")
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: expected HxW such as {example}") from None
+    if h < minimum or w < minimum:
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: both sides must be >= {minimum} pixel"
+                                         f"{'s' if minimum > 1 else ''}")
     return (h, w)
 
 
@@ -801,6 +836,36 @@ def refuse_overwrite(outputs: Iterable[str | os.PathLike], inputs: Iterable[str 
                              f"nothing was written. {fix[:1].upper()}{fix[1:]}")
 
 
+def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike | None]
+                          | Iterable[tuple[str, str | os.PathLike | None]]) -> None:
+    """Refuse two outputs of one command that are the same file (one would replace the other).
+
+    Compares real paths (symlinks and ``..`` resolved, also for files that do not exist
+    yet) and, for files that exist, device and inode, as :func:`refuse_overwrite` does.
+
+    Args:
+        outputs: what each output is (an option such as ``"--overlay"``, or the path
+            itself) -> its path, as a mapping or (name, path) pairs; None paths are skipped.
+    Raises:
+        UsageError: ``--overlay o/a.png: is the same file as --out o/a.png; ...``.
+    """
+    seen: dict[Any, tuple[str, Path]] = {}
+    for name, path in (outputs.items() if isinstance(outputs, Mapping) else outputs):
+        if path is None:
+            continue
+        path = Path(path)
+        keys = [os.path.realpath(path)] + ([k] if (k := _inode(path)) is not None else [])
+        hit = next((seen[k] for k in keys if k in seen), None)
+        if hit is not None:
+            def label(n: str, p: Path) -> str:
+                return f"{n} {p}" if n != str(p) else str(p)
+            raise UsageError(f"{label(name, path)}: is the same file as {label(*hit)}; two outputs of one command "
+                             "cannot share a path (one would replace the other). Give each its own path; nothing "
+                             "was written.")
+        for k in keys:
+            seen.setdefault(k, (name, path))
+
+
 def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathLike | None],
                          option: str = "--out") -> None:
     """Refuse an output directory that is, or lies inside, a folder the command reads.
@@ -818,6 +883,35 @@ def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathL
         if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
             raise UsageError(f"{option} {out} is inside {source} {root}: a command must not write into the data "
                              f"it reads; choose an {option} outside it")
+
+
+def report_problems(problems: Sequence[str], total: int, unit: str = "inputs") -> int:
+    """Print what a folder mode skipped, on stderr: a count, then one line per problem.
+
+    Returns:
+        The exit status: 1 when there were problems, else 0.
+    """
+    if not problems:
+        return 0
+    print(f"{len(problems)} problem(s) ({total} {unit}):", file=sys.stderr)
+    for line in problems:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def written_so_far(done: Sequence[str], total: int, out: str | os.PathLike, unit: str = "frames") -> str:
+    """The sentence a folder mode adds to an error that stopped it: exactly what stays written.
+
+    Args:
+        done: names of the items fully written before the error, in order.
+        total: items the command was asked for.
+        out: the output folder.
+    """
+    if not done:
+        return f"None of the {total} {unit} was written to {out}."
+    shown = ", ".join(done[:3]) + (f" ... {done[-1]}" if len(done) > 3 else "")
+    return (f"Before it, {len(done)} of {total} {unit} were written completely to {out} and stay ({shown}); "
+            f"the other {total - len(done)} were not.")
 
 
 def _inode(p: Path) -> tuple[int, int] | None:

@@ -35,6 +35,8 @@ __all__ = [
     "WriteError",
     "KITTI_DEPTH_SCALE",
     "MAX_DEPTH_M",
+    "MAX_PIXELS",
+    "MAX_SIDE",
     "DepthUnit",
     "DEPTH_UNITS",
     "parse_depth_unit",
@@ -51,6 +53,7 @@ __all__ = [
     "encode_image",
     "read_h5",
     "read_intrinsics",
+    "parse_key_values",
     "atomic_write_bytes",
     "atomic_output",
     "atomic_write_files",
@@ -125,7 +128,10 @@ class WriteError(DepthFileError):
     """
 
 
-_MAX_PIXELS = 100_000_000  # refuse absurd images before decoding them into memory
+MAX_PIXELS = 100_000_000
+"""Largest image (H x W) read or made: absurd sizes are refused before any memory is allocated."""
+MAX_SIDE = 1_000_000
+"""Longest PNG side libpng writes or reads (its default user limit)."""
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
 
@@ -332,7 +338,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         if img.dtype != np.uint8:
             raise DepthFileError(
                 f"{path}: single-channel {img.dtype} image looks like a depth map, not an "
-                "RGB image. Pass the camera image first and the sparse depth second."
+                "RGB image; give the camera image (8-bit colour) as the image and the depth map as the depth."
             )
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.shape[2] == 4:
@@ -382,10 +388,14 @@ def encode_image(path: str | os.PathLike, array: np.ndarray) -> bytes:
     """The bytes of ``array`` (OpenCV channel order) encoded by ``path``'s extension.
 
     Raises:
-        DepthFileError: unknown extension or encoder failure.
+        DepthFileError: unknown extension, a PNG side above :data:`MAX_SIDE`, or encoder
+            failure.
     """
     path = Path(path)
     ext = path.suffix.lower() or ".png"
+    if ext == ".png" and max(array.shape[:2]) > MAX_SIDE:
+        raise DepthFileError(f"{path}: a {array.shape[1]}x{array.shape[0]} image; a PNG side may be at most "
+                             f"{MAX_SIDE:,} pixels (libpng). Write a smaller image.")
     try:
         ok, buf = cv2.imencode(ext, array)
     except cv2.error as exc:
@@ -434,20 +444,21 @@ def read_intrinsics(path: str | os.PathLike, key: str | None = None) -> np.ndarr
     ...`` lines together with ``key`` (e.g. ``"P_rect_02"``).
 
     Raises:
-        DepthFileError: missing file, non-numeric text, wrong number of values, or a
-            matrix whose focal lengths are not positive.
+        DepthFileError: missing file, non-numeric text, wrong number of values, a
+            matrix whose focal lengths are not positive, or (with ``key``) a calibration
+            file that :func:`parse_key_values` refuses (a key given twice, ...).
     """
     path = Path(path)
     text = _read_bytes(path, "intrinsics file").decode("utf-8", errors="replace")
     names = [ln.split(":", 1)[0].strip() for ln in text.splitlines() if ":" in ln]
     if key is not None:
-        lines = [ln.split(":", 1)[1] for ln in text.splitlines() if ln.split(":", 1)[0].strip() == key]
-        if not lines:
+        lines = parse_key_values(text, path)
+        if key not in lines:
             raise DepthFileError(
                 f"{path}: no line '{key}: ...' in the calibration file; its keys are "
                 f"{', '.join(names[:12]) or 'none'}."
             )
-        text = lines[0]
+        text = lines[key]
     try:
         values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
     except ValueError:
@@ -468,6 +479,54 @@ def read_intrinsics(path: str | os.PathLike, key: str | None = None) -> np.ndarr
     if not (k[0, 0] > 0 and k[1, 1] > 0):
         raise DepthFileError(f"{path}: focal lengths fx={k[0, 0]}, fy={k[1, 1]} must be positive.")
     return k
+
+
+def parse_key_values(text: str, path: str | os.PathLike = "<text>") -> dict[str, str]:
+    """Parse a calibration file of ``name: v v v ...`` lines (KITTI's calib files).
+
+    Blank lines and ``#`` comments are skipped; a value may hold colons
+    (``calib_time: 09-Jan-2012 13:57:47``). Every reader of such files uses this, so a
+    file that could mean two things is refused everywhere, never read as its last line.
+
+    Args:
+        text: the file's content.
+        path: the file, for messages.
+    Returns:
+        ``{name: the text after the first colon}`` in file order.
+    Raises:
+        DepthFileError: a name given twice (also with the same values, or differing only
+            in case), a name that is not one word (``P2 old: ...``), or a line without a
+            ``name:`` (names the file, the line and the key).
+    """
+    out: dict[str, str] = {}
+    first_line: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition(":")
+        key = key.strip()
+        if not sep or not key:
+            raise DepthFileError(
+                f"{path}: line {number} ({stripped[:40]!r}) is not 'name: values'; every line of a calibration "
+                "file is 'name: v v v ...' (e.g. 'P2: ...'). Fix or delete the line."
+            )
+        if len(key.split()) != 1:
+            raise DepthFileError(
+                f"{path}: line {number}: key {key!r} is not one word; a calibration key is one name such as "
+                f"'P2' or 'P_rect_02'. Fix or delete the line, so that no key is ambiguous."
+            )
+        seen = first_line.get(key.lower())
+        if seen is not None:
+            same = "the same values" if value.split() == out[seen[1]].split() else "different values"
+            name = repr(key) if key == seen[1] else f"{seen[1]!r} / {key!r}"
+            raise DepthFileError(
+                f"{path}: key {name} appears on lines {seen[0]} and {number} ({same}); a calibration key must "
+                "appear once. Delete the wrong line."
+            )
+        first_line[key.lower()] = (number, key)
+        out[key] = value
+    return out
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -611,7 +670,7 @@ def png_info(data: bytes, path: Path | str = "<bytes>") -> dict:
             f"{path}: truncated PNG (no IEND chunk); the write or copy was cut short. "
             "Copy or export the file again."
         )
-    if width == 0 or height == 0 or width * height > _MAX_PIXELS:
+    if width == 0 or height == 0 or width * height > MAX_PIXELS:
         raise DepthFileError(f"{path}: PNG of {width}x{height} pixels is empty or too large.")
     return {
         "width": width,
@@ -670,7 +729,7 @@ def _decode(data: bytes, path: Path, what: str) -> np.ndarray:
             f"{path}: cannot be decoded as an image ({_sniff(data)}); it is corrupt or not "
             f"a {what}. Copy or export it again as PNG."
         )
-    if img.size > 4 * _MAX_PIXELS:
+    if img.size > 4 * MAX_PIXELS:
         raise DepthFileError(f"{path}: image of shape {img.shape} is too large.")
     return img
 

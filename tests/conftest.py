@@ -42,3 +42,29 @@ def indoor_rgbd_root() -> Path:
     if not (root / "slambook_nyu" / "gt").is_dir():
         pytest.skip(f"indoor RGB-D frames not found at {root} (set DEPTHSENSE_SHARED to the shared folder)")
     return root
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch):
+    """``disk_full_after(n)``: depthsense.io's one writer (``_write_file``, every atomic
+    write) writes ``n`` files, then fails with ENOSPC as a full disk does; returns the list
+    of paths it was asked to write (temporary names, in order)."""
+    import errno
+
+    import depthsense.io as dio
+
+    real = dio._write_file
+
+    def install(n: int) -> list:
+        calls: list = []
+
+        def fill_up(path, data):
+            calls.append(path)
+            if len(calls) > n:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(path, data)
+
+        monkeypatch.setattr(dio, "_write_file", fill_up)
+        return calls
+
+    return install

@@ -19,8 +19,11 @@ from depthsense.config import (
     parse_train_args,
     refuse_output_inside,
     refuse_overwrite,
+    refuse_shared_outputs,
+    report_problems,
     resume_config,
     run_cli,
+    written_so_far,
 )
 from depthsense.errors import DepthFileError
 
@@ -75,6 +78,22 @@ def test_one_line_parser_error_names_the_program_and_help():
     p.add_argument("--n", type=int)
     with pytest.raises(UsageError, match=r"^argument --n: invalid int value: 'q' \(see depthsense-x --help\)$"):
         p.parse_args(["--n", "q"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--crop", "-5x10"], "argument --crop: crop '-5x10': both sides must be >= 16 pixels"),
+    (["--crop=-5x10"], "argument --crop: crop '-5x10': both sides must be >= 16 pixels"),
+    (["--synthetic-size", "-352x1216"], "crop '-352x1216': both sides must be >= 16 pixels"),
+])
+def test_a_value_starting_with_minus_reaches_its_own_check(argv, message):
+    # argparse alone reads "--crop -5x10" as two options: "expected one argument"
+    with pytest.raises(UsageError, match=message):
+        parse_train_args(argv)
+    p = OneLineParser(prog="depthsense-x")
+    p.add_argument("--n", type=int)
+    p.add_argument("--flag", action="store_true")
+    p.add_argument("rest", nargs="*")
+    assert p.parse_args(["--n", "-3", "--flag", "--", "-4x5"]) .rest == ["-4x5"]  # "--" still ends options
 
 
 def test_run_cli_prefix_is_the_console_script_name_however_started(capsys, monkeypatch):
@@ -157,6 +176,30 @@ def test_refuse_overwrite_by_path_symlink_and_hard_link(tmp_path):
     with pytest.raises(UsageError, match="is the same file as the input"):
         refuse_overwrite([tmp_path / "hard.png"], [src])
     refuse_overwrite([tmp_path / "in" / "b.png", tmp_path / "new" / "a.png"], [src])  # no clash
+
+
+def test_refuse_shared_outputs_by_path_dotdot_symlink_and_hard_link(tmp_path):
+    (tmp_path / "o").mkdir()
+    a = tmp_path / "o" / "a.png"
+    refuse_shared_outputs({"--out": a, "--overlay": tmp_path / "o" / "b.png", "--extra": None})  # distinct: fine
+    (tmp_path / "link.png").symlink_to(a)
+    (tmp_path / "dir").symlink_to(tmp_path / "o")
+    for other in (a, tmp_path / "o" / ".." / "o" / "a.png", tmp_path / "link.png", tmp_path / "dir" / "a.png"):
+        with pytest.raises(UsageError, match=rf"^--overlay {other}: is the same file as --out {a}; two outputs"):
+            refuse_shared_outputs({"--out": a, "--overlay": other})
+    a.write_bytes(b"x")
+    os.link(a, tmp_path / "hard.png")
+    with pytest.raises(UsageError, match="hard.png: is the same file as"):
+        refuse_shared_outputs({str(a): a, str(tmp_path / "hard.png"): tmp_path / "hard.png"})
+
+
+def test_folder_mode_reports_list_problems_and_say_what_stays(capsys):
+    assert report_problems([], 3) == 0 and capsys.readouterr().err == ""
+    assert report_problems(["skipped a: bad", "skipped b: worse"], 3, "frames") == 1
+    assert capsys.readouterr().err == "2 problem(s) (3 frames):\n  skipped a: bad\n  skipped b: worse\n"
+    assert written_so_far([], 4, "out") == "None of the 4 frames was written to out."
+    assert written_so_far(["a", "b", "c", "d", "e"], 9, "out", "images") == (
+        "Before it, 5 of 9 images were written completely to out and stay (a, b, c ... e); the other 4 were not.")
 
 
 def test_refuse_output_inside_the_data_it_reads(tmp_path):

@@ -391,25 +391,13 @@ def test_folder_and_kitti_submission_never_write_over_inputs(tmp_path, capsys):
     assert {d: _digest(d) for d in before} == before
 
 
-def test_full_disk_replaces_all_outputs_of_an_image_or_none(tmp_path, frame, capsys, monkeypatch):
-    import errno
-
-    import depthsense.io as dio
-
+def test_full_disk_replaces_all_outputs_of_an_image_or_none(tmp_path, frame, capsys, disk_full_after):
     image, sparse = write_pair(tmp_path / "in", frame)
     out = tmp_path / "o"
     k = ["--fx", "100", "--fy", "100", "--cx", "96", "--cy", "32"]
     assert main([str(image), str(sparse), "--out", str(out), *k]) == 0
     first = _digest(out)
-    real, calls = dio._write_file, []
-
-    def fill_up(path, data):  # the disk fills up after the first file of the set
-        calls.append(path)
-        if len(calls) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
-
-    monkeypatch.setattr(dio, "_write_file", fill_up)
+    calls = disk_full_after(1)  # the disk fills up after the first file of the set
     assert cli_main([str(image), str(sparse), "--out", str(out), "--model", "nearest", *k]) == 2
     err = _one_line(capsys)
     assert "No space left on device" in err and "Nothing was replaced" in err
@@ -504,27 +492,49 @@ def test_export_onnx_is_one_self_contained_file_and_reports_progress(tmp_path, c
     assert np.abs(got - ref).max() <= 1e-4 + 1e-5 * np.abs(ref).max()
 
 
-def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, monkeypatch):
-    import errno
-
-    import depthsense.io as dio
-
+def _three_pairs(tmp_path):
+    """Folders img/ and sp/ with images and sparse depth a, b and c."""
     img_dir, sp_dir = tmp_path / "img", tmp_path / "sp"
     img_dir.mkdir(), sp_dir.mkdir()
     for i, stem in enumerate("abc"):
         f = render_frame(0, i, 32, 64)
         write_rgb(img_dir / f"{stem}.png", f.rgb)
         write_depth(sp_dir / f"{stem}.png", f.sparse)
+    return img_dir, sp_dir
 
-    def full(path, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(dio, "_write_file", full)
+def test_full_disk_in_folder_mode_stops_with_one_line(tmp_path, capsys, disk_full_after):
+    img_dir, sp_dir = _three_pairs(tmp_path)
+    disk_full_after(0)
     for extra in ([], ["--kitti-submission", str(tmp_path / "sub")]):
         argv = ["--image-dir", str(img_dir), "--sparse-dir", str(sp_dir), "--no-progress"]
         argv += extra or ["--out", str(tmp_path / "o")]
         assert cli_main(argv) == 2  # not "3 problems", one per remaining file
-        assert "No space left on device" in _one_line(capsys)
+        err = _one_line(capsys)
+        assert "No space left on device" in err and "None of the 3 images was written to" in err
+
+
+def test_full_disk_in_folder_mode_says_which_images_were_written(tmp_path, capsys, disk_full_after):
+    img_dir, sp_dir = _three_pairs(tmp_path)
+    disk_full_after(2)  # a's depth PNG and preview fit, then the disk is full
+    out = tmp_path / "o"
+    argv = ["--image-dir", str(img_dir), "--sparse-dir", str(sp_dir), "--no-progress", "--model", "nearest",
+            "--out", str(out)]
+    assert cli_main(argv) == 2
+    err = _one_line(capsys)
+    assert f"Before it, 1 of 3 images were written completely to {out} and stay (a.png); the other 2 were not." in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_depth.png", "a_depth_color.png"]
+
+
+def test_two_outputs_of_one_image_may_not_be_one_file(tmp_path, frame, capsys):
+    image, sparse = write_pair(tmp_path / "in", frame)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "img_depth_color.png").symlink_to("img_depth.png")  # the preview would land on the depth PNG
+    assert cli_main([str(image), str(sparse), "--out", str(out), "--model", "nearest"]) == 2
+    err = _one_line(capsys)
+    assert f"{out / 'img_depth_color.png'}: is the same file as {out / 'img_depth.png'}; two outputs" in err
+    assert not (out / "img_depth.png").exists()
 
 
 def test_export_onnx_without_checkpoint_exports_the_shipped_model(tmp_path, monkeypatch, capsys):

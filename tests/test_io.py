@@ -180,6 +180,13 @@ def test_write_rgb_shape_error(tmp_path):
         io.write_rgb(tmp_path / "x.png", np.zeros((4, 4)))
 
 
+def test_a_png_side_beyond_libpng_limit_is_a_one_line_error(tmp_path, capfd):
+    with pytest.raises(DepthFileError, match=r"tall.png: a 1x1000001 image; a PNG side may be at most 1,000,000 pixels"):
+        io.write_depth(tmp_path / "tall.png", np.ones((io.MAX_SIDE + 1, 1), np.float32))
+    assert capfd.readouterr().err == ""  # libpng's own lines would precede ours
+    assert not list(tmp_path.iterdir())
+
+
 def test_read_intrinsics_formats(tmp_path):
     (tmp_path / "k9.txt").write_text("721.5 0 609.5 0 721.5 172.8 0 0 1\n")
     k = io.read_intrinsics(tmp_path / "k9.txt")
@@ -194,6 +201,34 @@ def test_read_intrinsics_formats(tmp_path):
         io.read_intrinsics(tmp_path / "bad.txt")
     with pytest.raises(DepthFileError, match="no line 'P_rect_03"):
         io.read_intrinsics(tmp_path / "calib.txt", key="P_rect_03")
+
+
+_CALIB = "calib_time: 09-Jan-2012 13:57:47\nP_rect_02: 7.2e+02 0 6.0e+02 4.5e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("P_rect_02: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n",
+     "key 'P_rect_02' appears on lines 2 and 3 (different values)"),
+    ("P_rect_02: 7.2e+02 0 6.0e+02 4.5e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n",
+     "key 'P_rect_02' appears on lines 2 and 3 (the same values)"),
+    ("  P_rect_02 : 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "appears on lines 2 and 3"),
+    ("p_rect_02: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "'P_rect_02' / 'p_rect_02' appears"),
+    ("P_rect_02 old: 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "line 3: key 'P_rect_02 old' is not one word"),
+    ("P_rect_02 7.0e+02 0 6.0e+02 4.5e+01 0 7.0e+02 1.7e+02 0 0 0 1 0\n", "line 3 ('P_rect_02 7.0e+02"),
+])
+def test_read_intrinsics_refuses_ambiguous_calibration_keys(tmp_path, extra, message):
+    path = tmp_path / "calib.txt"
+    path.write_text(_CALIB + extra)
+    with pytest.raises(DepthFileError, match=r"calib.txt: ") as err:
+        io.read_intrinsics(path, key="P_rect_02")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(DepthFileError, match="calib.txt"):  # the same for any key of that file
+        io.parse_key_values(path.read_text(), path)
+
+
+def test_parse_key_values_keeps_values_with_colons_and_skips_comments():
+    text = "# made by hand\n\ncalib_time: 09-Jan-2012 13:57:47\r\nT: 1 2 3\n"
+    assert io.parse_key_values(text) == {"calib_time": " 09-Jan-2012 13:57:47", "T": " 1 2 3"}
 
 
 def test_read_h5_round_trip_and_errors(tmp_path):

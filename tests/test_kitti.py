@@ -397,6 +397,21 @@ def test_beams_use_K_and_the_velo_calibration(tmp_path):
         KittiDataset(root, "train", beams=16)[0]
 
 
+def test_ambiguous_keys_in_the_raw_calibration_are_errors(tmp_path):
+    root = make_kitti(tmp_path)
+    velo = root / "2011_09_26" / "calib_velo_to_cam.txt"
+    velo.write_text("R: 1 0 0 0 1 0 0 0 1\nT: -4.069766e-03 -7.631618e-02 -2.717806e-01\nT: 0 0 0\n")
+    with pytest.raises(DepthFileError, match=r"calib_velo_to_cam.txt: key 'T' appears on lines 2 and 3"):
+        read_lidar_offsets(velo)
+    with pytest.raises(DepthFileError, match=r"key 'T' appears on lines 2 and 3"):
+        KittiDataset(root, "train", beams=16)[0]
+    velo.unlink()
+    cam = root / "2011_09_26" / "calib_cam_to_cam.txt"
+    cam.write_text(cam.read_text() + f"P_rect_02: {_row(P3)}\n")  # K of image_02 would be the last line's
+    with pytest.raises(DepthFileError, match=r"calib_cam_to_cam.txt: key 'P_rect_02' appears on lines 3 and 5"):
+        KittiDataset(root, "train", cameras=("image_02",))[0]
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -412,7 +427,7 @@ def test_registry_builds_kitti_and_synthetic(kitti_root):
 
 
 def test_registry_unknown_name_lists_known(kitti_root):
-    with pytest.raises(KeyError, match="known data sets: kitti, kitti_object, nyu, redweb, synthetic"):
+    with pytest.raises(KeyError, match="known data sets: kitti, kitti_object, nyu, redweb, rgbd, synthetic"):
         build_dataset("kiti", kitti_root, "train")
 
 

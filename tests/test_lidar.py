@@ -9,6 +9,7 @@ from depthsense.data.lidar import (
     Calibration,
     HoldoutSpec,
     LidarError,
+    LidarWarning,
     holdout_split,
     keep_rings,
     parse_holdout,
@@ -202,6 +203,69 @@ def test_bad_scans(tmp_path):
         read_velodyne(tmp_path)
 
 
+def _resaved(pts: np.ndarray, kind: str) -> bytes:
+    """The real scan written the ways a user might get it wrong."""
+    if kind == "float64":
+        return pts.astype("<f8").tobytes()
+    if kind == "big-endian":
+        return pts.astype(">f4").tobytes()
+    if kind == "xyz":
+        return pts[: len(pts) // 4 * 4, :3].tobytes()
+    if kind == "millimetres":
+        return (pts * np.array([1000, 1000, 1000, 1], np.float32)).tobytes()
+    if kind == "float16":
+        return pts.astype("<f2").tobytes()
+    q = pts.copy()
+    if kind == "one far point":
+        q[7, 0] = 600.0
+    elif kind == "nan reflectance":
+        q[3, 3] = np.nan
+    elif kind == "reflectance -1000..1000":
+        q[:, 3] = q[:, 3] * 2000 - 1000
+    return q.tobytes()
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("float64", "lie beyond 500 m (up to 3.69e+19 m), farther than any LiDAR measures. It looks like float64: "
+                "re-save it as N x 4 little-endian float32"),
+    ("big-endian", "have NaN/Inf coordinates (first at point 70). It looks like big-endian float32"),
+    ("xyz", "outside 0..255 (KITTI: 0..1), so it is not reflectance. It looks like N x 3 float32 (no reflectance"),
+    ("millimetres", "115875 of 115875 points lie beyond 500 m (up to 7.84e+04 m), farther than any LiDAR measures. "
+                    "Its x, y, z look like millimetres: divide them by 1000"),
+    ("float16", "is not a multiple of 16; a KITTI Velodyne scan is N x 4 float32 (x, y, z, reflectance). It looks "
+                "like N x 4 2-byte values (float16/int16)"),
+    ("one far point", "1 of 115875 points lie beyond 500 m (up to 600 m)"),
+    ("nan reflectance", "1 of 115875 points have a NaN/Inf reflectance (first at point 3)"),
+    ("reflectance -1000..1000", "reflectance column spans -1e+03..980, outside 0..255"),
+])
+def test_implausible_scans_are_errors_naming_the_likely_format(kitti_object_root, tmp_path, kind, message):
+    scan_path, calib_path, _ = _frame(kitti_object_root, "000010")
+    bad = tmp_path / "scan.bin"
+    bad.write_bytes(_resaved(read_velodyne(scan_path), kind))
+    with pytest.raises(LidarError) as err:
+        project_file(bad, read_calibration(calib_path), (375, 1242))
+    assert str(err.value).startswith(f"{bad}: ") and message in str(err.value), str(err.value)
+
+
+def test_a_scan_with_almost_no_point_in_the_image_warns(kitti_object_root, tmp_path):
+    scan_path, calib_path, _ = _frame(kitti_object_root, "000010")
+    pts = read_velodyne(scan_path)
+    pts[:, 0] = -np.abs(pts[:, 0])  # everything behind the car ...
+    pts[:5, :3] = [20.0, 0.0, 0.0]  # ... but five points
+    bad = tmp_path / "behind.bin"
+    pts.tofile(bad)
+    with pytest.warns(LidarWarning, match=r"behind.bin: only 5 of its 115875 points \(0.00%\) land in the 1242x375 "
+                                          r"image \(a full KITTI scan puts 14-18% there\)"):
+        project_file(bad, read_calibration(calib_path), (375, 1242))
+
+
+def test_every_shared_scan_is_plausible(kitti_object_root, recwarn):
+    for scan in sorted((kitti_object_root / "training" / "velodyne").glob("*.bin")):
+        calib = read_calibration(kitti_object_root / "training" / "calib" / f"{scan.stem}.txt")
+        project_file(scan, calib, (375, 1242))
+    assert not [w for w in recwarn if issubclass(w.category, LidarWarning)]
+
+
 def test_a_scan_with_no_point_in_the_image_is_an_error(tmp_path):
     behind = tmp_path / "behind.bin"
     np.array([[-5.0, 0, 0, 0], [-8.0, 1, 0, 0]], np.float32).tofile(behind)
@@ -242,6 +306,38 @@ def test_bad_calibrations(tmp_path):
         read_calibration(tmp_path)
 
 
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t + t.splitlines()[2].replace("1.0", "2.0", 1) + "\n", "key 'P2' appears on lines 3 and 6 (different values)"),
+    (lambda t: t + t.splitlines()[3] + "\n", "key 'R0_rect' appears on lines 4 and 6 (the same values)"),
+    (lambda t: t + t.splitlines()[2].replace("P2:", "P2 (old):") + "\n", "line 6: key 'P2 (old)' is not one word"),
+    (lambda t: t.replace("P2:", "P2 :") + "P2: " + " ".join(["1"] * 12) + "\n", "key 'P2' appears on lines 3 and 6"),
+])
+def test_object_calibration_with_an_ambiguous_key_is_an_error(tmp_path, edit, message):
+    path = tmp_path / "calib.txt"
+    path.write_text(edit(_object_calib_text(np.eye(3, 4), np.eye(3), np.eye(3, 4))))
+    with pytest.raises(LidarError, match=r"calib.txt: ") as err:
+        read_calibration(path)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("which,extra,message", [
+    ("calib_cam_to_cam.txt", "P_rect_02: " + " ".join(["2"] * 12), "key 'P_rect_02' appears on lines 2 and 4"),
+    ("calib_cam_to_cam.txt", "R_rect_00: " + " ".join(["1"] * 9), "key 'R_rect_00' appears on lines 1 and 4 (the same"),
+    ("calib_velo_to_cam.txt", "T: 0 0 0", "key 'T' appears on lines 2 and 3 (different values)"),
+])
+def test_raw_calibration_with_an_ambiguous_key_is_an_error(tmp_path, which, extra, message):
+    (tmp_path / "calib_cam_to_cam.txt").write_text(
+        "R_rect_00: " + " ".join(["1"] * 9) + "\nP_rect_02: " + " ".join(["1"] * 12) + "\ncalib_time: 09-Jan-2012 13:57:47\n")
+    (tmp_path / "calib_velo_to_cam.txt").write_text("R: " + " ".join(["1"] * 9) + "\nT: 1 2 3\n")
+    read_calibration(tmp_path)  # fine as it is
+    with open(tmp_path / which, "a") as f:
+        f.write(extra + "\n")
+    for path in (tmp_path, tmp_path / "calib_cam_to_cam.txt"):
+        with pytest.raises(LidarError, match=which) as err:
+            read_calibration(path)
+        assert message in str(err.value)
+
+
 @pytest.mark.parametrize("spec,expected", [
     ("beams:2", HoldoutSpec("beams", k=2)), (" BEAMS:4 ", HoldoutSpec("beams", k=4)),
     ("points:0.25", HoldoutSpec("points", fraction=0.25)),
@@ -253,8 +349,11 @@ def test_holdout_specs_parse(spec, expected):
 
 @pytest.mark.parametrize("spec", ["beams", "beams:1", "beams:3", "beams:x", "points:0", "points:1.5", "rings:2", ""])
 def test_bad_holdout_specs(spec):
-    with pytest.raises(ValueError, match="beams:K"):
+    with pytest.raises(ValueError, match="beams:K") as err:
         parse_holdout(spec)
+    # one account of K: the accepted values are listed once, and nothing contradicts them
+    form = "use beams:K with K = 2, 4, 8, 16, 32 or 64 (e.g. beams:2) or points:F with 0 < F < 1 (e.g. points:0.5)"
+    assert str(err.value).endswith(form) and str(err.value).count("K = 2") == 1 and "K >= 2" not in str(err.value)
 
 
 def test_keep_rings_every_nth():

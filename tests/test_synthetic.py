@@ -339,6 +339,77 @@ def test_generate_rejects_bad_arguments(tmp_path):
     assert list(tmp_path.iterdir()) == [blocker]
 
 
+def test_sizes_beyond_the_renderer_are_refused_before_anything_is_written(tmp_path):
+    for h, w in ((100_000, 100_000), (2_000_000, 32), (4001, 4000)):
+        with pytest.raises(ValueError, match=rf"{h}x{w} is [0-9,]+ megapixels a frame; rendering needs ~200 bytes"):
+            generate(tmp_path / "o", frames=1, height=h, width=w)
+        with pytest.raises(ValueError, match="frames are limited to 16 MP"):
+            render_frame(0, 0, h, w)
+    assert not (tmp_path / "o").exists()
+    syn.check_frame_size(4000, 4000)  # the limit itself is fine
+
+
+@pytest.mark.parametrize("layout,writes,message", [
+    ("kitti", 1 + 2 + 4 + 2, "holds 1 of 4 frames (6 files)"),  # marker, 2 calibration files, a frame, then full
+    ("redweb", 1 + 2 * 2 + 1, "holds 2 of 4 frames (4 files)"),
+])
+def test_an_unfinished_set_stays_marked_and_loaders_refuse_it(tmp_path, disk_full_after, monkeypatch, layout, writes,
+                                                              message):
+    from depthsense.data import INCOMPLETE_MARKER, build_dataset
+    from depthsense.errors import DatasetError
+
+    out = tmp_path / "set"
+    disk_full_after(writes)
+    with pytest.raises(DepthFileError) as err:
+        generate(out, layout, frames=4, height=32, width=96)
+    monkeypatch.undo()  # room again
+    assert "No space left on device" in str(err.value) and message in str(err.value)
+    assert f"stays marked incomplete by {INCOMPLETE_MARKER}, so no loader reads it" in str(err.value)
+    assert (out / INCOMPLETE_MARKER).is_file()
+    name, split = ("synthetic", "train") if layout == "kitti" else ("redweb", "train")
+    with pytest.raises(DatasetError, match=rf"{out}: incomplete data set: .*--layout {layout} --frames 4"):
+        build_dataset(name, out, split)
+    generate(out, layout, frames=4, height=32, width=96)  # the same command again completes it
+    assert not (out / INCOMPLETE_MARKER).exists()
+    assert len(build_dataset(name, out, split)) > 0
+
+
+def test_an_interrupted_generation_leaves_the_marker(tmp_path, monkeypatch):
+    real = syn.render_frame
+
+    def interrupted(seed, index, *a, **kw):
+        if index == 2:
+            raise KeyboardInterrupt  # as Ctrl-C (kill -9 leaves the marker the same way)
+        return real(seed, index, *a, **kw)
+
+    monkeypatch.setattr(syn, "render_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path, "kitti", frames=4, height=32, width=96)
+    assert (tmp_path / ".incomplete").is_file()
+
+
+def test_cli_huge_size_full_disk_and_out_of_memory_are_one_line(tmp_path, capsys, monkeypatch, disk_full_after):
+    rc = make_synthetic.main(["--out", str(tmp_path / "o"), "--height", "100000", "--width", "100000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "10,000 megapixels a frame" in err and "limited to 16 MP" in err
+    assert not (tmp_path / "o").exists()
+    small = ["--height", "32", "--width", "96", "--frames", "4", "--no-progress"]
+    disk_full_after(4)
+    rc = make_synthetic.main(["--out", str(tmp_path / "full"), *small])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "holds 0 of 4 frames" in err and "marked incomplete" in err
+
+    def no_memory(*a, **kw):
+        raise MemoryError
+
+    monkeypatch.setattr(syn, "render_frame", no_memory)
+    rc = make_synthetic.main(["--out", str(tmp_path / "mem"), *small])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "out of memory rendering a frame" in err and "Traceback" not in err
+    assert (tmp_path / "mem" / ".incomplete").is_file()
+
+
 # --------------------------------------------------------------------------- ReDWeb layout
 
 

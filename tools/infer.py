@@ -38,7 +38,16 @@ from pathlib import Path
 
 import numpy as np
 
-from depthsense.config import DefaultsHelpFormatter, OneLineParser, UsageError, parse_kv, run_cli
+from depthsense.config import (
+    DefaultsHelpFormatter,
+    OneLineParser,
+    UsageError,
+    parse_kv,
+    refuse_shared_outputs,
+    report_problems,
+    run_cli,
+    written_so_far,
+)
 from depthsense.errors import DepthSenseError
 
 PROG = "depthsense-infer"
@@ -177,6 +186,8 @@ def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K
                                                          () if sparse is None else ("conf", "fg"))]
     inputs = list(pairing.files) + [Path(f) for f in (args.checkpoint, args.intrinsics) if f]
     option = "--kitti-submission" if mode == "kitti" else "--out"
+    # distinct names, but a symlink in --out (x_depth_color.png -> x_depth.png) would still make two one file
+    refuse_shared_outputs((str(p), p) for p in outputs)
     inference.refuse_overwrite(outputs, inputs, fix=f"choose an {option} folder that holds no input")
 
 
@@ -209,7 +220,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
         if others:
             print(f"note: {out} already holds {len(others)} other file(s) (e.g. {others[0]}); the benchmark "
                   "zip must contain only the prediction PNGs")
-    done = 0
+    written: list[str] = []
     for image, sparse in tqdm(pairing.pairs, desc="depthsense-infer", unit="img", disable=not args.progress,
                               file=sys.stderr):
         try:
@@ -218,11 +229,14 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
                 write_depth(out / sparse.name, pred.depth)
             else:
                 inference.write_prediction(out, image.stem, pred, K, args.min_conf)
-            done += 1
-        except (UsageError, WriteError):  # a full disk fails every further file too: stop
+            written.append(image.name)
+        except UsageError:
             raise
+        except WriteError as exc:  # a full disk fails every further file too: stop, saying what stays
+            raise WriteError(f"{exc} {written_so_far(written, len(pairing.pairs), out, 'images')}") from None
         except DepthSenseError as exc:  # a bad file: report it, keep going
             problems.append(f"failed: {exc}")
+    done = len(written)
     total = len(pairing.pairs) + len(pairing.problems)
     kind = "RELATIVE depth (not metres; 16-bit min-max normalised per image)" if predictor.relative else "depth"
     print(f"wrote {kind} for {done} of {len(pairing.pairs)} pairs into {out}")
@@ -233,12 +247,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
               + ("; zip the PNGs in it" if done == expected else ""))
         if done != expected and not problems:
             problems.append(f"{out}: {done} predictions for {expected} inputs")
-    if problems:
-        print(f"{len(problems)} problem(s) ({total} inputs):", file=sys.stderr)
-        for line in problems:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+    return report_problems(problems, total, "inputs")
 
 
 def _about_text(about: dict) -> str:

@@ -4,7 +4,10 @@
     python -m depthsense.tools.make_synthetic --out data/redweb --layout redweb --frames 20
 
 The trees written and the frame split are documented in ``data/synthetic.py``.
-Bad arguments print one line on stderr and exit with status 2.
+Bad arguments print one line on stderr and exit with status 2; sizes are checked (at most
+16 MP a frame) before anything is written. While it writes, ``OUT/.incomplete`` marks the
+folder; it is removed after the last file, so a set left by a full disk, Ctrl-C or kill -9
+stays marked and data-set loaders refuse it until the command is run again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ import os
 from pathlib import Path
 
 from depthsense.config import OneLineParser, UsageError, run_cli
-from depthsense.data.synthetic import DEFAULT_HEIGHT, DEFAULT_WIDTH, LAYOUTS, MIN_SIZE, LidarSpec, generate
+from depthsense.data.synthetic import (
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    LAYOUTS,
+    LidarSpec,
+    check_frame_size,
+    generate,
+)
 
 __all__ = ["main", "cli"]
 
@@ -38,9 +48,10 @@ def _main(argv: list[str] | None) -> int:
         raise UsageError(f"--frames {args.frames}: need at least 1 frame.")
     if args.seed < 0:
         raise UsageError(f"--seed {args.seed}: the seed must be >= 0.")
-    for name in ("height", "width"):
-        if getattr(args, name) < MIN_SIZE:
-            raise UsageError(f"--{name} {getattr(args, name)}: images must be at least {MIN_SIZE} pixels.")
+    try:
+        check_frame_size(args.height, args.width)  # before anything is created
+    except ValueError as exc:
+        raise UsageError(f"--height {args.height} --width {args.width}: {exc}") from None
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -49,9 +60,13 @@ def _main(argv: list[str] | None) -> int:
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out {out}: directory is not writable; choose a writable directory.")
     lidar = LidarSpec() if args.lidar == "hdl64" else None
-    summary = generate(
-        out, args.layout, args.frames, args.seed, args.height, args.width, lidar=lidar, progress=args.progress
-    )
+    try:
+        summary = generate(
+            out, args.layout, args.frames, args.seed, args.height, args.width, lidar=lidar, progress=args.progress
+        )
+    except MemoryError:
+        raise UsageError(f"--height {args.height} --width {args.width}: out of memory rendering a frame; "
+                         f"{out} stays marked incomplete. Pass a smaller size.") from None
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     lidar_note = f"LiDAR density {100 * summary['mean_density']:.2f}%, " if args.layout == "kitti" else ""
     print(

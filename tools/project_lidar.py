@@ -12,17 +12,36 @@ One frame: the scan, its calibration (KITTI object ``calib/<id>.txt``, or KITTI 
 A folder (``--data-root``: KITTI object root, or a KITTI-raw drive or date folder) writes
 ``<out-dir>/<frame>.png`` for every frame of ``--split``. ``--beams N`` keeps every
 (64/N)-th laser ring; ``--overlay`` also draws the points over the image. The projection
-is :mod:`depthsense.data.lidar`. Bad input is one line on stderr and exit status 2;
-nothing is written then, and no input file is ever written over.
+is :mod:`depthsense.data.lidar`.
+
+Bad input is one line on stderr and exit status 2; nothing is written then, and no input
+file is ever written over. Two outputs may not share a path (``--out`` and ``--overlay``,
+or two frames' files in folder mode; symlinks and ``..`` resolved). A frame's depth PNG
+and overlay are written together or not at all. Folder mode skips a frame it cannot
+project, lists every skipped frame at the end (one line each) and exits 1; a failed
+write (a full disk) stops it, saying which frames were written and stay. What is worth
+knowing but not an error (depth clipped at the PNG's 256 m, a scan of which almost
+nothing lands in the image) is a ``note: ...`` line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from depthsense.config import UsageError, make_output_dir, parse_crop, run_cli
+from depthsense.config import (
+    OneLineParser,
+    UsageError,
+    make_output_dir,
+    parse_size,
+    refuse_overwrite,
+    refuse_shared_outputs,
+    report_problems,
+    run_cli,
+    written_so_far,
+)
 
 __all__ = ["main", "cli"]
 
@@ -48,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"{args.scan}: needs --calib (KITTI-object calib/<id>.txt or KITTI-raw calib_cam_to_cam.txt)")
     if bool(args.image) == bool(args.size):
         raise UsageError("give the image size with exactly one of --image IMAGE or --size HxW")
+    if args.size:
+        _check_size(*args.size)
     if not args.out:
         raise UsageError("--out FILE.png: where to write the projected depth")
     if args.overlay is not None and not args.image:
@@ -59,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``main`` with user errors reported as one line on stderr and exit code 2."""
-    return run_cli(main, argv)
+    return run_cli(main, argv, prog=_PROG)
 
 
 def cli() -> None:
@@ -69,91 +90,125 @@ def cli() -> None:
 
 def _project_one(args: argparse.Namespace) -> int:
     from depthsense.data.lidar import keep_rings, project_file, read_calibration, ring_ids
-    from depthsense.io import read_rgb, write_depth, write_rgb
+    from depthsense.io import atomic_write_files, encode_depth, encode_rgb, read_rgb
     from depthsense.viz import sparse_overlay
 
     out = Path(args.out)
     overlay = Path(args.overlay) if args.overlay else None
-    inputs = [Path(p) for p in (args.scan, args.calib, args.image) if p]
-    _refuse_overwrite([out] + ([overlay] if overlay else []), inputs)
+    refuse_shared_outputs({"--out": out, "--overlay": overlay})
+    refuse_overwrite([p for p in (out, overlay) if p], [p for p in (args.scan, args.calib, args.image) if p],
+                     fix="choose another --out/--overlay path (inputs are never written over)")
     if out.suffix.lower() != ".png" or (overlay is not None and overlay.suffix.lower() != ".png"):
         raise UsageError("--out and --overlay must be .png files (KITTI depth is a 16-bit PNG)")
-    calib = read_calibration(args.calib, camera=args.camera)
-    rgb = read_rgb(args.image) if args.image else None
-    size = rgb.shape[:2] if rgb is not None else args.size
-    points, scan = project_file(args.scan, calib, size)
-    keep = None
-    if args.beams is not None and args.beams != 64:
-        keep = keep_rings(ring_ids(points, source=args.scan), args.beams)[scan.index]
-    depth = scan.depth_map(keep)
-    for path in (out, overlay):
-        if path is not None and path.parent != Path(""):
-            make_output_dir(path.parent, "folder for the output")
-    write_depth(out, depth)
-    if overlay is not None:
-        write_rgb(overlay, sparse_overlay(rgb, depth))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calib = read_calibration(args.calib, camera=args.camera)
+        rgb = read_rgb(args.image) if args.image else None
+        size = rgb.shape[:2] if rgb is not None else args.size
+        points, scan = project_file(args.scan, calib, size)
+        keep = None
+        if args.beams is not None and args.beams != 64:
+            keep = keep_rings(ring_ids(points, source=args.scan), args.beams)[scan.index]
+        depth = scan.depth_map(keep)
+        files = {out: encode_depth(out, depth)}
+        if overlay is not None:
+            files[overlay] = encode_rgb(overlay, sparse_overlay(rgb, depth))
+        for path in files:
+            if path.parent != Path(""):
+                make_output_dir(path.parent, "folder for the output")
+        atomic_write_files(files)  # the depth PNG and its overlay together, or neither
     print(f"{out}: {int((depth > 0).sum())} points ({100 * (depth > 0).mean():.2f}% of {size[1]}x{size[0]} pixels)"
           + (f"; overlay {overlay}" if overlay else ""))
+    _print_notes(caught)
     return 0
 
 
 def _project_folder(args: argparse.Namespace) -> int:
     from depthsense.data import build_dataset
-    from depthsense.io import write_depth, write_rgb
+    from depthsense.errors import DepthSenseError
+    from depthsense.io import WriteError, atomic_write_files, encode_depth, encode_rgb
     from depthsense.viz import sparse_overlay
 
     ds = build_dataset("kitti_object", args.data_root, args.split, beams=None if args.beams == 64 else args.beams,
                        camera=args.camera)
     out_dir = Path(args.out_dir)
     names = [rec.name for rec in ds.samples]
-    targets = [out_dir / f"{name}.png" for name in names]
-    inputs = [p for rec in ds.samples for p in (rec.rgb, rec.sparse, rec.calib)]
-    overlays = args.overlay is not None
-    _refuse_overwrite(targets + ([out_dir / f"{n}_overlay.png" for n in names] if overlays else []), inputs)
-    make_output_dir(out_dir, "folder for the projected PNGs")
+    outputs = {name: [out_dir / f"{name}.png"] + ([out_dir / f"{name}_overlay.png"] if args.overlay is not None
+                                                   else []) for name in names}
+    # frame "000010_overlay" would write 000010's overlay path: no two frames' files may share one
+    refuse_shared_outputs({f"{name}'s {'overlay' if i else 'depth PNG'}": p
+                           for name, paths in outputs.items() for i, p in enumerate(paths)})
+    refuse_overwrite([p for paths in outputs.values() for p in paths],
+                     [p for rec in ds.samples for p in (rec.rgb, rec.sparse, rec.calib)],
+                     fix="choose another --out-dir (inputs are never written over)")
+    make_output_dir(out_dir, "folder for the projected PNGs", option="--out-dir")
     bar = None
     if args.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(ds), unit="scan", desc="project", file=sys.stderr)
-    total = 0.0
-    for i, (name, target) in enumerate(zip(names, targets)):
-        sample = ds[i]
-        depth = sample["sparse"][0].numpy()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_depth(target, depth)
-        if overlays:
-            write_rgb(out_dir / f"{name}_overlay.png", sparse_overlay(sample["rgb"].numpy(), depth))
-        total += float((depth > 0).mean())
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    print(f"wrote {len(names)} depth PNGs to {out_dir} (mean density {100 * total / max(len(names), 1):.2f}%"
-          + (f", {args.beams} beams" if args.beams else "") + ")")
-    return 0
+    done: list[str] = []
+    problems: list[str] = []
+    density = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for i, name in enumerate(names):
+                if bar is not None:
+                    bar.update(1)
+                paths = outputs[name]
+                try:  # a frame that cannot be projected is listed at the end; the others are written
+                    sample = ds[i]
+                    depth = sample["sparse"][0].numpy()
+                    files = {paths[0]: encode_depth(paths[0], depth)}
+                    if len(paths) > 1:
+                        files[paths[1]] = encode_rgb(paths[1], sparse_overlay(sample["rgb"].numpy(), depth))
+                except DepthSenseError as exc:
+                    problems.append(f"skipped {name}: {exc}")
+                    continue
+                try:
+                    paths[0].parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_files(files)  # depth PNG and overlay together, or neither
+                except (WriteError, OSError) as exc:  # a full disk fails every further frame too: stop
+                    first = str(exc) if isinstance(exc, WriteError) else f"{paths[0]}: cannot write ({exc.strerror})."
+                    raise WriteError(f"{first} {written_so_far(done, len(names), out_dir)}") from None
+                done.append(name)
+                density += float((depth > 0).mean())
+        finally:
+            if bar is not None:
+                bar.close()
+    overlays = f" and {len(done)} overlays" if args.overlay is not None else ""
+    beams = f", {args.beams} beams" if args.beams else ""
+    print(f"wrote {len(done)} of {len(names)} frames to {out_dir}: {len(done)} depth PNGs{overlays} "
+          f"(mean density {100 * density / max(len(done), 1):.2f}%{beams})")
+    _print_notes(caught)
+    return report_problems(problems, len(names), "frames")
 
 
-def _refuse_overwrite(outputs: list[Path], inputs: list[Path]) -> None:
-    read = {p.resolve() for p in inputs}
-    for out in outputs:
-        if out.resolve() in read:
-            raise UsageError(f"{out}: is an input of this command; choose another output path (inputs are never "
-                             "written over)")
+def _print_notes(caught: list[warnings.WarningMessage]) -> None:
+    """Warnings as ``note: <message>`` lines, once each, the format of depthsense-evaluate's notes."""
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"note: {message}")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of the usage block
-        raise UsageError(f"{message} (see {_PROG} --help)")
+def _check_size(h: int, w: int) -> None:
+    """Refuse a --size no PNG of ours can hold, before any memory is allocated."""
+    from depthsense.io import MAX_PIXELS, MAX_SIDE  # io loads OpenCV: only when needed
+
+    if h * w > MAX_PIXELS:
+        raise UsageError(f"--size {h}x{w}: {h * w / 1e6:,.0f} megapixels; DepthSense reads and writes images of at "
+                         f"most {MAX_PIXELS / 1e6:.0f} MP (depthsense.io.MAX_PIXELS; KITTI is 375x1242)")
+    if max(h, w) > MAX_SIDE:
+        raise UsageError(f"--size {h}x{w}: a PNG side may be at most {MAX_SIDE:,} pixels (libpng's limit)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=_PROG, description="Project Velodyne .bin scans into the camera: KITTI uint16 depth PNGs.")
+    p = OneLineParser(prog=_PROG, description="Project Velodyne .bin scans into the camera: KITTI uint16 depth PNGs.")
     p.add_argument("scan", nargs="?", help="one Velodyne scan (.bin, N x 4 float32)")
     p.add_argument("--calib", help="KITTI-object calib/<id>.txt, or KITTI-raw calib_cam_to_cam.txt "
                    "(calib_velo_to_cam.txt beside it)")
     p.add_argument("--image", help="the camera image: gives the size (and the overlay's background)")
-    p.add_argument("--size", type=parse_crop, help="image size HxW instead of --image, e.g. 375x1242")
+    p.add_argument("--size", type=parse_size, help="image size HxW instead of --image, e.g. 375x1242")
     p.add_argument("--out", help="output depth PNG (one scan)")
     p.add_argument("--overlay", nargs="?", const="", default=None, metavar="PNG",
                    help="also draw the points over the image: PNG path for one scan; with --data-root "
