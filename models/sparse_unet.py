@@ -266,11 +266,12 @@ class UNetBase(DepthModel):
         size = tuple(sparse.shape[-2:])
         mult = 2**self.depth
         gain = None
+        if self.prefill:
+            fills_m = self.compute_prefill(sparse) if prefill is None else prefill  # metres
         if self.norm == "image":  # the network and the fills see every input at one scale
             gain = REF_DEPTH_M / image_scale(sparse, mask)
             sparse = sparse * gain
-            if prefill is not None:
-                prefill = prefill * gain
+            fills_m = fills_m * gain
         x = pad_to_multiple(sparse / self.max_depth, mult)
         m = pad_to_multiple(mask, mult)
         if not self.sparse:
@@ -278,7 +279,7 @@ class UNetBase(DepthModel):
         x_in, m_in = x, m
         fills = None
         if self.prefill:
-            fills = (self.compute_prefill(sparse) if prefill is None else prefill) / self.max_depth
+            fills = fills_m / self.max_depth
         guide = [] if rgb is None else [(rgb - _RGB_MEAN) / _RGB_STD]
         if fills is not None:
             guide.append(fills)
@@ -341,14 +342,22 @@ class UNetBase(DepthModel):
         return out
 
     def compute_prefill(self, sparse: Tensor) -> Tensor:
-        """(B,n,H,W) metres: the classical fills named by ``prefill`` (CPU, OpenCV), no gradient."""
+        """(B,n,H,W) metres: the classical fills named by ``prefill`` (CPU, OpenCV), no gradient.
+
+        With ``norm="image"`` each image is filled at the network's scale (geometric mean
+        :data:`REF_DEPTH_M`; IP-Basic's thresholds are in metres) and scaled back, so the
+        result is the same whether the forward computes it or a caller passes it in.
+        """
         from depthsense.models.classical import ip_basic_fill, nearest_fill, pyramid_fill
 
         fns = {"ip_basic": ip_basic_fill, "nearest": nearest_fill, "pyramid": pyramid_fill}
         with torch.no_grad():
-            arr = sparse.detach().to("cpu", torch.float32).numpy()
+            gain = REF_DEPTH_M / image_scale(sparse, (sparse > 0).to(sparse.dtype)) if self.norm == "image" else None
+            scaled = sparse if gain is None else sparse * gain
+            arr = scaled.detach().to("cpu", torch.float32).numpy()
             out = np.stack([np.stack([fns[name](arr[b, 0]) for name in self.prefill]) for b in range(arr.shape[0])])
-        return torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
+            fills = torch.from_numpy(out).to(device=sparse.device, dtype=sparse.dtype)
+            return fills if gain is None else fills / gain
 
     def _blend(self, y: Tensor, fills: Tensor) -> Tensor:
         """Coarse depth = softmax-weighted blend of the fills + the predicted correction

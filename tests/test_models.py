@@ -488,3 +488,14 @@ def test_image_norm_is_scale_equivariant_and_positive():
     with pytest.raises(ValueError, match="norm="):
         build_model("sparse_unet", norm="log")
     assert net.config["norm"] == "image" and "norm" not in build_model("sparse_unet").config
+
+
+def test_image_norm_prefill_passed_in_equals_the_one_computed_inside():
+    """The ONNX graph and the Predictor pass the fills in: they must give the same depth."""
+    torch.manual_seed(0)
+    net = build_model("sparse_unet", width=4, rgb=True, prefill="nearest+pyramid+ip_basic", norm="image",
+                      max_depth=100.0).eval()
+    sparse = torch.zeros(1, 1, 40, 56)
+    sparse[..., ::4, ::3] = torch.rand(1, 1, 10, 19) * 3 + 0.5  # indoor scale: IP-Basic's metres matter
+    rgb = torch.rand(1, 3, 40, 56)
+    torch.testing.assert_close(net(sparse, None, rgb, prefill=net.compute_prefill(sparse)), net(sparse, None, rgb))
