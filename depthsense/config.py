@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_BEAMS",
     "DEFAULT_BASELINES",
     "DEFAULT_HOLDOUTS",
+    "DEFAULT_PATTERNS",
     "COMPLETION_DATASETS",
     "OneLineParser",
     "DefaultsHelpFormatter",
@@ -383,13 +384,17 @@ DEFAULT_DENSITIES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 DEFAULT_BEAMS: tuple[int, ...] = (64, 32, 16, 8)
 """LiDAR beam counts swept by default on KITTI-layout data sets."""
 
-DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest")
+DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest", "colorization")
 """Non-learned baselines evaluated by default on data sets with sparse input."""
 
 DEFAULT_HOLDOUTS: tuple[str, ...] = ("beams:2", "beams:4")
 """Hold-outs evaluated by default on real scans (``kitti_object``)."""
 
+DEFAULT_PATTERNS: tuple[str, ...] = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
+"""Sensor patterns evaluated by default on RGB-D folders (``--dataset rgbd``)."""
+
 _EVAL_LIDAR_DATASETS = ("kitti", "synthetic")
+_EVAL_PATTERN_DATASETS = ("rgbd",)  # no sparse input of their own: scored under sensor patterns
 _EVAL_SCAN_DATASETS = ("kitti_object",)
 
 
@@ -401,7 +406,7 @@ class EvalConfig:
     (:meth:`resolved` fills it in); an empty tuple means "none".
     """
 
-    dataset: str = _f("synthetic", "data set: kitti | synthetic | nyu | redweb")
+    dataset: str = _f("synthetic", "data set: kitti | kitti_object | synthetic | nyu | redweb | rgbd")
     data_root: str | None = _f(None, "data set root folder (synthetic without it: the cache that "
                                          "depthsense-train generates, see depthsense.config.synthetic_cache_root)")
     rgb_root: str | None = _f(None, "kitti only: folder of the raw KITTI RGB frames and calibration, "
@@ -421,6 +426,12 @@ class EvalConfig:
         None, "real-scan hold-outs, e.g. beams:2 beams:4 points:0.5 (default beams:2 beams:4 on kitti_object; "
         "kitti_object only); 'none' to skip"
     )
+    patterns: tuple | None = _f(
+        None, "sensor patterns, e.g. samples:500 uniform:5% lines:16 holes:25% keypoints:1000 (default on rgbd; "
+        "beams:K on kitti/synthetic); scored at the ground-truth pixels that are not input pixels; 'none' to skip"
+    )
+    depth_unit: str | None = _f(None, "rgbd only: unit of the depth PNGs: kitti (m x 256, default), mm, tum "
+                                      "(m x 5000) or a number of stored values per metre")
     lidar: bool = _f(True, "also evaluate the data set's own sparse input (level 'lidar')")
     max_images: int = _f(0, "images per level, evenly spaced over the split (0: all)")
     seed: int = _f(0, "seed of the uniform sparsification (per image: [seed, index])")
@@ -458,8 +469,19 @@ class EvalConfig:
         redweb = self.dataset == "redweb"
         real_scans = self.dataset in _EVAL_SCAN_DATASETS
         lidar_layout = self.dataset in _EVAL_LIDAR_DATASETS
+        by_pattern = self.dataset in _EVAL_PATTERN_DATASETS
+        if self.depth_unit is not None:
+            if self.dataset != "rgbd":
+                raise UsageError(f"--depth-unit is for --dataset rgbd; {self.dataset} files have a fixed unit")
+            from depthsense.io import parse_depth_unit
 
-        densities = (() if redweb or real_scans else DEFAULT_DENSITIES) if self.densities is None else tuple(self.densities)
+            try:
+                parse_depth_unit(self.depth_unit)
+            except ValueError as exc:
+                raise UsageError(f"--depth-unit: {exc}") from None
+
+        densities = (() if redweb or real_scans or by_pattern else DEFAULT_DENSITIES) if self.densities is None \
+            else tuple(self.densities)
         for d in densities:
             if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 < float(d) <= 1.0:
                 raise UsageError(
@@ -517,6 +539,26 @@ class EvalConfig:
             raise UsageError(
                 f"--dataset redweb has no sparse input for the baselines {list(baselines)}; pass --baselines none"
             )
+        patterns = (DEFAULT_PATTERNS if by_pattern else ()) if self.patterns is None else tuple(self.patterns)
+        from depthsense.data.patterns import parse_pattern
+
+        parsed = []
+        for spec in patterns:
+            try:
+                p = parse_pattern(spec)
+            except ValueError as exc:
+                raise UsageError(f"--patterns: {exc}") from None
+            if p.high is not None:
+                raise UsageError(f"--patterns {spec}: a range is for training mixes; evaluate one value, e.g. "
+                                 f"{p.kind}:{p.value:g}{'%' if p.kind in ('uniform', 'holes') else ''}")
+            if p.needs_lidar and not lidar_layout:
+                hint = "score real scans with --holdout beams:K" if real_scans else f"use lines:{p.value:g}"
+                raise UsageError(f"--patterns {spec}: --dataset {self.dataset} has no LiDAR scan to thin; {hint}")
+            if redweb or real_scans:
+                raise UsageError(f"--patterns: --dataset {self.dataset} has no dense metric ground truth to make "
+                                 "sensor patterns from" + ("; use --holdout" if real_scans else ""))
+            parsed.append(str(p))
+        patterns = tuple(dict.fromkeys(parsed))
         if not self.checkpoints and not baselines:
             raise UsageError("nothing to evaluate: pass --checkpoints FILE ... and/or --baselines NAME ...")
         return dataclasses.replace(
@@ -526,7 +568,8 @@ class EvalConfig:
             densities=densities,
             beams=beams,
             holdout=holdout,
-            lidar=bool(self.lidar and not redweb and not real_scans),
+            patterns=patterns,
+            lidar=bool(self.lidar and not redweb and not real_scans and not by_pattern),
         )
 
     def to_dict(self) -> dict:
@@ -557,6 +600,10 @@ class EvalConfig:
             argv += ["--beams", ",".join(str(b) for b in self.beams) or "none"]
         if self.holdout is not None:
             argv += ["--holdout", *(self.holdout or ("none",))]
+        if self.patterns is not None:
+            argv += ["--patterns", *(self.patterns or ("none",))]
+        if self.depth_unit is not None:
+            argv += ["--depth-unit", str(self.depth_unit)]
         if not self.lidar:
             argv.append("--no-lidar")
         for name in ("max_images", "seed", "panels", "workers"):
@@ -588,6 +635,8 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
     p.add_argument("--beams", nargs="+", default=None, metavar="B[,B...]", help=helps["beams"])
     p.add_argument("--holdout", nargs="+", default=None, metavar="SPEC", help=helps["holdout"])
+    p.add_argument("--patterns", nargs="+", default=None, metavar="PATTERN", help=helps["patterns"])
+    p.add_argument("--depth-unit", default=None, metavar="UNIT", help=helps["depth_unit"])
     p.add_argument("--no-lidar", dest="lidar", action="store_false", help="skip the 'lidar' level")
     for name in ("max_images", "seed", "panels", "workers"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EvalConfig, name), metavar="N",
@@ -614,6 +663,8 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
         ns["beams"] = _parse_numbers(ns["beams"], int, "--beams", "64,32,16,8")
     if ns["holdout"] is not None:
         ns["holdout"] = tuple(h for h in _split_list(ns["holdout"]) if h.lower() != "none")
+    if ns["patterns"] is not None:
+        ns["patterns"] = tuple(h for h in _split_list(ns["patterns"]) if h.lower() != "none")
     return EvalConfig(**ns)
 
 

@@ -22,6 +22,7 @@ from depthsense.evaluation import (
     eval_config_from_args,
     evaluate,
 )
+from depthsense.config import UsageError
 from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS
 from depthsense.tools import evaluate as evaluate_cli
 
@@ -298,7 +299,7 @@ def test_config_round_trips_through_argv():
     assert parsed.densities == (0.05, 0.01, 0.02) and parsed.beams == () and parsed.baselines == ()
     resolved = EvalConfig(data_root="/d").resolved()
     assert resolved.densities == (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5) and resolved.beams == (64, 32, 16, 8)
-    assert resolved.baselines == ("ip_basic", "nearest") and resolved.lidar
+    assert resolved.baselines == ("ip_basic", "nearest", "colorization") and resolved.lidar
     assert EvalConfig(data_root="/d", densities=(0.1, 0.01, 0.1), beams=(8, 64)).resolved().densities == (0.01, 0.1)
     assert EvalConfig(data_root="/d", beams=(8, 64, 8)).resolved().beams == (64, 8)
 
@@ -393,3 +394,83 @@ def test_headed_checkpoint_gets_confidence_and_foreground_sections(tiny_root, tm
     assert "## Extra heads" in md and "distance to nearest measurement (baseline)" in md and "| IoU |" in md
     assert json.loads((tmp_path / "r" / "report.json").read_text())["heads"]["64 beams"]["h/best"]["fg"]
     assert (tmp_path / "r" / "sparsification_64_beams_h_best.png").is_file()
+
+
+# --------------------------------------------------------------------------- RGB-D folders and sensor patterns
+
+
+@pytest.fixture(scope="module")
+def rgbd_root(tmp_path_factory):
+    from depthsense.data.synthetic_indoor import generate_indoor
+
+    root = tmp_path_factory.mktemp("eval_rgbd")
+    generate_indoor(root, frames=2, seed=3, height=48, width=64, source="cam_a")
+    generate_indoor(root, frames=1, seed=4, height=48, width=64, source="cam_b")
+    return root
+
+
+def test_rgbd_patterns_are_scored_where_the_input_is_silent_per_source(rgbd_root, tmp_path):
+    ckpt = _save(tmp_path / "m" / "best.pt", "sparse_unet", 0, width=4, rgb=True, prefill="nearest+pyramid",
+                 norm="image", max_depth=100.0)
+    rep = evaluate(EvalConfig(dataset="rgbd", data_root=str(rgbd_root), split="all", checkpoints=(str(ckpt),),
+                              baselines=("ip_basic", "nearest"), patterns=("samples:100", "holes:30%"),
+                              out=str(tmp_path / "r"), panels=1, device="cpu", progress=False))
+    assert [lv.name for lv in rep.levels] == ["samples:100", "holes:30%"] and rep.config.lidar is False
+    # By hand: nearest at the ground-truth pixels that are not input pixels, per source and overall.
+    ds = data.build_dataset("rgbd", rgbd_root, "all", pattern="holes:30%")
+    per_source: dict[str, list] = {}
+    for i in range(len(ds)):
+        s = ds[i]
+        sparse, gt = s["sparse"][0].numpy(), s["gt"][0].numpy()
+        pred = models.build_model("nearest")(s["sparse"][None], None)[0, 0].numpy()
+        hidden = np.where(sparse > 0, 0.0, gt)
+        assert (hidden > 0).sum() < 0.45 * (gt > 0).sum()  # inside the holes only
+        per_source.setdefault(ds.group(i), []).append(_metrics_by_hand(pred.astype(np.float64), hidden))
+    for src, rows in per_source.items():
+        got = rep.groups["holes:30%"][src]["nearest"]["rmse"]
+        assert got == pytest.approx(np.mean([r["rmse"] for r in rows]), rel=1e-5)
+    overall = [r for rows in per_source.values() for r in rows]
+    assert rep.tables["holes:30%"]["nearest"]["mae"] == pytest.approx(np.mean([r["mae"] for r in overall]), rel=1e-5)
+    # Report files: per-source tables, group rows in the CSV, the summary against the classical fills.
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "per source" in md and "| cam_b | holes:30% |" in md and "against the better of ip_basic / nearest" in md
+    _, rows = _csv(tmp_path / "r" / "report.csv")
+    assert {r["group"] for r in rows} == {"", "cam_a", "cam_b"}
+    vs = rep.versus_classical("rmse")["m/best"]
+    assert vs["cells"] == 4 and 0 <= vs["wins"] <= 4
+    best = min(rep.groups["samples:100"]["cam_a"][b]["rmse"] for b in ("ip_basic", "nearest"))
+    assert vs["worst"] >= rep.groups["samples:100"]["cam_a"]["m/best"]["rmse"] / best - 1e-9
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(patterns=("beams:16",)), "no LiDAR scan to thin; use lines:16"),
+    (dict(patterns=("samples:10..100",)), "a range is for training"),
+    (dict(patterns=("holes:100%",)), "holes needs"),
+    (dict(depth_unit="feet"), "--depth-unit: depth unit 'feet'"),
+])
+def test_rgbd_option_errors_are_one_line(rgbd_root, extra, message):
+    with pytest.raises(UsageError, match=message):
+        EvalConfig(dataset="rgbd", data_root=str(rgbd_root), split="all", baselines=("nearest",), **extra).resolved()
+    with pytest.raises(UsageError, match="--depth-unit is for --dataset rgbd"):
+        EvalConfig(dataset="synthetic", data_root="/x", baselines=("nearest",), depth_unit="mm").resolved()
+
+
+def test_rgbd_cli_reads_millimetre_folders(rgbd_root, tmp_path, capsys):
+    from depthsense.io import read_depth, write_depth
+
+    mm = tmp_path / "mm"
+    for f in rgbd_root.rglob("*"):
+        if f.is_file():
+            dst = mm / f.relative_to(rgbd_root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if f.parent.name == "gt":
+                write_depth(dst, read_depth(f), "mm")
+            else:
+                dst.write_bytes(f.read_bytes())
+    args = ["--dataset", "rgbd", "--data-root", str(mm), "--split", "all", "--baselines", "nearest", "--patterns", "samples:50",
+            "--out", str(tmp_path / "o"), "--device", "cpu", "--no-progress", "--panels", "0"]
+    assert evaluate_cli.main(args + ["--depth-unit", "mm"]) == 0
+    in_mm = json.loads((tmp_path / "o" / "report.json").read_text())["results"]["samples:50"]["nearest"]["rmse"]
+    ref = evaluate(EvalConfig(dataset="rgbd", data_root=str(rgbd_root), split="all", baselines=("nearest",),
+                              patterns=("samples:50",), device="cpu", progress=False), write=False)
+    assert in_mm == pytest.approx(ref.tables["samples:50"]["nearest"]["rmse"], rel=0.02)  # 1 mm vs 3.9 mm steps

@@ -27,15 +27,20 @@ _SHORTFALL = 0.9  # a uniform level whose measured density is below 90 % of the 
 
 
 def evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: list[int], device: torch.device,
-                    workers: int, panel_data: dict[int, dict[str, Any]], is_panel_level: bool, warmed: set[str],
-                    bar) -> tuple[dict, dict, dict, list[str], dict]:
+                   workers: int, panel_data: dict[int, dict[str, Any]], is_panel_level: bool, warmed: set[str],
+                   bar, group_of: dict[int, str] | None = None) -> tuple[dict, dict, dict, list[str], dict, dict]:
     """Run every model of one level on its images: (metrics, median ms, level stats, notes,
-    extra-head summaries of the models that have heads).
+    extra-head summaries of the models that have heads, per-group metrics).
 
     Fills ``panel_data[i]`` for the panel images: inputs and metric predictions at the
-    panel level, aligned monocular predictions wherever they are made.
+    panel level, aligned monocular predictions wherever they are made. With ``group_of``
+    (image index -> group, e.g. an RGB-D folder's source) the metrics are also averaged
+    per group: ``{group: {model: {metric: value}}}`` (empty without groups).
     """
     accs = {m.name: MetricAccumulator(m.metric_names) for m in level_models}
+    group_accs: dict[str, dict[str, MetricAccumulator]] = {}
+    for g in dict.fromkeys((group_of or {}).values()):
+        group_accs[g] = {m.name: MetricAccumulator(m.metric_names) for m in level_models}
     head_accs = {m.name: HeadsAccumulator() for m in level_models if getattr(m.model, "heads", ())}
     times: dict[str, list[float]] = {m.name: [] for m in level_models}
     density_sum = 0.0
@@ -55,6 +60,8 @@ def evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: l
                     _update_heads(head_accs[m.name], out, pred.float(), gt, mask, sample.get("fg"), device)
                 pred = pred.float()
                 accs[m.name].update(pred, gt)
+                if group_of is not None:
+                    group_accs[group_of[i]][m.name].update(pred, gt)
                 times[m.name].append(ms)
                 if i in panel_data and (is_panel_level or m.relative):
                     shown = ssi_align(pred, gt).clamp_min(0.0) if m.relative else pred
@@ -85,7 +92,9 @@ def evaluate_level(lv: Level, dataset, level_models: list[EvalModel], indices: l
     if images_with_gt < len(indices):
         notes.append(f"level {lv.name}: {len(indices) - images_with_gt} image(s) without valid ground truth "
                      "were skipped by the metrics.")
-    return metrics, medians, stats, notes, {name: acc.compute() for name, acc in head_accs.items()}
+    per_group = {g: {name: {k: v for k, v in acc.compute().items() if k != "images"} for name, acc in row.items()}
+                 for g, row in group_accs.items()}
+    return metrics, medians, stats, notes, {name: acc.compute() for name, acc in head_accs.items()}, per_group
 
 
 def _update_heads(acc: HeadsAccumulator, out: dict, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,

@@ -32,9 +32,15 @@ __all__ = ["Level", "EvalModel", "Report", "CSV_COLUMNS", "TIME_METRIC", "REPORT
            "metric_label"]
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "level", "level_kind", "density_requested", "density_measured", "model", "metric", "value",
+    "level", "level_kind", "density_requested", "density_measured", "group", "model", "metric", "value",
 )
-"""Columns of ``report.csv`` (one row per level x model x metric, plus ``time_ms`` rows)."""
+"""Columns of ``report.csv`` (one row per level x model x metric, plus ``time_ms`` rows; then,
+for data sets with groups such as an RGB-D folder's sources, one row per level x group x
+model x metric with ``group`` set; it is empty on the overall rows)."""
+
+CLASSICAL_REFERENCE: tuple[str, ...] = ("ip_basic", "nearest")
+"""The classical fills a learned model is compared with in the report's summary (the better
+of them, per cell and metric)."""
 
 TIME_METRIC = "time_ms"
 """Metric name of the forward-time rows in ``report.csv`` (median ms per image)."""
@@ -50,7 +56,7 @@ METRIC_TITLES = {
 }
 """Display names of the metrics in tables and plots."""
 
-_SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "lidar")
+_SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "pattern", "lidar")
 
 
 def metric_label(metric: str, dataset: str | None = None) -> str:
@@ -65,10 +71,12 @@ class Level:
 
     Attributes:
         name: row label and key, e.g. ``"5%"``, ``"32 beams"``, ``"lidar"``, ``"rgb-only"``.
-        kind: ``"uniform"`` | ``"beams"`` | ``"holdout"`` | ``"lidar"`` | ``"rgb-only"``.
+        kind: ``"uniform"`` | ``"beams"`` | ``"holdout"`` | ``"pattern"`` | ``"lidar"`` | ``"rgb-only"``.
         density: requested uniform density (fraction of pixels), uniform levels only.
         beams: beam count, beam levels only.
         holdout: hold-out spec (``"beams:2"``), hold-out levels only.
+        pattern: sensor pattern (``"holes:25%"``), pattern levels only; scored at the
+            ground-truth pixels that are not input pixels.
     """
 
     name: str
@@ -76,6 +84,7 @@ class Level:
     density: float | None = None
     beams: int | None = None
     holdout: str | None = None
+    pattern: str | None = None
 
     @property
     def sparse(self) -> bool:
@@ -140,6 +149,9 @@ class Report:
     files: list[Path] = field(default_factory=list)
     heads: dict[str, dict[str, dict]] = field(default_factory=dict)
     """level -> model -> extra-head summary (:mod:`depthsense.evaluation.heads_metrics`); models with heads only."""
+    groups: dict[str, dict[str, dict[str, dict[str, float | None]]]] = field(default_factory=dict)
+    """level -> group -> model -> metric -> value, for data sets whose images come in groups
+    (an RGB-D folder's sources); empty otherwise."""
 
     # ------------------------------------------------------------------ views
 
@@ -167,6 +179,10 @@ class Report:
         if sparse_levels and metric_models:
             for name in names:
                 lines += self._md_metric_table(name, sparse_levels, metric_models)
+            if self.groups:
+                for name in (names if full else [n for n in names if n in ("mae", "rmse")]):
+                    lines += self._md_group_table(name, sparse_levels, metric_models)
+            lines += self._md_versus_classical([n for n in ("rmse", "mae", "irmse", "imae") if n in names])
         rel_models = [m for m in self.models if m.relative]
         rel_levels = [lv for lv in self.levels if not lv.sparse]
         if rel_names and rel_models and rel_levels:
@@ -185,7 +201,7 @@ class Report:
             **self.meta,
             "levels": [
                 {"name": lv.name, "kind": lv.kind, "density_requested": lv.density, "beams": lv.beams,
-                 "holdout": lv.holdout,
+                 "holdout": lv.holdout, "pattern": lv.pattern,
                  **self.level_stats.get(lv.name, {})}
                 for lv in self.levels
             ],
@@ -203,6 +219,8 @@ class Report:
             "results": self.tables,
             "timings_ms": self.timings,
             **({"heads": self.heads} if any(self.heads.values()) else {}),
+            **({"groups": self.groups} if self.groups else {}),
+            "versus_classical": {n: self.versus_classical(n) for n in ("rmse", "mae", "irmse", "imae")},
             "notes": list(self.notes),
         })
 
@@ -224,7 +242,50 @@ class Report:
                 rows += [{**base, "model": m.name, "metric": k, "value": values[k]} for k in m.metric_names]
                 rows.append({**base, "model": m.name, "metric": TIME_METRIC,
                              "value": self.timings[lv.name][m.name]})
+        for lv in self.levels:
+            base = {"level": lv.name, "level_kind": lv.kind, "density_requested": lv.density,
+                    "density_measured": None}
+            for group, row in self.groups.get(lv.name, {}).items():
+                for m in self.models:
+                    values = row.get(m.name)
+                    if values is not None:
+                        rows += [{**base, "group": group, "model": m.name, "metric": k, "value": values[k]}
+                                 for k in m.metric_names]
         return rows
+
+    def versus_classical(self, metric: str) -> dict[str, dict[str, Any]]:
+        """Each learned model's ratio to the better classical fill (:data:`CLASSICAL_REFERENCE`).
+
+        The cells are the sparse levels, or level x group when the data set has groups;
+        per cell the model's value is divided by the smaller of the reference fills' values.
+        Returns:
+            model name -> ``{"cells", "wins" (ratio <= 1), "geomean", "worst", "worst_cell"}``;
+            empty when no reference fill or no learned model was evaluated.
+        """
+        refs = [m.name for m in self.models if m.source == "baseline" and m.info.get("model") in CLASSICAL_REFERENCE]
+        learned = [m.name for m in self.models if m.source == "checkpoint" and not m.relative]
+        if not refs or not learned or metric in HIGHER_IS_BETTER:
+            return {}
+        cells: list[tuple[str, dict[str, dict]]] = []
+        for lv in (lv for lv in self.levels if lv.sparse):
+            if self.groups.get(lv.name):
+                cells += [(f"{g} / {lv.name}", row) for g, row in self.groups[lv.name].items()]
+            else:
+                cells.append((lv.name, self.tables.get(lv.name, {})))
+        out: dict[str, dict[str, Any]] = {}
+        for name in learned:
+            ratios = []
+            for label, row in cells:
+                ours = (row.get(name) or {}).get(metric)
+                best = [v for v in ((row.get(r) or {}).get(metric) for r in refs) if v is not None]
+                if ours is not None and best and min(best) > 0:
+                    ratios.append((ours / min(best), label))
+            if ratios:
+                worst = max(ratios)
+                out[name] = {"cells": len(ratios), "wins": sum(r <= 1.0 for r, _ in ratios),
+                             "geomean": float(np.exp(np.mean([np.log(max(r, 1e-12)) for r, _ in ratios]))),
+                             "worst": worst[0], "worst_cell": worst[1], "reference": refs}
+        return out
 
     # ------------------------------------------------------------------ helpers
 
@@ -306,6 +367,35 @@ class Report:
                 f"{_fmt_density(self.level_stats.get(lv.name, {}).get('density_measured'))} | "
                 + " | ".join(_bold_best(values, name)) + " |"
             )
+        lines.append("")
+        return lines
+
+    def _md_group_table(self, name: str, levels: list[Level], models: list[EvalModel]) -> list[str]:
+        better = "higher" if name in HIGHER_IS_BETTER else "lower"
+        lines = [f"## {metric_label(name, self.config.dataset)} per source ({better} is better)", "",
+                 "| source | level | " + " | ".join(m.name for m in models) + " |",
+                 "|---|---|" + "---:|" * len(models)]
+        groups = list(dict.fromkeys(g for lv in levels for g in self.groups.get(lv.name, {})))
+        for g in groups:
+            for lv in levels:
+                row = self.groups.get(lv.name, {}).get(g)
+                if row is not None:
+                    values = [row.get(m.name, {}).get(name) for m in models]
+                    lines.append(f"| {g} | {lv.name} | " + " | ".join(_bold_best(values, name)) + " |")
+        lines.append("")
+        return lines
+
+    def _md_versus_classical(self, names: list[str]) -> list[str]:
+        rows = [(n, model, v) for n in names for model, v in self.versus_classical(n).items()]
+        if not rows:
+            return []
+        lines = [f"## Learned models against the better of {' / '.join(rows[0][2]['reference'])}", "",
+                 "Per cell (" + ("source x level" if self.groups else "level") + ") the model's value divided "
+                 "by the better classical fill's; below 1 the model wins.", "",
+                 "| model | metric | cells won | geometric mean | worst (cell) |", "|---|---|---:|---:|---|"]
+        for n, model, v in rows:
+            lines.append(f"| {model} | {METRIC_TITLES.get(n, n)} | {v['wins']} of {v['cells']} | "
+                         f"{v['geomean']:.3f}x | {v['worst']:.2f}x ({v['worst_cell']}) |")
         lines.append("")
         return lines
 

@@ -137,6 +137,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
     timings: dict[str, dict[str, float | None]] = {}
     level_stats: dict[str, dict[str, Any]] = {}
     heads: dict[str, dict[str, dict]] = {}
+    groups: dict[str, dict[str, dict[str, dict]]] = {}
     notes: list[str] = []
     warmed: set[str] = set()
     bar = _progress(cfg, len(levels) * len(indices))
@@ -145,10 +146,11 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
             if bar is not None:
                 bar.set_description(f"level {lv.name}")
             level_models = [m for m in models_ if m.relative != lv.sparse]
-            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes, heads[lv.name] = evaluate_level(
-                lv, datasets[lv.name], level_models, indices, device, cfg.workers,
-                panel_data, lv is panel_level, warmed, bar,
-            )
+            ds = datasets[lv.name]
+            group_of = {i: ds.group(i) for i in indices} if hasattr(ds, "group") else None
+            tables[lv.name], timings[lv.name], level_stats[lv.name], level_notes, heads[lv.name], groups[lv.name] = \
+                evaluate_level(lv, ds, level_models, indices, device, cfg.workers, panel_data, lv is panel_level,
+                               warmed, bar, group_of)
             notes += level_notes
     finally:
         if bar is not None:
@@ -174,6 +176,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
         },
         panels=[_panel(panel_data[i]) for i in panel_idx if "rgb" in panel_data[i]],
         heads={k: v for k, v in heads.items() if v},
+        groups={k: v for k, v in groups.items() if v},
     )
     report.meta["seconds"] = time.perf_counter() - start
     if write:
@@ -282,13 +285,14 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
         levels += [Level(uniform_level_name(d), "uniform", density=d) for d in cfg.densities]
         levels += [Level(f"{b} beams", "beams", beams=b) for b in cfg.beams]
         levels += [Level(f"{h} hold-out", "holdout", holdout=h) for h in cfg.holdout]
+        levels += [Level(p, "pattern", pattern=p) for p in cfg.patterns]
         if cfg.lidar:
             levels.append(Level(_native_level_name(cfg.dataset), "lidar"))
     if any(m.relative for m in models_):
         levels.append(Level("rgb-only", "rgb-only"))
     if not levels:
         raise UsageError(
-            "no sparsity level to evaluate: pass --densities, --beams or --holdout, or drop --no-lidar"
+            "no sparsity level to evaluate: pass --densities, --beams, --holdout or --patterns, or drop --no-lidar"
         )
     return levels
 
@@ -307,8 +311,13 @@ def _build_level_dataset(cfg: EvalConfig, level: Level):
     extra = {"rgb_root": cfg.rgb_root} if cfg.rgb_root else {}
     if level.holdout:
         extra.update(holdout=level.holdout, holdout_phase=0)
-    return data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None,
-                              density=level.density, beams=level.beams, seed=cfg.seed, **extra)
+    if cfg.depth_unit is not None:
+        extra["depth_unit"] = cfg.depth_unit
+    ds = data.build_dataset(cfg.dataset, cfg.data_root, cfg.split, transform=None, density=level.density,
+                            beams=level.beams, seed=cfg.seed, pattern=level.pattern, **extra)
+    if level.pattern:  # scored where the sensor gave nothing (for holes: inside the holes)
+        ds.hidden_target = True
+    return ds
 
 
 def _check_datasets(cfg: EvalConfig, datasets: dict) -> int:
@@ -337,11 +346,14 @@ def _select_indices(n: int, max_images: int) -> list[int]:
 
 
 def _panel_level(levels: list[Level]) -> Level | None:
-    by_kind = {k: [lv for lv in levels if lv.kind == k] for k in ("lidar", "holdout", "beams", "uniform", "rgb-only")}
+    by_kind = {k: [lv for lv in levels if lv.kind == k]
+               for k in ("lidar", "holdout", "pattern", "beams", "uniform", "rgb-only")}
     if by_kind["lidar"]:
         return by_kind["lidar"][0]
     if by_kind["holdout"]:
         return by_kind["holdout"][0]
+    if by_kind["pattern"]:
+        return by_kind["pattern"][0]
     if by_kind["beams"]:
         return by_kind["beams"][0]
     if by_kind["uniform"]:
