@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 
 import cv2
 import numpy as np
@@ -684,3 +685,61 @@ def test_min_conf_needs_a_conf_head_and_intrinsics(tmp_path, frame, capsys):
     assert cli_main([str(image), str(sparse), "--out", str(tmp_path / "o"), *k, "--min-conf", "2"]) == 2
     assert "in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- depth units
+
+
+@pytest.mark.parametrize("unit, scale", [("mm", 1000.0), ("tum", 5000.0), ("4000", 4000.0)])
+def test_sparse_depth_in_any_unit_is_written_back_in_it(tmp_path, frame, capsys, unit, scale):
+    image, _ = write_pair(tmp_path / "in", frame)
+    sparse = np.where(frame.sparse < 65535 / scale - 0.1, frame.sparse, 0.0).astype(np.float32)  # the unit's range
+    write_depth(tmp_path / "in" / "s.png", sparse, unit)
+    write_depth(tmp_path / "in" / "k.png", sparse)
+    assert main([str(image), str(tmp_path / "in" / "s.png"), "--depth-unit", unit, "--model", "nearest",
+                 "--out", str(tmp_path / "a")]) == 0
+    assert f"metres*{scale:g}" in capsys.readouterr().out
+    assert main([str(image), str(tmp_path / "in" / "k.png"), "--model", "nearest", "--out", str(tmp_path / "b")]) == 0
+    ours, ref = read_depth(tmp_path / "a" / "img_depth.png", unit), read_depth(tmp_path / "b" / "img_depth.png")
+    np.testing.assert_allclose(ours, ref, atol=1.0 / 256 + 1.0 / scale)  # the same metres, in the input's unit
+    raw = cv2.imread(str(tmp_path / "a" / "img_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert abs(float(raw.max()) / scale - float(ours.max())) < 1e-3
+
+
+def test_npy_in_npy_out_and_out_unit(tmp_path, frame, capsys):
+    image, sparse = write_pair(tmp_path / "in", frame)
+    np.save(tmp_path / "in" / "s.npy", read_depth(sparse))
+    assert main([str(image), str(tmp_path / "in" / "s.npy"), "--model", "nearest", "--out", str(tmp_path / "a")]) == 0
+    depth = np.load(tmp_path / "a" / "img_depth.npy")
+    assert depth.dtype == np.float32 and not (tmp_path / "a" / "img_depth.png").exists()
+    with pytest.warns(UserWarning, match="exceed 65.535 m, the uint16 limit in mm units"):  # street depth > 65 m
+        assert main([str(image), str(sparse), "--model", "nearest", "--out", str(tmp_path / "b"), "--out-unit", "mm"]) == 0
+    np.testing.assert_allclose(read_depth(tmp_path / "b" / "img_depth.png", "mm"), np.minimum(depth, 65.535),
+                               atol=6e-4)
+    assert main([str(image), str(sparse), "--model", "nearest", "--out", str(tmp_path / "c"), "--out-unit", "npy"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "c" / "img_depth.npy"), depth, atol=1e-6)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--depth-unit", "feet"], "--depth-unit: depth unit 'feet' is unknown"),
+    (["--depth-scale", "-3"], "--depth-unit: depth scale"),
+    (["--depth-unit", "mm", "--depth-scale", "1000"], "pass one"),
+    (["--out-unit", "furlongs"], "--out-unit: depth unit 'furlongs'"),
+    (["--depth-scale", "0.5"], r"s.png: depth values reach \d+ m, beyond any depth sensor"),
+])
+def test_unit_errors_are_one_line_and_write_nothing(tmp_path, frame, capsys, extra, message):
+    image, _ = write_pair(tmp_path / "in", frame)
+    write_depth(tmp_path / "in" / "s.png", np.where(frame.sparse < 60, frame.sparse, 0).astype(np.float32), "mm")
+    rc = cli_main([str(image), str(tmp_path / "in" / "s.png"), "--model", "nearest", "--out", str(tmp_path / "o"),
+                   *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and re.search(message, err) and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_depth_cameras_frame_in_kitti_units_gets_a_note(tmp_path, frame, capsys):
+    image, _ = write_pair(tmp_path / "in", frame)
+    dense = np.full(frame.sparse.shape, 2.5, np.float32)
+    write_depth(tmp_path / "in" / "dense.png", dense, "mm")  # a RealSense file, unit not given
+    assert main([str(image), str(tmp_path / "in" / "dense.png"), "--model", "nearest", "--out", str(tmp_path / "o")]) == 0
+    assert "pass --depth-unit mm" in capsys.readouterr().out

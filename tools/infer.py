@@ -61,7 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("image", nargs="?", help="RGB image (PNG/JPEG)")
-    p.add_argument("sparse", nargs="?", help="sparse depth: KITTI uint16 PNG (depth*256, 0 = missing), same size")
+    p.add_argument("sparse", nargs="?", help="sparse depth, same size: a uint16 PNG (KITTI units, depth*256, unless "
+                   "--depth-unit says otherwise; 0 = missing) or a .npy of metres")
+    u = p.add_argument_group("depth units")
+    u.add_argument("--depth-unit", metavar="UNIT",
+                   help="unit of the sparse depth PNGs: kitti (m x 256, default), mm (RealSense, Kinect, NYU), "
+                        "tum (m x 5000) or a number of stored values per metre")
+    u.add_argument("--depth-scale", type=float, metavar="N", help="stored values per metre (same as --depth-unit N)")
+    u.add_argument("--out-unit", metavar="UNIT",
+                   help="unit of the written depth: kitti, mm, tum, a number per metre, or npy (float32 metres); "
+                        "default: the input's unit")
     m = p.add_argument_group("model (default: the pretrained completion model shipped in the package)")
     m.add_argument("--checkpoint", help="DepthSense checkpoint (RUN_DIR/best.pt); loaded with weights_only=True")
     m.add_argument("--model", help="classical model name (ip_basic, nearest), or a check of the checkpoint's model")
@@ -103,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_about_text(inference.pretrained_about()))
         return 0
     mode = _mode(args)
+    _units(args, mode)
     K = _intrinsics(args)
     if args.min_conf is not None and not (0.0 <= args.min_conf <= 1.0):
         raise UsageError(f"--min-conf {args.min_conf}: a confidence threshold is in [0, 1]")
@@ -115,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     inference.check_output_dir(out, option="--kitti-submission" if mode == "kitti" else "--out")
     pairing = _pairing(args, inference, mode, K)
     _refuse_overwriting_inputs(args, inference, mode, out, pairing, K)
-    predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args))
+    predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args),
+                                    depth_unit=args.depth_unit)
     if predictor.pretrained:
         print("no --checkpoint or --model given: using the pretrained completion model shipped with DepthSense "
               "(--about says what it is; --model ip_basic for the classical fill)")
@@ -149,10 +160,47 @@ def _single(args, inference, predictor, out: Path, K) -> int:
         raise UsageError("--intrinsics/--fx..: a point cloud needs metric depth, but this model predicts "
                          "RELATIVE depth; drop the intrinsics.")
     pred = predictor.predict_files(args.image, args.sparse)
+    _unit_note(args, pred)
     inference.make_output_dir(out)
-    written = inference.write_prediction(out, Path(args.image).stem, pred, K, args.min_conf)
-    _report(written, pred.relative)
+    written = inference.write_prediction(out, Path(args.image).stem, pred, K, args.min_conf, args.out_unit)
+    _report(written, pred.relative, args.out_unit or pred.depth_unit)
     return 0
+
+
+def _units(args, mode: str) -> None:
+    """Check --depth-unit / --depth-scale / --out-unit and fold --depth-scale into --depth-unit."""
+    from depthsense.io import parse_depth_unit
+
+    if args.depth_scale is not None:
+        if args.depth_unit is not None:
+            raise UsageError("--depth-unit and --depth-scale both given; pass one (--depth-scale N is --depth-unit N)")
+        args.depth_unit = repr(args.depth_scale)
+    for option, value in (("--depth-unit", args.depth_unit), ("--out-unit", args.out_unit)):
+        if value is not None and not (option == "--out-unit" and str(value).lower() == "npy"):
+            try:
+                parse_depth_unit(value)
+            except ValueError as exc:
+                raise UsageError(f"{option}: {exc}") from None
+    if args.out_unit is not None:
+        args.out_unit = str(args.out_unit).lower()
+        if mode == "kitti":
+            raise UsageError("--out-unit: the KITTI benchmark takes KITTI units only; drop --out-unit")
+
+
+def _npy_out(args, sparse) -> bool:
+    if args.out_unit is not None:
+        return args.out_unit == "npy"
+    return sparse is not None and Path(sparse).suffix.lower() == ".npy"
+
+
+def _unit_note(args, pred) -> None:
+    """A depth camera's frame read in the default KITTI units is a likely unit mistake: say so."""
+    if args.depth_unit is None and pred.depth_unit == "kitti" and pred.sparse is not None:
+        share = float((pred.sparse > 0).mean())
+        if share > 0.3:
+            print(f"note: {100 * share:.0f}% of the pixels of {pred.sparse_path} have depth, as from a depth camera; "
+                  "it was read in KITTI units (m x 256). For RealSense/Kinect/NYU files pass --depth-unit mm, "
+                  "for TUM --depth-unit tum")
 
 
 def _pairing(args, inference, mode: str, K):
@@ -183,7 +231,8 @@ def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K
         # at worst refuses an --out holding an input named like <stem>_conf.png.
         outputs = [p for image, sparse in pairing.pairs
                    for p in inference.prediction_outputs(out, image, sparse is None, K is not None,
-                                                         () if sparse is None else ("conf", "fg"))]
+                                                         () if sparse is None else ("conf", "fg"),
+                                                         _npy_out(args, sparse))]
     inputs = list(pairing.files) + [Path(f) for f in (args.checkpoint, args.intrinsics) if f]
     option = "--kitti-submission" if mode == "kitti" else "--out"
     # distinct names, but a symlink in --out (x_depth_color.png -> x_depth.png) would still make two one file
@@ -228,7 +277,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
             if kitti:
                 write_depth(out / sparse.name, pred.depth)
             else:
-                inference.write_prediction(out, image.stem, pred, K, args.min_conf)
+                inference.write_prediction(out, image.stem, pred, K, args.min_conf, args.out_unit)
             written.append(image.name)
         except UsageError:
             raise
@@ -347,7 +396,7 @@ def _intrinsics(args) -> np.ndarray | None:
     return np.array([[given["fx"], 0.0, given["cx"]], [0.0, given["fy"], given["cy"]], [0.0, 0.0, 1.0]])
 
 
-def _report(written: dict, relative: bool) -> None:
+def _report(written: dict, relative: bool, unit: str = "kitti") -> None:
     files = ", ".join(str(v) for k, v in written.items() if k != "points")
     if relative:
         print(f"wrote RELATIVE depth (not metres): {files}")
@@ -355,7 +404,13 @@ def _report(written: dict, relative: bool) -> None:
               "are unknown")
     else:
         print(f"wrote {files}")
-        print("  depth PNG: KITTI uint16, metres*256, 0 = no prediction")
+        if unit == "npy":
+            print("  depth .npy: float32 metres")
+        else:
+            from depthsense.io import parse_depth_unit
+
+            scale = parse_depth_unit(unit).scale
+            print(f"  depth PNG: uint16 {'KITTI units, ' if unit == 'kitti' else ''}metres*{scale:g}, 0 = no prediction")
         if "conf" in written:
             print("  confidence PNG: uint16, confidence in [0,1] x 65535")
         if "fg" in written:

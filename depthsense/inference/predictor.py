@@ -44,7 +44,7 @@ from torch import nn
 from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkpoint, load_checkpoint
 from depthsense.config import UsageError, build_model_from_options, resolve_device
 from depthsense.errors import CheckpointError, DepthFileError, ShapeError
-from depthsense.io import read_depth, read_rgb
+from depthsense.io import parse_depth_unit, read_depth, read_rgb
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
 
@@ -65,6 +65,8 @@ class Prediction:
         image_path, sparse_path: the files read (None for arrays).
         conf: (H,W) float32 confidence in [0,1] (models with a ``conf`` head), else None.
         fg: (H,W) float32 foreground probability in [0,1] (``fg`` head), else None.
+        depth_unit: the unit the sparse file was read in (``kitti`` unless told), which the
+            depth is written back in; ``"npy"`` when it was a ``.npy`` of metres.
     """
 
     depth: np.ndarray
@@ -75,6 +77,7 @@ class Prediction:
     sparse_path: Path | None = None
     conf: np.ndarray | None = None
     fg: np.ndarray | None = None
+    depth_unit: str = "kitti"
 
 
 class Predictor:
@@ -114,7 +117,13 @@ class Predictor:
         model: str | None = None,
         device: str | torch.device = "auto",
         model_args: dict[str, Any] | None = None,
+        *,
+        depth_unit: str | float | None = None,
     ) -> None:
+        try:
+            self.depth_unit = parse_depth_unit(depth_unit)
+        except ValueError as exc:
+            raise UsageError(f"--depth-unit: {exc}") from None
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
         model_args = dict(model_args or {})
         self.default_model_used = checkpoint is None and model is None
@@ -285,7 +294,7 @@ class Predictor:
         if sparse_path is None:
             return rgb, None
         sparse_path = Path(sparse_path)
-        sparse = read_depth(sparse_path)
+        sparse = read_depth(sparse_path, self.depth_unit)
         if sparse.shape != rgb.shape[:2]:
             raise DepthFileError(
                 f"{sparse_path}: sparse depth is {_hw(sparse.shape)} but image {image_path} is "
@@ -321,6 +330,8 @@ class Predictor:
             relative=self.relative,
             image_path=Path(image_path),
             sparse_path=None if sparse_path is None else Path(sparse_path),
+            depth_unit="npy" if sparse_path is not None and Path(sparse_path).suffix.lower() == ".npy"
+            else self.depth_unit.name,
         )
 
 

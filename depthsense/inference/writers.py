@@ -47,17 +47,19 @@ def relative_to_uint16(rel) -> np.ndarray:
     return np.clip(np.rint((r - lo) / (hi - lo) * 65535.0), 0, 65535).astype(np.uint16)
 
 
-def output_names(stem: str, relative: bool, with_ply: bool, heads: tuple[str, ...] = ()) -> dict[str, str]:
+def output_names(stem: str, relative: bool, with_ply: bool, heads: tuple[str, ...] = (),
+                 npy: bool = False) -> dict[str, str]:
     """File names :func:`write_prediction` writes for image ``stem``.
 
     Returns:
         ``{"depth": ..., "color": ..., ["ply": ...], ["conf": ...], ["fg": ...]}``:
-        ``<stem>_depth.png`` / ``<stem>_depth_color.png`` for metric depth,
-        ``<stem>_relative.png`` / ``<stem>_relative_color.png`` for relative depth,
+        ``<stem>_depth.png`` (``.npy`` with ``npy``) / ``<stem>_depth_color.png`` for metric
+        depth, ``<stem>_relative.png`` / ``<stem>_relative_color.png`` for relative depth,
         ``<stem>.ply``, ``<stem>_conf.png`` and ``<stem>_fg.png`` for the heads in ``heads``.
     """
     kind = "relative" if relative else "depth"
-    names = {"depth": f"{stem}_{kind}.png", "color": f"{stem}_{kind}_color.png"}
+    names = {"depth": f"{stem}_{kind}{'.npy' if npy and not relative else '.png'}",
+             "color": f"{stem}_{kind}_color.png"}
     if with_ply:
         names["ply"] = f"{stem}.ply"
     for head in ("conf", "fg"):
@@ -67,11 +69,14 @@ def output_names(stem: str, relative: bool, with_ply: bool, heads: tuple[str, ..
 
 
 def write_prediction(
-    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None, min_conf: float | None = None
+    out_dir: str | os.PathLike, stem: str, prediction: Prediction, K=None, min_conf: float | None = None,
+    unit: str | None = None,
 ) -> dict[str, Path]:
     """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
-    Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
+    Metric depth: a uint16 PNG in ``unit`` (default the unit its sparse input was read
+    in, ``prediction.depth_unit``: KITTI's depth*256 unless told; 0 = no prediction), or a
+    ``.npy`` of float32 metres when ``unit`` is ``"npy"``; and a colour preview
     (near bright, far dark, invalid black) with a colour bar in metres underneath; with
     ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
     :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
@@ -109,7 +114,9 @@ def write_prediction(
         raise UsageError("--min-conf needs a confidence map, but this model has no conf head; train one with "
                          "--model-arg heads=depth,conf (or drop --min-conf)")
     heads = tuple(h for h in ("conf", "fg") if getattr(prediction, h) is not None)
-    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None, heads).items()}
+    unit = prediction.depth_unit if unit is None else str(unit)
+    npy = unit == "npy"
+    paths = {k: out_dir / v for k, v in output_names(stem, prediction.relative, K is not None, heads, npy).items()}
     files: dict[Path, bytes] = {}
     if prediction.relative:
         u16 = relative_to_uint16(prediction.depth)
@@ -120,7 +127,7 @@ def write_prediction(
     else:
         lo, hi = depth_range(prediction.depth) or (0.0, 1.0)
         preview = with_colorbar(colorize_depth(prediction.depth, lo, hi), lo, hi, unit="m")
-        files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth)
+        files[paths["depth"]] = encode_depth(paths["depth"], prediction.depth, None if npy else unit)
     tiles = [preview]
     if prediction.conf is not None:
         conf = np.clip(prediction.conf, 0.0, 1.0)
@@ -145,7 +152,7 @@ def write_prediction(
 
 
 def prediction_outputs(out_dir: str | os.PathLike, image: str | os.PathLike, relative: bool,
-                       with_ply: bool, heads: tuple[str, ...] = ()) -> list[Path]:
+                       with_ply: bool, heads: tuple[str, ...] = (), npy: bool = False) -> list[Path]:
     """The files :func:`write_prediction` would write for ``image`` into ``out_dir``."""
-    names = output_names(Path(image).stem, relative, with_ply, heads)
+    names = output_names(Path(image).stem, relative, with_ply, heads, npy)
     return [Path(out_dir) / n for n in names.values()]
