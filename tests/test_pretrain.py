@@ -12,7 +12,7 @@ from torch.utils.data import Subset
 
 from depthsense.data import build_dataset, synthetic
 from depthsense.errors import DatasetError
-from depthsense.experiments.pretrain import SPARSITY_MIX, MixedDataset
+from depthsense.experiments.pretrain import INDOOR_MIX, SPARSITY_MIX, MixedDataset
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def test_sparsity_mix_rejects_bad_options(root):
         ds.set_sparsity_mix([{"density": (0.01, 2.0)}])
     with pytest.raises(DatasetError, match="weights"):
         ds.set_sparsity_mix([{}, {"beams": 16}], [1.0])
-    options, weights = zip(*SPARSITY_MIX)
-    ds.set_sparsity_mix(options, weights)  # the shipped recipe is valid
-    assert abs(sum(weights) - 1.0) < 1e-9
+    for mix in (SPARSITY_MIX, INDOOR_MIX):
+        options, weights = zip(*mix)
+        ds.set_sparsity_mix(options, weights)  # the shipped recipe is valid
+        assert abs(sum(weights) - 1.0) < 1e-9
 
 
 def test_mixture_repeats_parts_and_reaches_every_epoch(root):
@@ -126,3 +127,12 @@ def test_python_m_depthsense_pretrain_runs_the_recipe(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "depthsense.pretrain", "--help"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m depthsense.pretrain")
+
+
+def test_report_sources_are_never_trained_on(tmp_path):
+    from depthsense.config import UsageError
+    from depthsense.pretrain import main
+
+    with pytest.raises(UsageError, match="slambook_nyu belong to the indoor report split"):
+        main(["--dev-sources", "o3d_tum,slambook_nyu", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
