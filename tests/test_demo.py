@@ -10,9 +10,10 @@ import torch
 from depthsense.experiments import demo
 
 
-def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_root):
+def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_root, indoor_rgbd_root):
     out = tmp_path / "demo"
-    assert demo.main(["--quick", "--out", str(out), "--real-root", str(kitti_object_root)]) == 0
+    assert demo.main(["--quick", "--out", str(out), "--real-root", str(kitti_object_root),
+                      "--indoor-root", str(indoor_rgbd_root)]) == 0
     text = capsys.readouterr().out
     assert "## MAE [mm]" in text and "## RMSE [mm]" in text and "report:" in text
     header = next(line for line in text.splitlines() if line.startswith("| level |"))
@@ -30,6 +31,12 @@ def test_quick_demo_trains_evaluates_and_resumes(tmp_path, capsys, kitti_object_
     real = json.loads((out / "report_real" / "report.json").read_text())
     assert set(demo.DEMO_MODELS) | {"ip_basic", "nearest"} <= {m["name"] for m in real["models"]}
     assert real["config"]["split"] == "report"
+    indoor = json.loads((out / "report_indoor" / "report.json").read_text())
+    assert [lv["name"] for lv in indoor["levels"]] == ["samples:500", "uniform:5%", "lines:16", "holes:25%",
+                                                      "keypoints:1000"]
+    assert {"shipped", "ip_basic", "nearest", "colorization"} <= {m["name"] for m in indoor["models"]}
+    assert "Real RGB-D frames, indoor report split" in text and "per source" in text
+    assert (out / "report_indoor_synthetic" / "report.md").is_file()
     # A second run reuses the data and the finished runs instead of training again; without
     # real scans it says so.
     assert demo.main(["--quick", "--out", str(out), "--real-root", str(tmp_path / "none")]) == 0

@@ -10,6 +10,14 @@
    densities 0.5 %..50 % and at 64/32/16/8 LiDAR beams; then, when the real KITTI scans
    of ``../shared/kitti_object`` (``--real-root``) exist, on their report frames by beam
    hold-out (``beams:2``, ``beams:4``). Print the tables and where the reports are.
+4. Indoor: the shipped model and the classical fills (with ``colorization``) under the five
+   sensor patterns (``samples:500``, ``uniform:5%``, ``lines:16``, ``holes:25%``,
+   ``keypoints:1000``) on a synthetic indoor sweep (seed 0) and, when
+   ``../shared/indoor_rgbd`` (``--indoor-root``) exists, on its report split, per source.
+
+The street sweep compares with ``ip_basic`` and ``nearest`` only: ``colorization`` takes
+about 7 s per 1216x352 frame, which would triple the demo's time; it is in every other
+table.
 
 Every stage is resumable: re-running skips finished runs and continues killed ones.
 """
@@ -42,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline (minutes -> seconds)")
     p.add_argument("--real-root", default=None,
                    help="KITTI-object folder with real scans for the hold-out evaluation (default: ../shared/kitti_object)")
+    p.add_argument("--indoor-root", default=None,
+                   help="RGB-D folder whose report split is evaluated (default: ../shared/indoor_rgbd)")
     args = p.parse_args(argv)
     from depthsense.runtime import tune_cpu_allocator
 
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from depthsense.engine import train
     from depthsense.evaluation import EvalConfig, evaluate
     from depthsense.checkpoint import PRETRAINED_CHECKPOINT
-    from depthsense.experiments.pretrain import DEFAULT_REAL_ROOT
+    from depthsense.experiments.pretrain import DEFAULT_INDOOR_ROOT, DEFAULT_REAL_ROOT, EVAL_PATTERNS, \
+        INDOOR_REPORT_SOURCES
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -67,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     if not stamp.exists():
-        print(f"[1/3] generating {args.frames} synthetic frames ({h}x{w}) into {root}", flush=True)
+        print(f"[1/4] generating {args.frames} synthetic frames ({h}x{w}) into {root}", flush=True)
         summary = synthetic.generate(root, layout="kitti", frames=args.frames, seed=0, height=h, width=w, progress=True)
         stamp.write_text("ok\n")
         print(f"      LiDAR density {summary['mean_density']:.2%}, GT density {summary['mean_gt_density']:.2%}")
     else:
-        print(f"[1/3] reusing synthetic frames in {root}")
+        print(f"[1/4] reusing synthetic frames in {root}")
     timings["generate"] = time.perf_counter() - t
 
     checkpoints = []
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, name in enumerate(names, 1):
         run = out / "runs" / name
         t = time.perf_counter()
-        print(f"[2/3] training {name} ({i}/{len(names)}): {args.steps} steps at {TRAIN_DENSITY:.0%} uniform density", flush=True)
+        print(f"[2/4] training {name} ({i}/{len(names)}): {args.steps} steps at {TRAIN_DENSITY:.0%} uniform density", flush=True)
         cfg = TrainConfig(
             dataset="synthetic", data_root=str(root), model=name, density=TRAIN_DENSITY, steps=args.steps,
             batch_size=args.batch_size, crop=crop, workers=0, cache=True, out=str(run),
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoints.append(f"{name}={best if best.exists() else run / 'last.pt'}")
 
     t = time.perf_counter()
-    print("[3/3] evaluating every model at every sparsity level", flush=True)
+    print("[3/4] evaluating every model at every sparsity level", flush=True)
     if PRETRAINED_CHECKPOINT.is_file():
         checkpoints.insert(0, f"shipped={PRETRAINED_CHECKPOINT}")
         print(f"      with the shipped pretrained model {PRETRAINED_CHECKPOINT} (column 'shipped')")
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"      no shipped pretrained model in this installation ({PRETRAINED_CHECKPOINT}; `make pretrained`)")
     report = evaluate(EvalConfig(
         dataset="synthetic", data_root=str(root), split="val", checkpoints=tuple(checkpoints),
-        max_images=args.eval_images, out=str(out / "report"),
+        max_images=args.eval_images, out=str(out / "report"), baselines=("ip_basic", "nearest"),
         # --quick renders 96x320 frames with a 12-line sensor: thinning it to 32..8 of 64
         # beams would not mean what it says, so only the full scan is evaluated there
         beams=(64,) if args.quick else None,
@@ -116,12 +127,34 @@ def main(argv: list[str] | None = None) -> int:
     real = None
     t = time.perf_counter()
     if (real_root / "training" / "velodyne").is_dir():
-        print(f"[3/3] evaluating on real KITTI scans, report frames of {real_root} (beam hold-out)", flush=True)
+        print(f"[3/4] evaluating on real KITTI scans, report frames of {real_root} (beam hold-out)", flush=True)
         real = evaluate(EvalConfig(
             dataset="kitti_object", data_root=str(real_root), split="report", checkpoints=tuple(checkpoints),
             max_images=1 if args.quick else 0, out=str(out / "report_real"),
         ).resolved())
         timings["evaluate real"] = time.perf_counter() - t
+    t = time.perf_counter()
+    shipped = tuple(c for c in checkpoints if c.startswith("shipped="))
+    indoor_val = out / "indoor_data"
+    if not (indoor_val / ".complete").exists():
+        from depthsense.data.synthetic_indoor import generate_indoor
+
+        ih, iw = (96, 128) if args.quick else (480, 640)
+        print(f"[4/4] generating {3 if args.quick else 12} synthetic indoor frames ({ih}x{iw}) into {indoor_val}")
+        generate_indoor(indoor_val, frames=3 if args.quick else 12, seed=0, height=ih, width=iw)
+        (indoor_val / ".complete").write_text("ok\n")
+    print("[4/4] evaluating indoors under the sensor patterns", flush=True)
+    indoor = evaluate(EvalConfig(dataset="rgbd", data_root=str(indoor_val), split="all", checkpoints=shipped,
+                                 patterns=EVAL_PATTERNS, max_images=2 if args.quick else 0,
+                                 out=str(out / "report_indoor_synthetic")).resolved())
+    indoor_root = Path(args.indoor_root) if args.indoor_root else DEFAULT_INDOOR_ROOT
+    indoor_real = None
+    if all((indoor_root / s / "gt").is_dir() for s in INDOOR_REPORT_SOURCES):
+        indoor_real = evaluate(EvalConfig(dataset="rgbd", data_root=str(indoor_root),
+                                          split=",".join(INDOOR_REPORT_SOURCES), checkpoints=shipped,
+                                          patterns=EVAL_PATTERNS, max_images=2 if args.quick else 0,
+                                          out=str(out / "report_indoor")).resolved())
+    timings["evaluate indoor"] = time.perf_counter() - t
     total = time.perf_counter() - t_start
     print()
     print("Synthetic validation frames (the sparsity sweep):")
@@ -134,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real-scan report: {out / 'report_real' / 'report.md'}")
     else:
         print(f"No real scans at {real_root} (pass --real-root KITTI_OBJECT_DIR): real-scan hold-out skipped.")
+    print()
+    print("Synthetic indoor frames (seed 0) under the sensor patterns, scored where the input is silent:")
+    print(indoor.markdown(metrics=("mae", "rmse")))
+    if indoor_real is not None:
+        print(f"Real RGB-D frames, indoor report split ({', '.join(INDOOR_REPORT_SOURCES)}):")
+        print(indoor_real.markdown(metrics=("mae", "rmse")))
+        print(f"indoor report: {out / 'report_indoor' / 'report.md'}")
+    else:
+        print(f"No RGB-D report frames at {indoor_root} (pass --indoor-root DIR): indoor report split skipped.")
     print()
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; total {total:.0f} s")
     print(f"report: {out / 'report' / 'report.md'} (also report.csv, report.json, *_vs_density.png, panels)")

@@ -15,7 +15,9 @@ One model for every sensor and scene (street LiDAR, indoor depth cameras, a few 
    per sample and epoch: street frames from the simulated 64-beam LiDAR, its thinnings,
    uniform samples and the sensor patterns; indoor frames from every sensor pattern
    (:data:`STREET_MIX`, :data:`INDOOR_MIX`). The loss is the scale-free per-image MAE +
-   RMSE (``nmae:2,nrmse:1``) at the ground-truth pixels the input does not have.
+   RMSE plus the metric ones (``nmae:2,nrmse:1,mae:1,rmse:0.5``: in scale-free units the
+   rooms' larger relative errors would outweigh the streets) at the ground-truth pixels the
+   input does not have.
 3. Stage 2, real + synthetic: it continues on a mixture of the synthetic inputs, the real
    training scans (self-supervised by beam hold-out: input ``beams:2`` or ``beams:4``
    rings, loss at the held-out rings) and the dev RGB-D frames under the sensor patterns
@@ -460,7 +462,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", default="256x320", help="training crop HxW (256 rows reach the top of the LiDAR field of view)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--real-lr-scale", type=float, default=0.5, help="stage 2 learning rate = lr x this")
-    p.add_argument("--loss", default="nmae:2.0,nrmse:1.0")
+    p.add_argument("--loss", default="nmae:2.0,nrmse:1.0,mae:1.0,rmse:0.5",
+                   help="loss terms: the scale-free ones weigh rooms and streets alike, the metric ones keep the "
+                        "street scenes (whose relative errors are smaller) from being outweighed")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--device", default="auto")
