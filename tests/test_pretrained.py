@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
-from depthsense.data import sparsify, synthetic
+from depthsense.data import build_dataset, sparsify, synthetic
 from depthsense.data.lidar import project_file, read_calibration
+from depthsense.data.patterns import apply_pattern
+from depthsense.data.synthetic_indoor import render_indoor
 from depthsense.inference import PRETRAINED_CHECKPOINT, Predictor, pretrained_about
 from depthsense.io import read_depth, read_rgb, write_depth, write_rgb
 from depthsense.metrics import depth_metrics
@@ -39,7 +41,10 @@ def test_shipped_checkpoint_is_small_and_records_its_making(shipped):
     assert about["command"].startswith("python -m depthsense.pretrain")
     assert "synthetic" in about["training_data"] and "real" in about["training_data"]
     assert about["train_minutes"] > 0 and about["scores"]
-    assert model.prefill == ("ip_basic", "nearest") and model.use_rgb
+    # the every-sensor recipe: per-image depth scale, three pre-fills, RGB guidance
+    assert model.prefill == ("nearest", "pyramid", "ip_basic") and model.norm == "image" and model.use_rgb
+    assert "indoor" in about["training_data"]["synthetic"] and "RGB-D dev" in about["training_data"]["real"]
+    assert "/" not in about["command"].replace("python -m depthsense.pretrain", "")  # no machine path recorded
     assert pretrained_about() == about
 
 
@@ -97,6 +102,58 @@ def test_outputs_stay_within_zero_and_max_depth_at_low_density(shipped, frames, 
     assert out.min() >= 0.0 and out.max() <= model.max_depth
     # physically plausible: within the range of the scene's depths (plus a margin), not blown up
     assert out[f.gt > 0].max() <= 1.5 * f.gt.max()
+
+
+def _rmse_mae_where_hidden(pred, gt, sparse):
+    m = (gt > 0) & (sparse <= 0)  # scored where the input is silent, as depthsense-evaluate does
+    e = pred[m] - gt[m]
+    return float(np.sqrt(np.mean(e**2))), float(np.mean(np.abs(e)))
+
+
+def _versus_nearest(model, items):
+    """Mean RMSE, MAE of the model and of nearest-pixel fill over (rgb HxWx3 float, gt, sparse) items."""
+    near = build_model("nearest").eval()
+    ours, ref = [], []
+    for rgb, gt, sparse in items:
+        s = torch.from_numpy(sparse)[None, None]
+        with torch.no_grad():
+            out = model(s, (s > 0).float(), torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])[0, 0].numpy()
+            fill = near(s, (s > 0).float())[0, 0].numpy()
+        assert np.isfinite(out).all() and (out[gt > 0] > 0).all()  # a depth everywhere it was asked
+        ours.append(_rmse_mae_where_hidden(out, gt, sparse))
+        ref.append(_rmse_mae_where_hidden(fill, gt, sparse))
+    return np.mean(ours, axis=0), np.mean(ref, axis=0)
+
+
+def test_beats_nearest_on_a_fixed_synthetic_indoor_set_at_500_samples(shipped):
+    """Indoors (0.2-10 m, never KITTI's scale), RMSE below nearest-pixel fill at the hidden pixels.
+
+    Only RMSE: in MAE the model is about level with nearest here and 1.2-1.3x behind it on real
+    frames (it trades a slightly larger typical error for fewer large ones; docs/shipped_model.md).
+    """
+    _, model = shipped
+    items = []
+    for i in range(3):  # seed 9: training used seed 1, the pretrain evaluation seed 0
+        f = render_indoor(9, i)  # 480x640, the size of the indoor world and of NYU / RealSense frames
+        items.append((f.rgb, f.gt, apply_pattern("samples:500", f.gt, np.random.default_rng(i), rgb=f.rgb)))
+    (rmse, _), (rmse_n, _) = _versus_nearest(model, items)
+    assert rmse < rmse_n, (rmse, rmse_n)
+    # the control: the same architecture with its initial weights (its start is a blend of the
+    # pre-fills, which is already close to nearest here) must not reach the trained model
+    ckpt, _ = shipped
+    torch.manual_seed(0)
+    (rmse_init, _), _ = _versus_nearest(build_model(ckpt["model"], **ckpt["model_cfg"]).eval(), items)
+    assert rmse < 0.95 * rmse_init, (rmse, rmse_init)
+
+
+def test_beats_nearest_on_a_real_dev_rgbd_frame(shipped, indoor_rgbd_root):
+    """A real RealSense frame of the dev split (graspnet_rs) in millimetres, 500 samples."""
+    _, model = shipped
+    ds = build_dataset("rgbd", indoor_rgbd_root, "graspnet_rs", pattern="samples:500")
+    s = ds[0]
+    rgb = s["rgb"].numpy().transpose(1, 2, 0)
+    (rmse, _), (rmse_n, _) = _versus_nearest(model, [(rgb, s["gt"][0].numpy(), s["sparse"][0].numpy())])
+    assert rmse < rmse_n, (rmse, rmse_n)
 
 
 def test_predicts_a_real_shared_frame(shipped, kitti_object_root):
