@@ -55,6 +55,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
+from depthsense.check import check_shape
 from depthsense.errors import ShapeError
 
 __all__ = [
@@ -623,20 +624,15 @@ def _check_names(names: Iterable[str]) -> tuple[str, ...]:
 
 def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple[Tensor, Tensor, Tensor]:
     """Validate and flatten to (B,N) compute-dtype pred/gt and a (B,N) bool validity."""
-    for name, x in (("pred", pred), ("gt", gt)):
-        if not isinstance(x, Tensor):
-            raise ShapeError(f"{where}: {name} is a {type(x).__name__}; expected a torch.Tensor.")
+    p4, g4 = _as_b1hw(pred, "pred", where), _as_b1hw(gt, "gt", where)
+    for name, x in (("pred", p4), ("gt", g4)):
         if not x.is_floating_point():
             raise ShapeError(
                 f"{where}: {name} has dtype {x.dtype}; expected float depth in metres "
                 "(raw KITTI PNG values must be divided by 256 first)."
             )
-    p4, g4 = _as_b1hw(pred, "pred", where), _as_b1hw(gt, "gt", where)
-    if p4.shape != g4.shape:
-        raise ShapeError(
-            f"{where}: pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ; expected "
-            "the same (B,1,H,W) shape. Crop or resize the prediction to the GT first."
-        )
+    check_shape(p4, "B,1,H,W", "pred", where=where, dims=check_shape(g4, "B,1,H,W", "gt"),
+                hint="Crop or resize the prediction to the GT first.")
     if p4.device != g4.device:
         raise ShapeError(f"{where}: pred is on {p4.device} but gt on {g4.device}; move them together.")
     dtype = torch.promote_types(p4.dtype, g4.dtype)
@@ -645,8 +641,6 @@ def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple
     p4, g4 = p4.to(dtype), g4.to(dtype)
     valid = (g4 > 0) & torch.isfinite(g4)
     if mask is not None:
-        if not isinstance(mask, Tensor):
-            raise ShapeError(f"{where}: mask is a {type(mask).__name__}; expected a torch.Tensor.")
         m4 = _as_b1hw(mask, "mask", where)
         try:
             fits = torch.broadcast_shapes(m4.shape, g4.shape) == g4.shape
@@ -663,16 +657,8 @@ def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple
 
 
 def _as_b1hw(x: Tensor, name: str, where: str) -> Tensor:
-    if x.ndim == 2:
-        return x[None, None]
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4 and x.shape[1] == 1:
-        return x
-    raise ShapeError(
-        f"{where}: {name} has shape {tuple(x.shape)}; expected (B,1,H,W), (B,H,W) or (H,W) "
-        "single-channel depth."
-    )
+    check_shape(x, "B,1,H,W|B,H,W|H,W", name, where=where, hint="Depth is a single-channel image.")
+    return x[None, None] if x.ndim == 2 else x[:, None] if x.ndim == 3 else x
 
 
 def _count(valid: Tensor, dtype: torch.dtype) -> Tensor:
@@ -759,13 +745,10 @@ def _sample_pairs(valid: Tensor, num_pairs: int,
 
 
 def _check_pairs(pairs: Tensor, b: int, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    if pairs.dtype not in (torch.int32, torch.int64) or pairs.shape[-1:] != (2,) or pairs.ndim not in (2, 3):
-        raise ShapeError(
-            f"whdr: pairs has shape {tuple(pairs.shape)} and dtype {pairs.dtype}; expected an "
-            "integer tensor (P,2) or (B,P,2) of flat pixel indices y*W + x."
-        )
-    if pairs.ndim == 3 and pairs.shape[0] != b:
-        raise ShapeError(f"whdr: pairs is for {pairs.shape[0]} images but the batch has {b}.")
+    check_shape(pairs, "P,2|B,P,2", "pairs", where="whdr", dims={"B": b},
+                hint="Pairs are flat pixel indices y*W + x, for one image or one per image of the batch.")
+    if pairs.dtype not in (torch.int32, torch.int64):
+        raise ShapeError(f"whdr: pairs has dtype {pairs.dtype}; expected integer flat pixel indices y*W + x.")
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= n):
         raise ShapeError(
             f"whdr: pair indices span [{int(pairs.min())}, {int(pairs.max())}]; the image has "

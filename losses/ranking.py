@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, valid_mask
 from depthsense.losses.structure import erode_mask, sobel_gradient
@@ -66,11 +66,10 @@ def ranking_loss(z_i: Tensor, z_j: Tensor, g_i: Tensor, g_j: Tensor, sigma: floa
         ShapeError: the four tensors do not share one 1-D shape.
         ValueError: ``sigma < 0``.
     """
-    if not (z_i.shape == z_j.shape == g_i.shape == g_j.shape) or z_i.dim() != 1:
-        raise ShapeError(
-            "ranking_loss: z_i, z_j, g_i, g_j must be 1-D tensors of one length P; got "
-            f"{tuple(z_i.shape)}, {tuple(z_j.shape)}, {tuple(g_i.shape)}, {tuple(g_j.shape)}"
-        )
+    dims = None
+    for name, x in (("z_i", z_i), ("z_j", z_j), ("g_i", g_i), ("g_j", g_j)):
+        dims = check_shape(x, "P", name, where="ranking_loss", dims=dims,
+                           hint="z_i, z_j, g_i, g_j must be 1-D tensors of one length P.")
     _check_sigma(sigma)
     diff = z_i - z_j
     if diff.numel() == 0:
@@ -150,8 +149,10 @@ def sample_pairs(
         ShapeError: gt not (B,1,H,W), or an edge_source / mask of another size.
         ValueError: negative pair counts, edge_quantile or edge_offset out of range.
     """
-    if gt.dim() != 4 or gt.shape[1] != 1:
-        raise ShapeError(f"sample_pairs: gt has shape {tuple(gt.shape)}; expected (B,1,H,W)")
+    dims = check_shape(gt, "B,1,H,W", "gt", where="sample_pairs")
+    if edge_source is not None:
+        check_shape(edge_source, "B,C,H,W", "edge_source", where="sample_pairs", dims=dims,
+                    hint="Pass an image of the same batch and size as gt (e.g. its RGB).")
     num_edge_pairs = num_pairs if num_edge_pairs is None else num_edge_pairs
     _check_sampling_args(num_pairs, num_edge_pairs, edge_quantile, edge_offset)
     b, _, h, w = gt.shape
@@ -311,11 +312,6 @@ def _edge_pairs(
         src = gt if gt.is_floating_point() else gt.to(torch.float32)
         src = torch.where(valid.reshape(b, 1, h, w), src, torch.zeros_like(src))
     else:
-        if edge_source.dim() != 4 or edge_source.shape[0] != b or edge_source.shape[-2:] != gt.shape[-2:]:
-            raise ShapeError(
-                f"sample_pairs: edge_source has shape {tuple(edge_source.shape)}; expected "
-                f"({b},C,{h},{w}) like gt (e.g. the RGB image of the same batch)"
-            )
         src = edge_source if edge_source.is_floating_point() else edge_source.to(torch.float32)
         src = src.mean(dim=1, keepdim=True) if src.shape[1] > 1 else src
     grad = sobel_gradient(src).reshape(b, 2, n)  # (B,2,N): d/dx, d/dy (kornia's Sobel)

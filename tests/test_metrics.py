@@ -170,7 +170,7 @@ def test_shapes_are_normalised():
     "pred, gt, match",
     [
         (torch.ones(1, 3, 2, 2), torch.ones(1, 3, 2, 2), "single-channel"),
-        (torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 3), "differ"),
+        (torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 3), r"pred has shape \(1, 1, 2, 2\) but gt has \(1, 1, 2, 3\)"),
         (torch.ones(2, 2), torch.ones(2, 2, dtype=torch.int32), "divided by 256"),
         (torch.ones(2), torch.ones(2), "expected"),
     ],

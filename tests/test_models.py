@@ -195,13 +195,13 @@ def test_missing_rgb_raises(name, cfg):
 def test_bad_shapes_raise_with_clear_messages():
     model = build_model("sparse_unet", rgb=True)
     sparse, mask, rgb, _ = _inputs(h=16, w=16)
-    with pytest.raises(ShapeError, match=r"sparse must be \(B,1,H,W\).*unsqueeze"):
+    with pytest.raises(ShapeError, match=r"sparse has shape \(1, 16, 16\); expected \(B,1,H,W\).*unsqueeze"):
         model(sparse[0], mask, rgb)
-    with pytest.raises(ShapeError, match="mask .* must have the shape of sparse"):
+    with pytest.raises(ShapeError, match=r"mask has shape \(1, 1, 16, 8\) but sparse has \(1, 1, 16, 16\)"):
         model(sparse, mask[..., :8], rgb)
-    with pytest.raises(ShapeError, match="rgb must be \\(B,3,H,W\\)"):
+    with pytest.raises(ShapeError, match=r"rgb has shape \(1, 1, 16, 16\); expected \(B,3,H,W\)"):
         model(sparse, mask, rgb[:, :1])
-    with pytest.raises(ShapeError, match="share batch size and H,W"):
+    with pytest.raises(ShapeError, match=r"rgb has shape \(1, 3, 16, 8\) but sparse has \(1, 1, 16, 16\).*together"):
         model(sparse, mask, rgb[..., :8])
     with pytest.raises(ShapeError, match="float tensor.*/255"):
         model(sparse, mask, (rgb * 255).to(torch.uint8))
