@@ -83,6 +83,9 @@ __all__ = [
     "ssi_scale_shift",
     "ssi_align",
     "fit_scale_shift",
+    "ordinal_labels",
+    "sample_pixel_pairs",
+    "sample_pixels",
 ]
 
 MIN_DEPTH_M = 1e-3
@@ -320,6 +323,78 @@ def ssi_align(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
     p, g, valid = _prepare(pred, gt, mask, "ssi_align")
     s, t = fit_scale_shift(p, g, valid)
     return (s[:, None] * p + t[:, None]).reshape(pred.shape)
+
+
+def ordinal_labels(g_i: Tensor, g_j: Tensor, sigma: float = WHDR_SIGMA) -> Tensor:
+    """Ordinal labels of pixel pairs from depth-like values (larger = farther).
+
+    The labels of ``whdr`` and of the ranking loss (:mod:`depthsense.losses.ranking`).
+
+    Args:
+        g_i, g_j: values at the two ends of each pair, one shape, >= 0.
+        sigma: equality threshold on the ratio (>= 0).
+    Returns:
+        int8 of that shape in {+1, -1, 0}: +1 where ``g_i >= (1+sigma) g_j``, -1 where
+        ``g_j >= (1+sigma) g_i``, else 0 ("about equal"; also two equal values at
+        ``sigma = 0``). The ratio test has no division, so a 0 cannot give inf or NaN.
+    Raises:
+        ValueError: ``sigma < 0``.
+    """
+    if not sigma >= 0:
+        raise ValueError(f"ordinal_labels: sigma must be >= 0 (a depth ratio threshold, e.g. 0.03), got {sigma}")
+    k = 1.0 + float(sigma)
+    return (g_i >= k * g_j).to(torch.int8) - (g_j >= k * g_i).to(torch.int8)
+
+
+def sample_pixel_pairs(valid: Tensor, num_pairs: int,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``num_pairs`` pairs of two *distinct* valid pixels per image, each end uniform.
+
+    The pair sampler of ``whdr`` and of the ranking loss's random pairs. The first end is
+    uniform over the image's valid pixels, the second uniform over the others. Random
+    numbers are float64 (float32 on MPS) from the generator's device, so ``floor(u *
+    count)`` is exact for millions of pixels and a CPU generator gives the same pairs on
+    every device. No host synchronisation.
+
+    Args:
+        valid: (B,N) bool, the pixels pairs may use.
+        num_pairs: pairs per image (>= 0).
+        generator: source of the draws; ``None`` uses the global RNG of ``valid``'s device.
+    Returns:
+        ``(i, j, ok)``: (B,P) int64 flat pixel indices in [0, N) of the two ends, and (B,)
+        bool, False for images with fewer than two valid pixels (their indices are
+        meaningless but in range).
+    """
+    b, _ = valid.shape
+    u = _uniform((2, b, num_pairs), generator, valid.device)
+    count = valid.sum(dim=1)  # (B,) int64
+    cnt = count[:, None]
+    a = (u[0] * cnt).long().clamp_max((cnt - 1).clamp_min(0))
+    # Offset in [1, count-1] makes the second pixel differ from the first.
+    off = 1 + (u[1] * (cnt - 1).clamp_min(0)).long().clamp_max((cnt - 2).clamp_min(0))
+    c = (a + off) % cnt.clamp_min(1)
+    i, j = _nth_valid(valid, torch.cat([a, c], dim=1)).chunk(2, dim=1)
+    return i, j, count >= 2
+
+
+def sample_pixels(valid: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``k`` uniform draws (with replacement) among the valid pixels of each image.
+
+    Draws as :func:`sample_pixel_pairs` does (the ranking loss's edge anchors use it).
+
+    Args:
+        valid: (B,N) bool.
+        k: draws per image (>= 0).
+        generator: source of the draws; ``None`` uses the global RNG of ``valid``'s device.
+    Returns:
+        ``(idx, ok)``: (B,k) int64 flat pixel indices in [0, N) and (B,) bool, False for
+        images without a valid pixel (their indices are meaningless but in range).
+    """
+    b, _ = valid.shape
+    u = _uniform((b, k), generator, valid.device)
+    count = valid.sum(dim=1)
+    cnt = count[:, None]
+    return _nth_valid(valid, (u * cnt).long().clamp_max((cnt - 1).clamp_min(0))), count > 0
 
 
 # --------------------------------------------------------------------------- summaries
@@ -729,45 +804,37 @@ def _whdr(p: Tensor, g: Tensor, valid: Tensor, *, pairs: Tensor | None, sigma: f
     if pairs is None:
         if num_pairs <= 0:
             raise ValueError(f"whdr: num_pairs={num_pairs}; expected a positive number of pairs.")
-        i, j, w = _sample_pairs(valid, num_pairs, generator)
+        if generator is None:  # deterministic, and the same pairs on every device
+            generator = torch.Generator().manual_seed(0)
+        i, j, ok = sample_pixel_pairs(valid, num_pairs, generator)
+        w = ok[:, None].expand(b, num_pairs)
     else:
         i, j = _check_pairs(pairs, b, n, p.device)
         w = valid.gather(1, i) & valid.gather(1, j)
-    scale = 1.0 + sigma
     pc = p.clamp_min(MIN_DEPTH_M)
-    label_g = _ordinal(g.gather(1, i), g.gather(1, j), scale)
-    label_p = _ordinal(pc.gather(1, i), pc.gather(1, j), scale)
+    label_g = ordinal_labels(g.gather(1, i), g.gather(1, j), sigma)
+    label_p = ordinal_labels(pc.gather(1, i), pc.gather(1, j), sigma)
     wf = w.to(p.dtype)
     wrong = ((label_g != label_p).to(p.dtype) * wf).sum(dim=1)
     return wrong / wf.sum(dim=1).clamp_min(1)
 
 
-def _ordinal(a: Tensor, b: Tensor, scale: float) -> Tensor:
-    return (a >= scale * b).to(torch.int8) - (b >= scale * a).to(torch.int8)
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """Uniform [0,1) draws from the generator's device, in float64 (float32 on MPS), on ``device``."""
+    source = generator.device if generator is not None else device
+    dtype = torch.float32 if source.type == "mps" else torch.float64
+    return torch.rand(shape, generator=generator, dtype=dtype, device=source).to(device)
 
 
-def _sample_pairs(valid: Tensor, num_pairs: int,
-                  generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
-    """``num_pairs`` pairs of distinct valid pixels per image, as (B,P) flat indices."""
-    b, _ = valid.shape
-    device = valid.device
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
-    count = valid.sum(dim=1)  # (B,) int64
-    # Random numbers come from the generator's device (CPU by default) in float64 so that
-    # floor(u * count) is exact for millions of pixels and the pairs are device-independent.
-    u = torch.rand((2, b, num_pairs), generator=generator, dtype=torch.float64,
-                   device=generator.device).to(device)
-    cnt = count[:, None]
-    a = (u[0] * cnt).long().clamp_max((cnt - 1).clamp_min(0))
-    # Offset in [1, count-1] makes the second pixel differ from the first.
-    off = 1 + (u[1] * (cnt - 1).clamp_min(0)).long().clamp_max((cnt - 2).clamp_min(0))
-    c = (a + off) % cnt.clamp_min(1)
-    # Valid pixel positions first (in raster order), so rank r -> order[r].
-    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
-    i, j = order.gather(1, a), order.gather(1, c)
-    w = (count >= 2)[:, None].expand(b, num_pairs)
-    return i, j, w
+def _nth_valid(valid: Tensor, rank: Tensor) -> Tensor:
+    """(B,K) flat index of the ``rank``-th valid pixel (raster order) of each row of (B,N) ``valid``.
+
+    A cumulative count and a binary search: O(N) and no host synchronisation (a
+    ``nonzero`` would wait for the device). Rows without valid pixels give 0.
+    """
+    n = valid.shape[1]
+    idx = torch.searchsorted(valid.cumsum(dim=1), rank + 1)
+    return torch.where(idx < n, idx, 0)
 
 
 def _check_pairs(pairs: Tensor, b: int, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
