@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import Dataset
 
 from depthsense.data.patterns import SensorPattern, apply_pattern, parse_pattern
-from depthsense.data.sparsify import apply_sparsity, check_sparsity_args
+from depthsense.data.sparsify import LIDAR_BEHIND_OFFSET, LIDAR_HEIGHT_OFFSET, apply_sparsity, check_sparsity_args
 from depthsense.data.transforms import adjust_intrinsics
 from depthsense.errors import DatasetError
 
@@ -202,7 +202,7 @@ class DepthDataset(Dataset):
     loss where the completion happens."""
     has_lidar: ClassVar[bool] = False
     """The samples' own sparse input is a LiDAR scan (``beams`` thinning and patterns apply)."""
-    lidar_offsets: ClassVar[tuple[float, float]] = (0.08, 0.0)
+    lidar_offsets: ClassVar[tuple[float, float]] = (LIDAR_HEIGHT_OFFSET, LIDAR_BEHIND_OFFSET)
     """(metres above, metres behind) the camera of the LiDAR, for ``beams`` thinning."""
 
     def __init__(

@@ -27,8 +27,9 @@ accordingly (or feed it a relative prediction). The labels are
 :func:`depthsense.metrics.ordinal_labels`, the ones WHDR compares.
 
 Pairs come from :func:`sample_pairs`: uniform random pairs of distinct valid pixels of
-each image (:func:`depthsense.metrics.sample_pixel_pairs`, WHDR's sampler), plus pairs straddling image edges (Xian et al., CVPR 2020 "structure-guided"
-sampling, simplified): anchors are the strongest Sobel edges of the RGB image (or of
+each image (:func:`depthsense.metrics.sample_pixel_pairs`, WHDR's sampler), plus pairs
+straddling image edges (Xian et al., CVPR 2020 "structure-guided" sampling,
+simplified): anchors are the strongest Sobel edges of the RGB image (or of
 the ground truth) and the two ends lie on either side of the edge along its gradient
 direction. Sampling is vectorised on the input's device and seeded by a
 ``torch.Generator``.
