@@ -35,7 +35,6 @@ __all__ = [
     "DEFAULT_BEAMS",
     "DEFAULT_BASELINES",
     "DEFAULT_HOLDOUTS",
-    "DEFAULT_PATTERNS",
     "COMPLETION_DATASETS",
     "OneLineParser",
     "DefaultsHelpFormatter",
@@ -166,10 +165,9 @@ class TrainConfig:
         loss = self.loss if self.loss is not None else (default_loss if completion else "rank:1.0,ssi:0.5")
         crop = self.crop
         if crop is None:
-            crop = {"kitti": (256, 1216), "kitti_object": (256, 1216), "synthetic": (256, 608), "nyu": (448, 576),
-                    "redweb": (320, 320)}.get(
-                self.dataset, None
-            )
+            from depthsense import data
+
+            crop = data.dataset_class(self.dataset).default_crop if self.dataset in data.available_datasets() else None
         elif crop == ():
             crop = None
         for name in ("batch_size",):
@@ -390,12 +388,6 @@ DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest", "colorization")
 DEFAULT_HOLDOUTS: tuple[str, ...] = ("beams:2", "beams:4")
 """Hold-outs evaluated by default on real scans (``kitti_object``)."""
 
-DEFAULT_PATTERNS: tuple[str, ...] = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
-"""Sensor patterns evaluated by default on RGB-D folders (``--dataset rgbd``)."""
-
-_EVAL_LIDAR_DATASETS = ("kitti", "synthetic")
-_EVAL_PATTERN_DATASETS = ("rgbd",)  # no sparse input of their own: scored under sensor patterns
-_EVAL_SCAN_DATASETS = ("kitti_object",)
 
 
 @dataclass(frozen=True)
@@ -466,10 +458,12 @@ class EvalConfig:
         for name in ("max_images", "seed", "panels", "workers"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        redweb = self.dataset == "redweb"
-        real_scans = self.dataset in _EVAL_SCAN_DATASETS
-        lidar_layout = self.dataset in _EVAL_LIDAR_DATASETS
-        by_pattern = self.dataset in _EVAL_PATTERN_DATASETS
+        # What the data set can be scored on is declared on its class (depthsense.data.DepthDataset).
+        ds_class = data.dataset_class(self.dataset)
+        redweb = not ds_class.has_metric_depth
+        real_scans = ds_class.is_real_scan
+        lidar_layout = ds_class.has_lidar and not real_scans
+        by_pattern = bool(ds_class.default_patterns)  # no input of their own: scored under sensor patterns
         if self.depth_unit is not None:
             if self.dataset != "rgbd":
                 raise UsageError(f"--depth-unit is for --dataset rgbd; {self.dataset} files have a fixed unit")
@@ -530,7 +524,7 @@ class EvalConfig:
         holdout = tuple(dict.fromkeys(specs))
         if holdout and not real_scans:
             raise UsageError(
-                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_EVAL_SCAN_DATASETS)}); "
+                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_real_scan_datasets())}); "
                 f"--dataset {self.dataset} has no laser rings"
             )
         if beams and not lidar_layout:
@@ -539,7 +533,7 @@ class EvalConfig:
             raise UsageError(
                 f"--dataset redweb has no sparse input for the baselines {list(baselines)}; pass --baselines none"
             )
-        patterns = (DEFAULT_PATTERNS if by_pattern else ()) if self.patterns is None else tuple(self.patterns)
+        patterns = ds_class.default_patterns if self.patterns is None else tuple(self.patterns)
         from depthsense.data.patterns import parse_pattern
 
         parsed = []
@@ -569,7 +563,7 @@ class EvalConfig:
             beams=beams,
             holdout=holdout,
             patterns=patterns,
-            lidar=bool(self.lidar and not redweb and not real_scans and not by_pattern),
+            lidar=bool(self.lidar and ds_class.own_input is not None),
         )
 
     def to_dict(self) -> dict:
@@ -690,6 +684,12 @@ def _registered_class(name: str) -> type:
     from depthsense.models._common import _REGISTRY  # the class attributes (learned) without building a model
 
     return _REGISTRY[name]
+
+
+def _real_scan_datasets() -> list[str]:
+    from depthsense import data
+
+    return [n for n in data.available_datasets() if data.dataset_class(n).is_real_scan]
 
 
 def uniform_level_name(density: float) -> str:

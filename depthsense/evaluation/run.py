@@ -298,11 +298,9 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
 
 
 def _native_level_name(dataset: str) -> str:
-    if dataset == "nyu":
-        from depthsense.data.nyu import NYU_NUM_POINTS
+    from depthsense import data
 
-        return f"{NYU_NUM_POINTS} points"
-    return "lidar"
+    return data.dataset_class(dataset).own_input or "lidar"
 
 
 def _build_level_dataset(cfg: EvalConfig, level: Level):
