@@ -494,7 +494,7 @@ class EvalConfig:
         beams = tuple(sorted(set(beams), reverse=True))
 
         baselines = (() if redweb else DEFAULT_BASELINES) if self.baselines is None else tuple(self.baselines)
-        classical = sorted(n for n in models.available_models() if not _registered_class(n).learned)
+        classical = sorted(n for n in models.available_models() if not models.model_class(n).learned)
         for b in baselines:
             if b not in models.available_models():
                 raise UsageError(f"--baselines: unknown baseline {b!r}; known baselines: {', '.join(classical)}")
@@ -680,12 +680,6 @@ def _parse_numbers(values: Sequence[str], kind: type, flag: str, example: str) -
     return tuple(out)
 
 
-def _registered_class(name: str) -> type:
-    from depthsense.models._common import _REGISTRY  # the class attributes (learned) without building a model
-
-    return _REGISTRY[name]
-
-
 def _real_scan_datasets() -> list[str]:
     from depthsense import data
 
@@ -774,12 +768,9 @@ def build_model_from_options(name: str, options: dict | None = None, option: str
     import inspect
 
     from depthsense import models
-    from depthsense.models._common import _REGISTRY
 
     options = dict(options or {})
-    if name not in _REGISTRY:
-        models.build_model(name)  # raises the registry's KeyError listing the known names
-    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    params = inspect.signature(models.model_class(name).__init__).parameters  # KeyError lists the known names
     given = " ".join(f"{k}={v}" for k, v in options.items())
     for key, value in options.items():
         param = params.get(key)

@@ -25,6 +25,7 @@ __all__ = [
     "DepthModel",
     "register_model",
     "build_model",
+    "model_class",
     "available_models",
     "pad_to_multiple",
     "crop_to",
@@ -170,9 +171,7 @@ def build_model(name: str, **cfg) -> DepthModel:
         KeyError: unknown name (the message lists the known names).
         TypeError: an option the model does not accept (the message lists its options).
     """
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
-    cls = _REGISTRY[name]
+    cls = model_class(name)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:
@@ -186,6 +185,18 @@ def build_model(name: str, **cfg) -> DepthModel:
 def available_models() -> list[str]:
     """Sorted registry names."""
     return sorted(_REGISTRY)
+
+
+def model_class(name: str) -> type[DepthModel]:
+    """The class registered under ``name``, to read its attributes (``learned``,
+    ``needs_rgb``, ``needs_sparse``, its constructor's options) without building a model.
+
+    Raises:
+        KeyError: unknown name (the message lists the known names).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    return _REGISTRY[name]
 
 
 def pad_to_multiple(x: Tensor, multiple: int, mode: str = "constant") -> Tensor:

@@ -499,3 +499,10 @@ def test_image_norm_prefill_passed_in_equals_the_one_computed_inside():
     sparse[..., ::4, ::3] = torch.rand(1, 1, 10, 19) * 3 + 0.5  # indoor scale: IP-Basic's metres matter
     rgb = torch.rand(1, 3, 40, 56)
     torch.testing.assert_close(net(sparse, None, rgb, prefill=net.compute_prefill(sparse)), net(sparse, None, rgb))
+
+
+def test_model_class_reads_the_registry_without_building():
+    assert models.model_class("sparse_unet") is models.SparseUNet
+    assert not models.model_class("ip_basic").learned and models.model_class("monocular").needs_rgb
+    with pytest.raises(KeyError, match="known models: .*sparse_unet"):
+        models.model_class("sparse_net")
