@@ -94,7 +94,9 @@ def check_shape(x: object, spec: str, name: str, *, where: str = "", dims: Mappi
     if not isinstance(x, Tensor):
         raise ShapeError(_sentence(f"{prefix}{name} is a {type(x).__name__}; expected a torch.Tensor of shape "
                                    f"{expected}", hint))
-    shape = tuple(int(n) for n in x.shape)
+    # The sizes as the tensor has them: ints, or symbolic sizes while torch.export traces a
+    # model for ONNX, which int() would fix to the example's size (a static ONNX input).
+    shape = tuple(x.shape)
     sizes = dict(dims) if dims is not None else {}
     owners = {k: o for k in sizes if isinstance(dims, Dims) and (o := dims.owner(k)) is not None}
     conflict: list[str] | None = None
@@ -105,10 +107,10 @@ def check_shape(x: object, spec: str, name: str, *, where: str = "", dims: Mappi
         fixed_ok, clash = True, []
         for token, n in zip(alt, shape):
             if isinstance(token, int):
-                fixed_ok &= n == token
+                fixed_ok = fixed_ok and bool(n == token)
             elif token in bound:
-                fixed_ok &= bound[token] == n
-            elif token in sizes and sizes[token] != n:
+                fixed_ok = fixed_ok and bool(bound[token] == n)
+            elif token in sizes and bool(sizes[token] != n):
                 clash.append(token)
                 bound[token] = n
             else:
@@ -118,6 +120,7 @@ def check_shape(x: object, spec: str, name: str, *, where: str = "", dims: Mappi
             return Dims({**sizes, **bound}, new_owners)
         if fixed_ok and conflict is None:
             conflict = clash
+    shape = tuple(int(n) for n in shape)
     shared = [t for t in dict.fromkeys(t for alt in alternatives for t in alt) if isinstance(t, str) and t in sizes]
     if conflict:
         other = owners.get(conflict[0])
