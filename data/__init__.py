@@ -1,6 +1,8 @@
 """Data sets that yield depth-completion samples, chosen by name.
 
-``build_dataset("kitti", root, "val", density=0.05)`` builds a registered data set; every
+``build_dataset("kitti", root, "val", density=0.05)`` builds a registered data set (the
+keywords make its :class:`~depthsense.data.sparsity.SparsitySpec`), ``dataset_class(name)``
+gives its class and with it its abilities (``has_lidar``, ``default_crop``, ...); every
 data set yields the same sample dict and runs the same per-sample pipeline
 (:mod:`depthsense.data.dataset`). Importing this package registers the data sets of
 :mod:`depthsense.data.kitti`, :mod:`~depthsense.data.kitti_object`,
@@ -17,8 +19,10 @@ from depthsense.data.dataset import (
     available_datasets,
     build_dataset,
     collate_samples,
+    dataset_class,
     register_dataset,
 )
+from depthsense.data.sparsity import SparsitySpec
 from depthsense.errors import DatasetError
 
 from depthsense.data import kitti, kitti_object, nyu, redweb, rgbd  # noqa: F401  (they register themselves)
@@ -29,6 +33,8 @@ __all__ = [
     "RawSample",
     "register_dataset",
     "build_dataset",
+    "dataset_class",
+    "SparsitySpec",
     "available_datasets",
     "collate_samples",
     "OPTIONAL_KEYS",

@@ -16,16 +16,19 @@ across data sets):
   float32 intrinsics after crop/flip (zeros if unknown), ``size`` int64 ``[H, W]`` of
   the original image, ``index`` (int).
 
-Per-sample pipeline (:class:`DepthDataset`): load the full frame, apply the sparsity
-option (``density``, ``num_points`` or ``beams``; :mod:`depthsense.data.sparsify`) with
-``np.random.default_rng([seed, index])``, so it is deterministic per (seed, index) and
-happens *before* any crop; then call ``transform(sample, rng)`` with
-``rng = np.random.default_rng([seed, index, epoch, 1])`` (:mod:`depthsense.data.transforms`; call
-:meth:`DepthDataset.set_epoch` each epoch for fresh augmentation); then convert to
-tensors and adjust ``K`` for the crop/flip.
+Per-sample pipeline (:class:`DepthDataset`): load the full frame, make its sparse input
+under the data set's :class:`~depthsense.data.sparsity.SparsitySpec` (``density``,
+``num_points``, ``beams`` or a sensor ``pattern``) with ``np.random.default_rng([seed,
+index])``, so it is deterministic per (seed, index) and happens *before* any crop; then
+call ``transform(sample, rng)`` with ``rng = np.random.default_rng([seed, index, epoch,
+1])`` (:mod:`depthsense.data.transforms`; call :meth:`DepthDataset.set_epoch` each epoch
+for fresh augmentation); then convert to tensors and adjust ``K`` for the crop/flip.
 
-The data-set modules (``kitti``, ``kitti_object``, ``nyu``, ``redweb``) register
-themselves with :func:`register_dataset`; :mod:`depthsense.data` imports them.
+The data-set modules (``kitti``, ``kitti_object``, ``nyu``, ``redweb``, ``rgbd``) register
+themselves with :func:`register_dataset`; :mod:`depthsense.data` imports them. What a data
+set can do (LiDAR input, dense or metric ground truth, real scans, its own input, its
+default crop and sensor patterns) is declared on its class (:class:`DepthDataset` class
+attributes) and read through :func:`dataset_class`.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from depthsense.data.patterns import SensorPattern, apply_pattern, parse_pattern
-from depthsense.data.sparsify import apply_sparsity, check_sparsity_args
+from depthsense.data.patterns import SensorPattern
+from depthsense.data.sparsify import LIDAR_BEHIND_OFFSET, LIDAR_HEIGHT_OFFSET
+from depthsense.data.sparsity import SPARSITY_OPTIONS, SparsitySpec
 from depthsense.data.transforms import adjust_intrinsics
 from depthsense.errors import DatasetError
 
@@ -56,6 +60,7 @@ __all__ = [
     "RawSample",
     "register_dataset",
     "build_dataset",
+    "dataset_class",
     "available_datasets",
     "collate_samples",
     "OPTIONAL_KEYS",
@@ -88,6 +93,19 @@ def available_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
+def dataset_class(name: str) -> type["DepthDataset"]:
+    """The class registered under ``name``, to read its abilities without building it.
+
+    Example: ``dataset_class("rgbd").default_patterns``, ``dataset_class("kitti").has_lidar``.
+
+    Raises:
+        KeyError: unknown ``name`` (the message lists the known names).
+    """
+    if name not in _DATASETS:
+        raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
+    return _DATASETS[name]
+
+
 def build_dataset(
     name: str,
     root: str | os.PathLike,
@@ -107,26 +125,25 @@ def build_dataset(
         root: data set root folder.
         split: split name (each data set lists its own; a wrong one raises).
         transform: ``transform(sample, rng) -> sample`` (see :mod:`depthsense.data.transforms`).
-        density: sparse input = uniform sample of GT with ``density * H * W`` points.
-        beams: sparse input = LiDAR input thinned to this many scan lines (64/32/16/8).
-        num_points: sparse input = exactly this many points sampled from GT.
+        density, beams, num_points, pattern: the sparse input, at most one (the fields of
+            :class:`~depthsense.data.sparsity.SparsitySpec`): a uniform sample of GT with
+            ``density * H * W`` points; the LiDAR input thinned to ``beams`` scan lines
+            (64/32/16/8); exactly ``num_points`` points sampled from GT; a sensor pattern
+            (``"holes:25%"``, ...; :mod:`depthsense.data.patterns`). None of them: the data
+            set's own input (its default, e.g. NYU's 500 points).
         seed: seed of the per-sample randomness.
-        pattern: sparse input = a sensor pattern (``"holes:25%"``, ...; see
-            :mod:`depthsense.data.patterns` and :meth:`DepthDataset.set_pattern`); replaces
-            the other sparsity options.
-        **kwargs: data-set specific options (e.g. KITTI ``cameras``, ``rgb_root``).
+        **kwargs: data-set specific options (e.g. KITTI ``cameras``, ``rgb_root``), and
+            ``cache``.
     Raises:
         KeyError: unknown ``name`` (the message lists the known names).
         DatasetError: bad root, split, sparsity options or files.
     """
-    if name not in _DATASETS:
-        raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
-    ds = _DATASETS[name](
-        root, split, transform=transform, density=density, beams=beams, num_points=num_points, seed=seed, **kwargs
-    )
-    if pattern is not None:
-        ds.set_pattern(pattern)
-    return ds
+    cls = dataset_class(name)
+    try:
+        spec = SparsitySpec(density=density, beams=beams, num_points=num_points, pattern=pattern)
+    except ValueError as exc:
+        raise DatasetError(f"{cls.__name__}: {exc}") from None
+    return cls(root, split, transform=transform, sparsity=spec, seed=seed, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -179,30 +196,52 @@ class RawSample:
 class DepthDataset(Dataset):
     """Base class: the common per-sample pipeline; subclasses find and load files.
 
-    Subclasses set ``splits`` and implement ``_find_samples() -> list[SampleRecord]``
-    and ``_load(record) -> RawSample``.
+    Subclasses set ``splits`` and the abilities below, implement
+    ``_find_samples() -> list[SampleRecord]`` and ``_load(record) -> RawSample``, and take
+    their own keywords in their constructor, passing the common ones on
+    (``super().__init__(root, split, **common)``).
 
     Args:
         root: data set root folder.
         split: one of ``splits``.
         transform: ``transform(sample, rng) -> sample`` on numpy arrays, or ``None``.
-        density, beams, num_points: sparsity option (at most one), see :func:`build_dataset`.
+        sparsity: how the sparse input is made (:class:`~depthsense.data.sparsity.SparsitySpec`);
+            ``None`` or an empty spec: the class's ``default_sparsity`` (its own input).
         seed: non-negative int; per-sample randomness is seeded with ``[seed, index]``.
         cache: keep decoded frames in memory after their first read (small data sets;
             each DataLoader worker process keeps its own copy).
     Raises:
-        DatasetError: missing root, unknown split, invalid sparsity options, no samples.
+        DatasetError: missing root, unknown split, a sparsity option the data set cannot
+            do (the message says why and what to use), no samples.
     """
 
     splits: ClassVar[tuple[str, ...]] = ()
+    has_lidar: ClassVar[bool] = False
+    """The samples' own sparse input is a LiDAR scan whose scan lines ``beams`` can thin."""
+    has_dense_gt: ClassVar[bool] = True
+    """Every frame has (semi-)dense ground truth to sample inputs from (densities, points,
+    sensor patterns); real scans have none."""
+    has_metric_depth: ClassVar[bool] = True
+    """The ground truth is depth in metres (False: relative depth, for monocular training)."""
+    is_real_scan: ClassVar[bool] = False
+    """Real LiDAR scans without ground truth: scored at held-out rings (``holdout``)."""
+    own_input: ClassVar[str | None] = None
+    """Name of the evaluation level of the data set's own sparse input (``"lidar"``,
+    ``"500 points"``), or ``None`` when it has none worth scoring."""
+    default_patterns: ClassVar[tuple[str, ...]] = ()
+    """Sensor patterns an evaluation sweeps by default (data sets without input of their own)."""
+    default_crop: ClassVar[tuple[int, int] | None] = None
+    """Training crop (H, W) by default; ``None``: the full frame."""
+    crop_bottom: ClassVar[bool] = False
+    """Training crops keep the bottom rows (where a LiDAR's returns are)."""
+    default_sparsity: ClassVar[SparsitySpec] = SparsitySpec()
+    """The input when no sparsity option is given (NYU: 500 points of its ground truth)."""
     hidden_target: bool = False
     """When True, ``gt`` keeps only the pixels that are not input pixels: the evaluation
     protocol of sensor patterns (a method earns nothing by copying its input; for
     ``holes`` the target is exactly the holes), and a training target that spends the
     loss where the completion happens."""
-    has_lidar: ClassVar[bool] = False
-    """The samples' own sparse input is a LiDAR scan (``beams`` thinning and patterns apply)."""
-    lidar_offsets: ClassVar[tuple[float, float]] = (0.08, 0.0)
+    lidar_offsets: ClassVar[tuple[float, float]] = (LIDAR_HEIGHT_OFFSET, LIDAR_BEHIND_OFFSET)
     """(metres above, metres behind) the camera of the LiDAR, for ``beams`` thinning."""
 
     def __init__(
@@ -210,12 +249,13 @@ class DepthDataset(Dataset):
         root: str | os.PathLike,
         split: str,
         transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
+        sparsity: SparsitySpec | None = None,
         seed: int = 0,
         cache: bool = False,
     ) -> None:
+        if sparsity is None or sparsity.is_own_input:
+            sparsity = self.default_sparsity
+        self._check_sparsity(sparsity)
         self.root = Path(root)
         # Decoded frames kept in memory (per process): for small data sets read many
         # times, e.g. the synthetic demo set, where PNG decoding dominates a CPU step.
@@ -223,9 +263,7 @@ class DepthDataset(Dataset):
         self._cache: dict[int, RawSample] = {}
         self.split = split
         self.transform = transform
-        self.density = density
-        self.beams = beams
-        self.num_points = num_points
+        self.sparsity = sparsity
         self.epoch = 0
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise DatasetError(f"seed={seed!r}; expected an integer >= 0.")
@@ -249,13 +287,8 @@ class DepthDataset(Dataset):
                 f"{self.root}: unknown split {split!r} for {type(self).__name__}; valid splits: "
                 f"{', '.join(valid_splits)}."
             )
-        try:
-            check_sparsity_args(density, beams, num_points)
-        except ValueError as exc:
-            raise DatasetError(f"{type(self).__name__}: {exc}") from None
         self._K_cache: dict[tuple[Path, str | None], np.ndarray] = {}
-        self._mix: tuple[list[dict[str, Any]], np.ndarray] | None = None
-        self._pattern: SensorPattern | None = None
+        self._mix: tuple[list[SparsitySpec], np.ndarray] | None = None
         self.samples: list[SampleRecord] = self._find_samples()
 
     # ------------------------------------------------------------------ public
@@ -335,21 +368,22 @@ class DepthDataset(Dataset):
                 drawn with ``np.random.default_rng([seed, index])``, so deterministic per sample.
         Replaces the constructor's sparsity option and any mix.
         Raises:
-            DatasetError: a pattern that does not parse, or ``beams`` on a data set without
-                LiDAR input.
+            DatasetError: a pattern that does not parse, or one the data set cannot make
+                (``beams`` without LiDAR input, any pattern without dense metric ground truth).
         """
-        self._pattern = self._check_pattern(pattern, "set_pattern")
-        self.density = self.beams = self.num_points = None
+        self.sparsity = self._spec({"pattern": pattern}, "set_pattern")
         self._mix = None
 
-    def set_sparsity_mix(self, options: Sequence[dict[str, Any]], weights: Sequence[float] | None = None) -> None:
+    def set_sparsity_mix(self, options: Sequence[dict[str, Any] | SparsitySpec],
+                         weights: Sequence[float] | None = None) -> None:
         """Draw the sparsity option anew per sample and epoch (training on many densities).
 
         Args:
-            options: each a dict with at most one of ``density`` (a fraction, or a
-                ``(low, high)`` range drawn log-uniformly), ``beams``, ``num_points`` or
-                ``pattern`` (a sensor pattern, ranges allowed: ``"holes:5%..60%"``);
-                ``{}`` is the data set's own sparse input.
+            options: each a :class:`~depthsense.data.sparsity.SparsitySpec` or a dict
+                of at most one of its fields: ``density`` (a fraction, or a ``(low, high)``
+                range drawn log-uniformly), ``beams``, ``num_points`` or ``pattern`` (a
+                sensor pattern, ranges allowed: ``"holes:5%..60%"``); ``{}`` is the data
+                set's own sparse input.
             weights: relative probability of each option (default equal).
         The draw uses ``np.random.default_rng([seed, index, epoch, 3])``, so a run is
         reproducible and each epoch sees other densities. Replaces the constructor's
@@ -357,31 +391,35 @@ class DepthDataset(Dataset):
         Raises:
             DatasetError: an empty list, a malformed option or weights.
         """
-        opts = [dict(o) for o in options]
-        if not opts or any(set(o) - {"density", "beams", "num_points", "pattern"} or len(o) > 1 for o in opts):
+        opts = [o if isinstance(o, SparsitySpec) else dict(o) for o in options]
+        if not opts or any(isinstance(o, dict) and (set(o) - set(SPARSITY_OPTIONS) or len(o) > 1) for o in opts):
             raise DatasetError(f"set_sparsity_mix: options {options!r}; each needs at most one of "
                                "density/beams/num_points/pattern")
-        for o in opts:
-            if "pattern" in o:
-                o["pattern"] = self._check_pattern(o["pattern"], "set_sparsity_mix")
-                continue
-            d = o.get("density")
-            lo_hi = d if isinstance(d, (tuple, list)) else (d, d)
-            try:
-                check_sparsity_args(lo_hi[0], o.get("beams"), o.get("num_points"))
-                check_sparsity_args(lo_hi[1], None, None)
-            except ValueError as exc:
-                raise DatasetError(f"set_sparsity_mix: {exc}") from None
-        w = np.ones(len(opts)) if weights is None else np.asarray(weights, np.float64)
-        if w.shape != (len(opts),) or (w < 0).any() or w.sum() <= 0:
-            raise DatasetError(f"set_sparsity_mix: weights {weights!r} must be {len(opts)} non-negative numbers")
-        self._mix = (opts, w / w.sum())
-        self._pattern = None
+        specs = [o if isinstance(o, SparsitySpec) else self._spec(o, "set_sparsity_mix") for o in opts]
+        w = np.ones(len(specs)) if weights is None else np.asarray(weights, np.float64)
+        if w.shape != (len(specs),) or (w < 0).any() or w.sum() <= 0:
+            raise DatasetError(f"set_sparsity_mix: weights {weights!r} must be {len(specs)} non-negative numbers")
+        self._mix = (specs, w / w.sum())
 
     @property
     def pattern(self) -> "SensorPattern | None":
         """The sensor pattern every sample's input is made with (:meth:`set_pattern`), or ``None``."""
-        return self._pattern
+        return self.sparsity.pattern
+
+    @property
+    def density(self) -> float | None:
+        """``sparsity.density``: the fraction of pixels sampled from the ground truth, or ``None``."""
+        return self.sparsity.density
+
+    @property
+    def beams(self) -> int | None:
+        """``sparsity.beams``: the LiDAR input thinned to this many scan lines, or ``None``."""
+        return self.sparsity.beams
+
+    @property
+    def num_points(self) -> int | None:
+        """``sparsity.num_points``: the points sampled from the ground truth, or ``None``."""
+        return self.sparsity.num_points
 
     def describe(self) -> str:
         """One line: class, split, root, sample count and options."""
@@ -390,9 +428,7 @@ class DepthDataset(Dataset):
             "root": str(self.root),
             "samples": len(self.samples),
             **self._describe_extra(),
-            "density": self.density,
-            "beams": self.beams,
-            "num_points": self.num_points,
+            "sparsity": str(self.sparsity) if self._mix is None else "mix",
             "seed": self.seed,
             "transform": self.transform,
         }
@@ -439,52 +475,54 @@ class DepthDataset(Dataset):
         return self._sparse_input(raw, K, index, rec), raw.gt
 
     def _sparse_input(self, raw: RawSample, K: np.ndarray, index: int, rec: SampleRecord) -> np.ndarray:
-        density, beams, num_points, pattern = self._sparsity_option(index)
+        spec = self._sparsity_for(index)
         rng = np.random.default_rng([self.seed, index] if self._mix is None else [self.seed, index, self.epoch, 4])
-        height, behind = raw.lidar_offsets if raw.lidar_offsets is not None else self.lidar_offsets
-        if pattern is not None:
-            try:
-                return apply_pattern(pattern, raw.gt, rng, rgb=raw.rgb, sparse=raw.sparse, K=K,
-                                     lidar_height_offset=height, lidar_behind_offset=behind)
-            except ValueError as exc:
-                raise DatasetError(f"{rec.rgb}: cannot make the {pattern} input: {exc}") from None
-        if raw.sparse is None and density is None and num_points is None:
-            return np.zeros(raw.rgb.shape[:2], np.float32)  # monocular data: no sparse input
+        offsets = raw.lidar_offsets if raw.lidar_offsets is not None else self.lidar_offsets
         try:
-            return apply_sparsity(
-                raw.sparse,
-                raw.gt,
-                K,
-                rng,
-                density=density,
-                beams=beams,
-                num_points=num_points,
-                lidar_height_offset=height,
-                lidar_behind_offset=behind,
-            )
+            return spec.make_input(raw.gt, raw.sparse, rng, rgb=raw.rgb, K=K, lidar_offsets=offsets)
         except ValueError as exc:
-            raise DatasetError(f"{rec.rgb}: cannot build the sparse input: {exc}") from None
+            what = f"the {spec.pattern} input" if spec.pattern is not None else "the sparse input"
+            raise DatasetError(f"{rec.rgb}: cannot make {what}: {exc}") from None
 
-    def _sparsity_option(self, index: int) -> tuple[float | None, int | None, int | None, "SensorPattern | None"]:
+    def _sparsity_for(self, index: int) -> SparsitySpec:
+        """The sample's spec: the data set's, or a draw from the mix (a density range resolved)."""
         if self._mix is None:
-            return self.density, self.beams, self.num_points, self._pattern
-        opts, probs = self._mix
+            return self.sparsity
+        specs, probs = self._mix
         rng = np.random.default_rng([self.seed, index, self.epoch, 3])
-        o = opts[int(rng.choice(len(opts), p=probs))]
-        d = o.get("density")
-        if isinstance(d, (tuple, list)):
-            d = float(np.exp(rng.uniform(np.log(d[0]), np.log(d[1]))))
-        return d, o.get("beams"), o.get("num_points"), o.get("pattern")
+        return specs[int(rng.choice(len(specs), p=probs))].draw(rng)
 
-    def _check_pattern(self, pattern: "str | SensorPattern", where: str) -> "SensorPattern":
+    def _spec(self, option: dict[str, Any], where: str) -> SparsitySpec:
+        """A checked spec from one option dict, errors as ``DatasetError`` naming ``where``."""
         try:
-            p = parse_pattern(pattern)
+            spec = SparsitySpec(**option)
         except ValueError as exc:
             raise DatasetError(f"{where}: {exc}") from None
-        if p.needs_lidar and not self.has_lidar:
-            raise DatasetError(f"{where}: {p} thins a LiDAR scan, and {type(self).__name__} has no LiDAR input; "
+        self._check_sparsity(spec, where)
+        return spec
+
+    def _check_sparsity(self, spec: SparsitySpec, where: str | None = None) -> None:
+        """Refuse an option the data set's abilities cannot serve, saying why and what to use."""
+        given = next((f for f in SPARSITY_OPTIONS if getattr(spec, f) is not None), None)
+        if given is None:
+            return
+        name = type(self).__name__
+        where = where or name
+        if not self.has_metric_depth:
+            raise DatasetError(f"{where}: {given} was set, but {name} has relative depth only and no sparse input; "
+                               "use it for monocular models without a sparsity option.")
+        p = spec.pattern
+        if spec.beams is not None and not self.has_lidar:
+            raise DatasetError(f"{where}: beams={spec.beams!r}, but {name} has no LiDAR scan lines to thin; use the "
+                               f"pattern lines:{spec.beams} for a K-beam-like scan of the ground truth")
+        if p is not None and p.needs_lidar and not self.has_lidar:
+            raise DatasetError(f"{where}: {p} thins a LiDAR scan, and {name} has no LiDAR input; "
                                f"use lines:{p.value:g} for a K-beam-like scan of the ground truth")
-        return p
+        if spec.samples_gt and not self.has_dense_gt:
+            hint = ("score a completion with holdout='beams:2' (or thin the input with beams=N)"
+                    if self.is_real_scan else "use its own input")
+            raise DatasetError(f"{where}: {given} samples the ground truth, and {name} has no dense ground truth "
+                               f"(real scans have none); {hint}.")
 
     def _check_sizes(self, raw: RawSample, rec: SampleRecord) -> tuple[int, int]:
         if raw.rgb.ndim != 3 or raw.rgb.shape[2] != 3:

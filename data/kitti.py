@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
@@ -67,7 +67,7 @@ class KittiDataset(DepthDataset):
         root: the KITTI depth-completion root (holds ``train/``, ``val/``,
             ``depth_selection/``).
         split: ``train`` | ``val`` | ``val_selection`` | ``test``.
-        transform, density, beams, num_points, seed: see :class:`depthsense.data.DepthDataset`.
+        transform, sparsity, seed, cache: see :class:`depthsense.data.DepthDataset`.
         cameras: cameras to use where present (``image_02`` left, ``image_03`` right).
         rgb_root: where the raw KITTI RGB frames and ``calib_cam_to_cam.txt`` live
             (default ``root``).
@@ -77,6 +77,9 @@ class KittiDataset(DepthDataset):
 
     splits = ("train", "val", "val_selection", "test")
     has_lidar = True
+    own_input = "lidar"
+    default_crop = (256, 1216)
+    crop_bottom = True
     # Velodyne origin in camera coordinates from KITTI's Tr_velo_to_cam: (-0.004, -0.076,
     # -0.272) m, i.e. ~0.08 m above and 0.27 m behind the camera. Used for beam thinning
     # when <date>/calib_velo_to_cam.txt is not found (it is read when it is).
@@ -86,14 +89,10 @@ class KittiDataset(DepthDataset):
         self,
         root: str | os.PathLike,
         split: str,
-        transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
+        *,
         cameras: tuple[str, ...] = ("image_02", "image_03"),
         rgb_root: str | os.PathLike | None = None,
+        **common: Any,
     ) -> None:
         if isinstance(cameras, str):
             cameras = (cameras,)
@@ -102,7 +101,7 @@ class KittiDataset(DepthDataset):
         self.cameras = tuple(cameras)
         self.rgb_root = Path(rgb_root) if rgb_root is not None else Path(root)
         self._velo_cache: dict[Path, tuple[float, float]] = {}
-        super().__init__(root, split, transform, density, beams, num_points, seed, cache=cache)
+        super().__init__(root, split, **common)
 
     # ------------------------------------------------------------------ discovery
 
@@ -283,6 +282,8 @@ class SyntheticKittiDataset(KittiDataset):
 
     Same arguments as :class:`KittiDataset`; ``root`` is the generated folder.
     """
+
+    default_crop = (256, 608)
 
 
 def read_lidar_offsets(path: str | os.PathLike) -> tuple[float, float]:

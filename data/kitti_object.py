@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -73,42 +73,39 @@ class KittiObjectDataset(DepthDataset):
             folder.
         split: ``train`` | ``report`` | ``all`` | ``testing`` (object); ``all`` (raw).
         transform, seed, cache: see :class:`depthsense.data.DepthDataset`.
-        beams: keep every (64/beams)-th ring (input thinning; no hold-out then).
+        sparsity: ``beams`` keeps every (64/beams)-th ring (input thinning; no hold-out
+            then); density, num_points and patterns are refused (no dense ground truth).
         holdout: ``"beams:K"`` or ``"points:F"`` (:func:`depthsense.data.lidar.parse_holdout`).
         holdout_phase: ring phase of ``beams:K`` (0..K-1), None = random per sample/epoch.
         camera: colour camera index (2 = left, 3 = right).
-        density, num_points: not supported (no dense ground truth to sample from).
     Raises:
         DatasetError: missing layout, unknown split, missing frames or partner files, bad
             hold-out spec or phase, an unsupported sparsity option.
     """
 
     splits = ("train", "report", "all", "testing")
+    has_lidar = True
+    has_dense_gt = False
+    is_real_scan = True
+    default_crop = (256, 1216)
+    crop_bottom = True
 
     def __init__(
         self,
         root: str | os.PathLike,
         split: str,
-        transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
+        *,
         holdout: str | None = None,
         holdout_phase: int | None = 0,
         camera: int = 2,
+        **common: Any,
     ) -> None:
-        if density is not None or num_points is not None:
-            raise DatasetError(
-                "kitti_object: density/num_points sample the ground truth, and real scans have none; "
-                "score a completion with holdout='beams:2' (or thin the input with beams=N)."
-            )
         try:
             self.holdout = parse_holdout(holdout) if holdout else None
         except ValueError as exc:
             raise DatasetError(f"kitti_object: {exc}") from None
-        if self.holdout is not None and beams is not None:
+        sparsity = common.get("sparsity")
+        if self.holdout is not None and sparsity is not None and sparsity.beams is not None:
             raise DatasetError("kitti_object: pass either beams (thinning) or holdout, not both.")
         if holdout_phase is not None and self.holdout is not None and self.holdout.kind == "beams":
             if isinstance(holdout_phase, bool) or not 0 <= int(holdout_phase) < self.holdout.k:
@@ -118,7 +115,7 @@ class KittiObjectDataset(DepthDataset):
         self.holdout_phase = None if holdout_phase is None else int(holdout_phase)
         self.camera = int(camera)
         self._calib_cache: dict[Path, Any] = {}
-        super().__init__(root, split, transform, None, beams, None, seed, cache=cache)
+        super().__init__(root, split, **common)
 
     # ------------------------------------------------------------------ discovery
 

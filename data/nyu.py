@@ -19,13 +19,12 @@ in a readable file raise ``DatasetError``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
+from depthsense.data.sparsity import SparsitySpec
 from depthsense.errors import DatasetError
 from depthsense.io import read_h5
 
@@ -45,35 +44,17 @@ class NyuDataset(DepthDataset):
     Args:
         root: folder holding ``train/`` and ``val/``.
         split: ``train`` or ``val``.
-        transform, seed: see :class:`depthsense.data.DepthDataset`.
-        density: sample ``density * H * W`` GT pixels instead of ``num_points``.
-        beams: not supported (raises).
-        num_points: points sampled from GT; default 500 when ``density`` is not given.
+        transform, sparsity, seed, cache: see :class:`depthsense.data.DepthDataset`; the
+            input is ``num_points=500`` of the ground truth unless ``sparsity`` says
+            otherwise (``density``, other ``num_points``, a sensor pattern).
     Raises:
         DatasetError: missing root/split folder, no ``*.h5`` files, ``beams`` given.
     """
 
     splits = ("train", "val")
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str,
-        transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
-    ) -> None:
-        if beams is not None:
-            raise DatasetError(
-                f"NyuDataset: beams={beams!r}, but NYU has no LiDAR scan lines to thin; use "
-                "num_points (default 500) or density."
-            )
-        if density is None and num_points is None:
-            num_points = NYU_NUM_POINTS
-        super().__init__(root, split, transform, density, None, num_points, seed, cache=cache)
+    default_sparsity = SparsitySpec(num_points=NYU_NUM_POINTS)
+    own_input = f"{NYU_NUM_POINTS} points"
+    default_crop = (448, 576)
 
     def _find_samples(self) -> list[SampleRecord]:
         split_dir = self.root / self.split

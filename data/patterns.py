@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from depthsense.data.sparsify import keep_n, thin_beams
+from depthsense.data.sparsify import LIDAR_BEHIND_OFFSET, LIDAR_HEIGHT_OFFSET, TOTAL_BEAMS, keep_n, thin_beams
 
 __all__ = [
     "PATTERN_KINDS",
@@ -130,8 +130,8 @@ def apply_pattern(
     rgb: np.ndarray | None = None,
     sparse: np.ndarray | None = None,
     K: np.ndarray | None = None,
-    lidar_height_offset: float = 0.08,
-    lidar_behind_offset: float = 0.0,
+    lidar_height_offset: float = LIDAR_HEIGHT_OFFSET,
+    lidar_behind_offset: float = LIDAR_BEHIND_OFFSET,
 ) -> np.ndarray:
     """The input a sensor of this pattern would give for one frame.
 
@@ -304,8 +304,9 @@ def _check_value(text: str, kind: str, v: float) -> None:
         raise ValueError(f"pattern {text!r}: holes needs 0% < P < 100% (holes:100% leaves no input)")
     if kind in ("samples", "keypoints", "lines") and v < 1:
         raise ValueError(f"pattern {text!r}: {kind} needs at least 1 ({kind}:0 gives no input)")
-    if kind == "beams" and (v < 1 or 64 % int(v)):
-        raise ValueError(f"pattern {text!r}: beams:K keeps K of 64 beams; K must divide 64 (1, 2, 4, 8, 16, 32 or 64)")
+    if kind == "beams" and (v < 1 or TOTAL_BEAMS % int(v)):
+        raise ValueError(f"pattern {text!r}: beams:K keeps K of {TOTAL_BEAMS} beams; K must divide {TOTAL_BEAMS} "
+                         "(1, 2, 4, 8, 16, 32 or 64)")
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -77,33 +76,16 @@ class RedwebDataset(DepthDataset):
     Args:
         root: folder holding ``Imgs/`` and ``RDs/``.
         split: ``train`` | ``val`` | ``all`` or any ``<split>`` with a ``<root>/<split>.txt``.
-        transform, seed: see :class:`depthsense.data.DepthDataset`.
-        density, beams, num_points: must be ``None`` (no metric depth to sample).
+        transform, seed, cache: see :class:`depthsense.data.DepthDataset`.
+        sparsity: must be empty (no metric depth to sample).
     Raises:
         DatasetError: missing folders, unknown split, unpaired or unlisted files, a
             sparsity option, or no samples.
     """
 
     splits = ("train", "val", "all")
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str,
-        transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
-    ) -> None:
-        given = [n for n, v in (("density", density), ("beams", beams), ("num_points", num_points)) if v is not None]
-        if given:
-            raise DatasetError(
-                f"RedwebDataset: {given[0]} was set, but ReDWeb has relative depth only and "
-                "no sparse input; use it for monocular models without a sparsity option."
-            )
-        super().__init__(root, split, transform, None, None, None, seed, cache=cache)
+    has_metric_depth = False
+    default_crop = (320, 320)
 
     def _valid_splits(self) -> tuple[str, ...]:
         listed = sorted(p.stem for p in self.root.glob("*.txt") if p.is_file())

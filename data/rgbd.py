@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from depthsense.data.dataset import DepthDataset, RawSample, SampleRecord, register_dataset
 from depthsense.errors import DatasetError
@@ -67,36 +67,30 @@ class RGBDFolderDataset(DepthDataset):
     Args:
         root: the folder holding the sources.
         split: ``all`` or comma-separated source names / parent folders.
-        transform, density, num_points, seed, cache: see :class:`depthsense.data.DepthDataset`.
-        beams: not supported (RGB-D frames have no LiDAR scan lines; use ``lines:K``).
+        transform, sparsity, seed, cache: see :class:`depthsense.data.DepthDataset`
+            (``beams`` is refused: RGB-D frames have no LiDAR scan lines; use ``lines:K``).
         depth_unit: unit of the depth PNGs (``kitti`` default, ``mm``, ``tum`` or a scale).
     Raises:
         DatasetError: no sources, an unknown source in ``split``, unpaired files, ``beams``.
     """
 
     splits = ("all",)
+    default_patterns = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
 
     def __init__(
         self,
         root: str | os.PathLike,
         split: str = "all",
-        transform: Callable | None = None,
-        density: float | None = None,
-        beams: int | None = None,
-        num_points: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
+        *,
         depth_unit: str | float | None = None,
+        **common: Any,
     ) -> None:
-        if beams is not None:
-            raise DatasetError(f"rgbd: beams={beams!r}, but RGB-D frames have no LiDAR scan lines; use the "
-                               f"pattern lines:{beams} for a K-beam-like scan")
         try:
             self.depth_unit = parse_depth_unit(depth_unit)
         except ValueError as exc:
             raise DatasetError(f"rgbd: {exc}") from None
         self.sources = find_sources(root) if Path(root).is_dir() else []
-        super().__init__(root, split, transform, density, None, num_points, seed, cache=cache)
+        super().__init__(root, split, **common)
 
     def group(self, index: int) -> str:
         """The source of sample ``index`` (reports break results down by it)."""

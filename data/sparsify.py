@@ -55,7 +55,24 @@ __all__ = [
     "default_intrinsics",
     "apply_sparsity",
     "check_sparsity_args",
+    "LIDAR_HEIGHT_OFFSET",
+    "LIDAR_BEHIND_OFFSET",
+    "TOTAL_BEAMS",
+    "MIN_GAP_DEG",
 ]
+
+# The LiDAR geometry every function here (and the data sets and sensor patterns) defaults to.
+LIDAR_HEIGHT_OFFSET = 0.08
+"""Metres the LiDAR sits above the camera (KITTI: velodyne ~1.73 m, camera ~1.65 m above ground)."""
+
+LIDAR_BEHIND_OFFSET = 0.0
+"""Metres the LiDAR sits behind the camera (real KITTI: 0.27, from ``Tr_velo_to_cam``)."""
+
+TOTAL_BEAMS = 64
+"""Beams of the sensor the scans come from (an HDL-64E); ``beams`` must divide it."""
+
+MIN_GAP_DEG = 0.1
+"""Smallest elevation gap (degrees) that separates two scan lines."""
 
 KITTI_K = np.array(
     [[721.5377, 0.0, 609.5593], [0.0, 721.5377, 172.854], [0.0, 0.0, 1.0]], dtype=np.float64
@@ -112,10 +129,10 @@ def thin_beams(
     depth: np.ndarray,
     K: np.ndarray | None,
     beams: int,
-    lidar_height_offset: float = 0.08,
-    total_beams: int = 64,
-    min_gap_deg: float = 0.1,
-    lidar_behind_offset: float = 0.0,
+    lidar_height_offset: float = LIDAR_HEIGHT_OFFSET,
+    total_beams: int = TOTAL_BEAMS,
+    min_gap_deg: float = MIN_GAP_DEG,
+    lidar_behind_offset: float = LIDAR_BEHIND_OFFSET,
 ) -> np.ndarray:
     """Simulate a LiDAR with fewer beams: keep every ``total_beams // beams``-th scan line.
 
@@ -124,10 +141,8 @@ def thin_beams(
         K: (3,3) camera intrinsics of ``depth``; ``None`` or all zeros uses
             :func:`default_intrinsics` (KITTI scaled to the image).
         beams: beams to keep, a divisor of ``total_beams`` (64, 32, 16, 8, ...).
-        lidar_height_offset: metres the LiDAR sits above the camera.
-        total_beams: beams of the sensor that produced ``depth``.
-        min_gap_deg: smallest elevation gap (degrees) that separates two lines.
-        lidar_behind_offset: metres the LiDAR sits behind the camera (real KITTI: 0.27).
+        lidar_height_offset, total_beams, min_gap_deg, lidar_behind_offset: the LiDAR
+            geometry of :func:`scanline_ids`.
     Returns:
         (H,W) float32 copy keeping lines 0, s, 2s, ... (``s = total_beams // beams``,
         numbered from the top, see :func:`scanline_ids`). Deterministic.
@@ -171,20 +186,20 @@ def thin_beams(
 def scanline_ids(
     depth: np.ndarray,
     K: np.ndarray | None,
-    lidar_height_offset: float = 0.08,
-    total_beams: int = 64,
-    min_gap_deg: float = 0.1,
-    lidar_behind_offset: float = 0.0,
+    lidar_height_offset: float = LIDAR_HEIGHT_OFFSET,
+    total_beams: int = TOTAL_BEAMS,
+    min_gap_deg: float = MIN_GAP_DEG,
+    lidar_behind_offset: float = LIDAR_BEHIND_OFFSET,
 ) -> np.ndarray:
     """Group the valid pixels of a LiDAR depth map into scan lines.
 
     Args:
         depth: (H,W) sparse depth in metres, 0 = missing.
         K: (3,3) intrinsics or ``None`` / zeros for :func:`default_intrinsics`.
-        lidar_height_offset: metres the LiDAR sits above the camera.
-        total_beams: at most this many lines are formed.
-        min_gap_deg: elevation gap (degrees) that separates two lines.
-        lidar_behind_offset: metres the LiDAR sits behind the camera.
+        lidar_height_offset: metres the LiDAR sits above the camera (:data:`LIDAR_HEIGHT_OFFSET`).
+        total_beams: beams of the sensor; at most this many lines are formed (:data:`TOTAL_BEAMS`).
+        min_gap_deg: elevation gap (degrees) that separates two lines (:data:`MIN_GAP_DEG`).
+        lidar_behind_offset: metres the LiDAR sits behind the camera (:data:`LIDAR_BEHIND_OFFSET`).
     Returns:
         (H,W) int32: line index (0 = highest elevation) per valid pixel, -1 elsewhere.
     Raises:
@@ -218,8 +233,8 @@ def scanline_ids(
 def elevation_angles(
     depth: np.ndarray,
     K: np.ndarray | None,
-    lidar_height_offset: float = 0.08,
-    lidar_behind_offset: float = 0.0,
+    lidar_height_offset: float = LIDAR_HEIGHT_OFFSET,
+    lidar_behind_offset: float = LIDAR_BEHIND_OFFSET,
 ) -> np.ndarray:
     """Elevation (radians, up positive) of each pixel's 3-D point seen from the LiDAR.
 
@@ -264,8 +279,8 @@ def apply_sparsity(
     density: float | None = None,
     beams: int | None = None,
     num_points: int | None = None,
-    lidar_height_offset: float = 0.08,
-    lidar_behind_offset: float = 0.0,
+    lidar_height_offset: float = LIDAR_HEIGHT_OFFSET,
+    lidar_behind_offset: float = LIDAR_BEHIND_OFFSET,
 ) -> np.ndarray:
     """The sparse input a dataset yields under one sparsity setting (full frame).
 
@@ -320,9 +335,10 @@ def check_sparsity_args(density: float | None, beams: int | None, num_points: in
     if density is not None and not (isinstance(density, (int, float, np.floating)) and 0.0 < float(density) <= 1.0):
         raise ValueError(f"density={density!r}; expected a fraction of pixels in (0, 1], e.g. 0.05.")
     if beams is not None and (
-        isinstance(beams, bool) or not isinstance(beams, (int, np.integer)) or not 1 <= beams <= 64 or 64 % beams
+        isinstance(beams, bool) or not isinstance(beams, (int, np.integer)) or not 1 <= beams <= TOTAL_BEAMS
+        or TOTAL_BEAMS % beams
     ):
-        raise ValueError(f"beams={beams!r}; expected a divisor of 64 such as 64, 32, 16 or 8.")
+        raise ValueError(f"beams={beams!r}; expected a divisor of {TOTAL_BEAMS} such as 64, 32, 16 or 8.")
     if num_points is not None and (
         isinstance(num_points, bool) or not isinstance(num_points, (int, np.integer)) or num_points < 0
     ):

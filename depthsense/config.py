@@ -1,24 +1,47 @@
-"""Run configurations (frozen dataclasses) and the small helpers every CLI shares.
+"""Run configurations (frozen dataclasses): ``TrainConfig``, ``EvalConfig`` and their parsers.
 
 Every field has a default and a help string (``field(metadata={"help": ...})``); the
 argparse parsers of ``tools/`` are generated from these, and the config is stored in
-every checkpoint and report so a result can be reproduced from its own file.
+every checkpoint and report so a result can be reproduced from its own file. Model
+options (``--model-arg``) are checked against the model's constructor here.
+
+The command-line plumbing (:mod:`depthsense.cli`: ``run_cli``, ``UsageError``, parsers,
+argument types) and the output guards and cache location (:mod:`depthsense.outputs`) live
+in their own modules; their names are re-exported here, so ``from depthsense.config
+import run_cli`` keeps working.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Collection, Sequence
 
-from depthsense.errors import DepthFileError, DepthSenseError
+from depthsense.cli import (  # re-exported: CLIs have always imported them from here
+    DefaultsHelpFormatter,
+    OneLineParser,
+    UsageError,
+    parse_crop,
+    parse_kv,
+    parse_size,
+    report_problems,
+    resolve_device,
+    run_cli,
+    written_so_far,
+)
+from depthsense.outputs import (  # re-exported, as above
+    cache_dir,
+    check_output_dir,
+    make_output_dir,
+    refuse_output_inside,
+    refuse_overwrite,
+    refuse_shared_outputs,
+    synthetic_cache_root,
+)
 
 __all__ = [
     "TrainConfig",
@@ -35,7 +58,6 @@ __all__ = [
     "DEFAULT_BEAMS",
     "DEFAULT_BASELINES",
     "DEFAULT_HOLDOUTS",
-    "DEFAULT_PATTERNS",
     "COMPLETION_DATASETS",
     "OneLineParser",
     "DefaultsHelpFormatter",
@@ -60,42 +82,6 @@ __all__ = [
 
 COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
 """Data sets with metric depth: they train completion models; ``redweb`` trains monocular."""
-
-
-class UsageError(DepthSenseError, ValueError):
-    """A command-line argument that cannot work (reported as one line, exit 2)."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """``argparse`` whose errors are one line, ``<prog>: error: <what> (see <prog> --help)``.
-
-    Plain argparse prints the whole usage block before the error; here the error raises
-    :class:`UsageError`, which :func:`run_cli` prints as one line with exit code 2.
-    """
-
-    def error(self, message: str):  # noqa: D401 - argparse's hook
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-    def parse_known_args(self, args=None, namespace=None):  # noqa: D401 - argparse's hook
-        # argparse takes the value of "--size -5x10" for an option and says "expected one
-        # argument"; joined as "--size=-5x10" it reaches the option's own check and message.
-        args = list(sys.argv[1:] if args is None else args)
-        takes_one = {s for a in self._actions if a.option_strings and a.nargs is None for s in a.option_strings}
-        joined: list = []
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            if arg == "--":
-                joined += args[i:]
-                break
-            nxt = args[i + 1] if i + 1 < len(args) else None
-            if arg in takes_one and isinstance(nxt, str) and len(nxt) > 1 and nxt[0] == "-" and nxt[1].isdigit():
-                joined.append(f"{arg}={nxt}")
-                i += 2
-            else:
-                joined.append(arg)
-                i += 1
-        return super().parse_known_args(joined, namespace)
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -166,10 +152,9 @@ class TrainConfig:
         loss = self.loss if self.loss is not None else (default_loss if completion else "rank:1.0,ssi:0.5")
         crop = self.crop
         if crop is None:
-            crop = {"kitti": (256, 1216), "kitti_object": (256, 1216), "synthetic": (256, 608), "nyu": (448, 576),
-                    "redweb": (320, 320)}.get(
-                self.dataset, None
-            )
+            from depthsense import data
+
+            crop = data.dataset_class(self.dataset).default_crop if self.dataset in data.available_datasets() else None
         elif crop == ():
             crop = None
         for name in ("batch_size",):
@@ -270,15 +255,6 @@ def train_parser(defaults: bool = True) -> argparse.ArgumentParser:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             p.add_argument(flag, type=kind, default=default, help=help_)
     return p
-
-
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: X)" only for real values: a None default means "see the help text"."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default == [] or "(default" in (action.help or ""):
-            return action.help or ""
-        return super()._get_help_string(action)
 
 
 def train_config_from_args(argv: list[str] | None) -> TrainConfig:
@@ -390,13 +366,6 @@ DEFAULT_BASELINES: tuple[str, ...] = ("ip_basic", "nearest", "colorization")
 DEFAULT_HOLDOUTS: tuple[str, ...] = ("beams:2", "beams:4")
 """Hold-outs evaluated by default on real scans (``kitti_object``)."""
 
-DEFAULT_PATTERNS: tuple[str, ...] = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
-"""Sensor patterns evaluated by default on RGB-D folders (``--dataset rgbd``)."""
-
-_EVAL_LIDAR_DATASETS = ("kitti", "synthetic")
-_EVAL_PATTERN_DATASETS = ("rgbd",)  # no sparse input of their own: scored under sensor patterns
-_EVAL_SCAN_DATASETS = ("kitti_object",)
-
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -466,10 +435,12 @@ class EvalConfig:
         for name in ("max_images", "seed", "panels", "workers"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        redweb = self.dataset == "redweb"
-        real_scans = self.dataset in _EVAL_SCAN_DATASETS
-        lidar_layout = self.dataset in _EVAL_LIDAR_DATASETS
-        by_pattern = self.dataset in _EVAL_PATTERN_DATASETS
+        # What the data set can be scored on is declared on its class (depthsense.data.DepthDataset).
+        ds_class = data.dataset_class(self.dataset)
+        redweb = not ds_class.has_metric_depth
+        real_scans = ds_class.is_real_scan
+        lidar_layout = ds_class.has_lidar and not real_scans
+        by_pattern = bool(ds_class.default_patterns)  # no input of their own: scored under sensor patterns
         if self.depth_unit is not None:
             if self.dataset != "rgbd":
                 raise UsageError(f"--depth-unit is for --dataset rgbd; {self.dataset} files have a fixed unit")
@@ -500,7 +471,7 @@ class EvalConfig:
         beams = tuple(sorted(set(beams), reverse=True))
 
         baselines = (() if redweb else DEFAULT_BASELINES) if self.baselines is None else tuple(self.baselines)
-        classical = sorted(n for n in models.available_models() if not _registered_class(n).learned)
+        classical = sorted(n for n in models.available_models() if not models.model_class(n).learned)
         for b in baselines:
             if b not in models.available_models():
                 raise UsageError(f"--baselines: unknown baseline {b!r}; known baselines: {', '.join(classical)}")
@@ -530,7 +501,7 @@ class EvalConfig:
         holdout = tuple(dict.fromkeys(specs))
         if holdout and not real_scans:
             raise UsageError(
-                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_EVAL_SCAN_DATASETS)}); "
+                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_real_scan_datasets())}); "
                 f"--dataset {self.dataset} has no laser rings"
             )
         if beams and not lidar_layout:
@@ -539,7 +510,7 @@ class EvalConfig:
             raise UsageError(
                 f"--dataset redweb has no sparse input for the baselines {list(baselines)}; pass --baselines none"
             )
-        patterns = (DEFAULT_PATTERNS if by_pattern else ()) if self.patterns is None else tuple(self.patterns)
+        patterns = ds_class.default_patterns if self.patterns is None else tuple(self.patterns)
         from depthsense.data.patterns import parse_pattern
 
         parsed = []
@@ -569,7 +540,7 @@ class EvalConfig:
             beams=beams,
             holdout=holdout,
             patterns=patterns,
-            lidar=bool(self.lidar and not redweb and not real_scans and not by_pattern),
+            lidar=bool(self.lidar and ds_class.own_input is not None),
         )
 
     def to_dict(self) -> dict:
@@ -686,75 +657,15 @@ def _parse_numbers(values: Sequence[str], kind: type, flag: str, example: str) -
     return tuple(out)
 
 
-def _registered_class(name: str) -> type:
-    from depthsense.models._common import _REGISTRY  # the class attributes (learned) without building a model
+def _real_scan_datasets() -> list[str]:
+    from depthsense import data
 
-    return _REGISTRY[name]
+    return [n for n in data.available_datasets() if data.dataset_class(n).is_real_scan]
 
 
 def uniform_level_name(density: float) -> str:
     """The name of a uniform evaluation level: ``0.05`` -> ``"5%"``."""
     return f"{100 * density:g}%"
-
-
-def resolve_device(spec: str = "auto"):
-    """``auto`` -> cuda when available, else cpu; validates explicit choices.
-
-    Raises:
-        UsageError: cuda asked for but not available, or an unknown device string.
-    """
-    import torch
-
-    spec = (spec or "auto").lower()
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {spec}: CUDA is not available on this machine; use --device cpu or auto")
-    if dev.type not in ("cpu", "cuda"):
-        raise UsageError(f"--device {spec}: only cpu and cuda are supported")
-    return dev
-
-
-def parse_crop(text: str) -> tuple | None:
-    """``"256x1216"`` -> (256, 1216); ``"none"`` -> () (meaning: no crop)."""
-    if text.lower() in ("none", "full", "0"):
-        return ()
-    return parse_size(text, "crop", minimum=16, example="256x1216, or none")
-
-
-def parse_size(text: str, what: str = "size", minimum: int = 1, example: str = "375x1242") -> tuple[int, int]:
-    """``"375x1242"`` -> (375, 1242), both sides >= ``minimum`` (an argparse ``type``).
-
-    Raises:
-        argparse.ArgumentTypeError: not HxW, or a side below ``minimum`` (names ``what``).
-    """
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} {text!r}: expected HxW such as {example}") from None
-    if h < minimum or w < minimum:
-        raise argparse.ArgumentTypeError(f"{what} {text!r}: both sides must be >= {minimum} pixel"
-                                         f"{'s' if minimum > 1 else ''}")
-    return (h, w)
-
-
-def parse_kv(items: list[str] | None) -> dict:
-    """``["width=16", "rgb=True", "name=x"]`` -> {"width": 16, "rgb": True, "name": "x"}."""
-    out: dict = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UsageError(f"--model-arg {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            low = value.strip().lower()
-            out[key.strip()] = {"true": True, "false": False}.get(low, value.strip())
-    return out
 
 
 def build_model_from_options(name: str, options: dict | None = None, option: str = "--model-arg"):
@@ -774,12 +685,9 @@ def build_model_from_options(name: str, options: dict | None = None, option: str
     import inspect
 
     from depthsense import models
-    from depthsense.models._common import _REGISTRY
 
     options = dict(options or {})
-    if name not in _REGISTRY:
-        models.build_model(name)  # raises the registry's KeyError listing the known names
-    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    params = inspect.signature(models.model_class(name).__init__).parameters  # KeyError lists the known names
     given = " ".join(f"{k}={v}" for k, v in options.items())
     for key, value in options.items():
         param = params.get(key)
@@ -815,228 +723,6 @@ def _fits(value: Any, kind: type) -> bool:
     if kind is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, str)
-
-
-def check_output_dir(path: str | os.PathLike, what: str = "output directory", option: str = "--out") -> Path:
-    """Check that ``path`` is, or can be created as, a writable directory, creating nothing.
-
-    Commands call this before any other work so that a bad ``--out`` neither costs a
-    model load nor leaves an empty folder behind.
-
-    Raises:
-        DepthFileError: ``path`` (or an ancestor) is a file, or the nearest existing
-            ancestor is not writable.
-    """
-    path = Path(path)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
-        raise DepthFileError(f"{option} {path}: {what} {where}, not a directory; choose another {option}.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise DepthFileError(f"{option} {path}: {what} is not writable ({probe}); choose a writable {what}.")
-    return path
-
-
-def make_output_dir(out: str | os.PathLike, what: str = "output directory", option: str = "--out") -> Path:
-    """:func:`check_output_dir`, then create ``out`` (parents too) and prove it is writable.
-
-    Raises:
-        DepthFileError: ``out`` is a file, or cannot be created or written (one line, with the fix).
-    """
-    out = check_output_dir(out, what, option)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise DepthFileError(f"{option} {out}: not writable ({exc.strerror}); choose a writable {what}") from None
-    return out
-
-
-def refuse_overwrite(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike],
-                     fix: str = "choose another --out") -> None:
-    """Refuse to write any output that is one of the files the command reads.
-
-    Compares real paths (symlinks resolved) and, for files that exist, device and inode
-    (hard links, bind mounts, case-insensitive spellings).
-
-    Raises:
-        UsageError: ``<output>: is the input <input>; <fix>`` for the first clash.
-    """
-    seen: dict[Any, Path] = {}
-    for p in inputs:
-        p = Path(p)
-        seen.setdefault(os.path.realpath(p), p)
-        key = _inode(p)
-        if key is not None:
-            seen.setdefault(key, p)
-    for o in outputs:
-        o = Path(o)
-        hit = seen.get(os.path.realpath(o))
-        if hit is None:
-            key = _inode(o)
-            hit = seen.get(key) if key is not None else None
-        if hit is not None:
-            same = "is" if os.path.realpath(o) == os.path.realpath(hit) else "is the same file as"
-            raise UsageError(f"{o}: this output {same} the input {hit}; refusing to overwrite an input, "
-                             f"nothing was written. {fix[:1].upper()}{fix[1:]}")
-
-
-def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike | None]
-                          | Iterable[tuple[str, str | os.PathLike | None]]) -> None:
-    """Refuse two outputs of one command that are the same file (one would replace the other).
-
-    Compares real paths (symlinks and ``..`` resolved, also for files that do not exist
-    yet) and, for files that exist, device and inode, as :func:`refuse_overwrite` does.
-
-    Args:
-        outputs: what each output is (an option such as ``"--overlay"``, or the path
-            itself) -> its path, as a mapping or (name, path) pairs; None paths are skipped.
-    Raises:
-        UsageError: ``--overlay o/a.png: is the same file as --out o/a.png; ...``.
-    """
-    seen: dict[Any, tuple[str, Path]] = {}
-    for name, path in (outputs.items() if isinstance(outputs, Mapping) else outputs):
-        if path is None:
-            continue
-        path = Path(path)
-        keys = [os.path.realpath(path)] + ([k] if (k := _inode(path)) is not None else [])
-        hit = next((seen[k] for k in keys if k in seen), None)
-        if hit is not None:
-            def label(n: str, p: Path) -> str:
-                return f"{n} {p}" if n != str(p) else str(p)
-            raise UsageError(f"{label(name, path)}: is the same file as {label(*hit)}; two outputs of one command "
-                             "cannot share a path (one would replace the other). Give each its own path; nothing "
-                             "was written.")
-        for k in keys:
-            seen.setdefault(k, (name, path))
-
-
-def refuse_output_inside(out: str | os.PathLike, roots: dict[str, str | os.PathLike | None],
-                         option: str = "--out") -> None:
-    """Refuse an output directory that is, or lies inside, a folder the command reads.
-
-    New files there could replace data files or be scanned as data the next time.
-
-    Raises:
-        UsageError: naming both options.
-    """
-    real = os.path.realpath(out)
-    for source, root in roots.items():
-        if not root:
-            continue
-        base = os.path.realpath(root)
-        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
-            raise UsageError(f"{option} {out} is inside {source} {root}: a command must not write into the data "
-                             f"it reads; choose an {option} outside it")
-
-
-def report_problems(problems: Sequence[str], total: int, unit: str = "inputs") -> int:
-    """Print what a folder mode skipped, on stderr: a count, then one line per problem.
-
-    Returns:
-        The exit status: 1 when there were problems, else 0.
-    """
-    if not problems:
-        return 0
-    print(f"{len(problems)} problem(s) ({total} {unit}):", file=sys.stderr)
-    for line in problems:
-        print(f"  {line}", file=sys.stderr)
-    return 1
-
-
-def written_so_far(done: Sequence[str], total: int, out: str | os.PathLike, unit: str = "frames") -> str:
-    """The sentence a folder mode adds to an error that stopped it: exactly what stays written.
-
-    Args:
-        done: names of the items fully written before the error, in order.
-        total: items the command was asked for.
-        out: the output folder.
-    """
-    if not done:
-        return f"None of the {total} {unit} was written to {out}."
-    shown = ", ".join(done[:3]) + (f" ... {done[-1]}" if len(done) > 3 else "")
-    return (f"Before it, {len(done)} of {total} {unit} were written completely to {out} and stay ({shown}); "
-            f"the other {total - len(done)} were not.")
-
-
-def _inode(p: Path) -> tuple[int, int] | None:
-    try:
-        st = p.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def cache_dir() -> Path:
-    """Where generated data goes: ``$DEPTHSENSE_CACHE`` or ``~/.cache/depthsense``."""
-    root = os.environ.get("DEPTHSENSE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "depthsense")
-    return Path(root)
-
-
-def synthetic_cache_root(frames: int = 48, seed: int = 0, size: tuple = (352, 1216)) -> Path:
-    """The folder in :func:`cache_dir` of the synthetic KITTI-layout set with these settings.
-
-    ``depthsense-train --dataset synthetic`` generates into it and ``depthsense-evaluate
-    --dataset synthetic`` reads it, both without ``--data-root``; the defaults are
-    :class:`TrainConfig`'s (``--synthetic-frames``, ``--seed``, ``--synthetic-size``).
-    """
-    h, w = size
-    return cache_dir() / f"synthetic-kitti-{h}x{w}-n{frames}-s{seed}"
-
-
-def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None,
-            prog: str | None = None) -> int:
-    """Run a CLI ``main``: user errors become one line on stderr and exit code 2.
-
-    ``prog`` is the console-script name used as the prefix of every message
-    (``depthsense-train: error: ...``), however the command was started.
-
-    Caught: :class:`DepthSenseError` (incl. :class:`UsageError` from argparse), a
-    ``KeyError`` from a registry lookup, and ``OSError`` (missing files, permissions, a
-    full disk: the environment, not a bug). Everything else is a bug and still raises.
-    """
-    from depthsense.runtime import tune_cpu_allocator
-
-    tune_cpu_allocator()
-    if prog is None:
-        prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
-    try:
-        return main(argv)
-    except DepthSenseError as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{prog}: error: {_os_error_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyError as exc:
-        msg = str(exc.args[0]) if exc.args else ""
-        if "known" not in msg:  # not a registry's "unknown name; known names: ..." -> a bug
-            raise
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split("\n")).strip() or type(exc).__name__
-
-
-def _os_error_line(exc: OSError) -> str:
-    import errno
-
-    where = f"{exc.filename}: " if exc.filename else ""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"{where}{reason}; free disk space or write to another disk (--out)"
-    return f"{where}{reason}"
 
 
 def jsonable(x: Any) -> Any:

@@ -55,6 +55,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
+from depthsense.check import check_shape
 from depthsense.errors import ShapeError
 
 __all__ = [
@@ -81,6 +82,10 @@ __all__ = [
     "whdr",
     "ssi_scale_shift",
     "ssi_align",
+    "fit_scale_shift",
+    "ordinal_labels",
+    "sample_pixel_pairs",
+    "sample_pixels",
 ]
 
 MIN_DEPTH_M = 1e-3
@@ -271,16 +276,41 @@ def whdr(
 def ssi_scale_shift(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-image least-squares scale ``s`` and shift ``t`` minimising sum (s*d + t - g)^2.
 
-    Closed form over the valid pixels: ``s = cov(d, g) / var(d)``, ``t = mean(g) - s*mean(d)``.
-    Guards (never NaN): with fewer than two valid pixels or a prediction of (numerically)
-    zero variance (relative spread below 1000 machine epsilons) only the shift is fitted
-    (``s = 1``, ``t = mean(g - d)``); without any valid pixel ``s = 1, t = 0``.
+    :func:`fit_scale_shift` over the metric's valid pixels (valid GT, within ``mask``),
+    with its rule for degenerate images.
 
     Returns:
         ``(s, t)``, each (B,) on ``pred``'s device.
     """
     p, g, valid = _prepare(pred, gt, mask, "ssi_scale_shift")
-    return _scale_shift(p, g, valid, _count(valid, p.dtype))
+    return fit_scale_shift(p, g, valid)
+
+
+def fit_scale_shift(pred: Tensor, gt: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """The scale-and-shift fit of DepthSense: the metrics' alignment and the SSI loss use it.
+
+    Closed form over the valid pixels of each image: ``s = cov(d, g) / var(d)``,
+    ``t = mean(g) - s*mean(d)``, with centred sums (far better conditioned than
+    ``sum(d^2) - n*mean^2`` in float32).
+
+    Degenerate images (never NaN): with fewer than two valid pixels, or a prediction of
+    (numerically) zero variance there (relative spread below 1000 machine epsilons,
+    below which float rounding would make ``s`` noise over noise), only the shift is
+    fitted: ``s = 1``, ``t = mean(g - d)``; without any valid pixel ``s = 1, t = 0``
+    (alignment leaves the prediction unchanged).
+
+    Args:
+        pred: (B, ...) prediction, any units; flattened per image.
+        gt: target of ``pred``'s shape and dtype.
+        valid: bool of ``pred``'s shape: the pixels the fit uses (anything, even NaN, may
+            stand elsewhere in ``pred`` and ``gt``).
+    Returns:
+        ``(s, t)``, each (B,), differentiable in ``pred`` (through both where ``s`` is
+        fitted, through ``t`` alone where it is not).
+    """
+    b = pred.shape[0]
+    p, g, v = pred.reshape(b, -1), gt.reshape(b, -1), valid.reshape(b, -1)
+    return _scale_shift(p, g, v, _count(v, p.dtype))
 
 
 def ssi_align(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -291,8 +321,80 @@ def ssi_align(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
         (dtype at least float32).
     """
     p, g, valid = _prepare(pred, gt, mask, "ssi_align")
-    s, t = _scale_shift(p, g, valid, _count(valid, p.dtype))
+    s, t = fit_scale_shift(p, g, valid)
     return (s[:, None] * p + t[:, None]).reshape(pred.shape)
+
+
+def ordinal_labels(g_i: Tensor, g_j: Tensor, sigma: float = WHDR_SIGMA) -> Tensor:
+    """Ordinal labels of pixel pairs from depth-like values (larger = farther).
+
+    The labels of ``whdr`` and of the ranking loss (:mod:`depthsense.losses.ranking`).
+
+    Args:
+        g_i, g_j: values at the two ends of each pair, one shape, >= 0.
+        sigma: equality threshold on the ratio (>= 0).
+    Returns:
+        int8 of that shape in {+1, -1, 0}: +1 where ``g_i >= (1+sigma) g_j``, -1 where
+        ``g_j >= (1+sigma) g_i``, else 0 ("about equal"; also two equal values at
+        ``sigma = 0``). The ratio test has no division, so a 0 cannot give inf or NaN.
+    Raises:
+        ValueError: ``sigma < 0``.
+    """
+    if not sigma >= 0:
+        raise ValueError(f"ordinal_labels: sigma must be >= 0 (a depth ratio threshold, e.g. 0.03), got {sigma}")
+    k = 1.0 + float(sigma)
+    return (g_i >= k * g_j).to(torch.int8) - (g_j >= k * g_i).to(torch.int8)
+
+
+def sample_pixel_pairs(valid: Tensor, num_pairs: int,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``num_pairs`` pairs of two *distinct* valid pixels per image, each end uniform.
+
+    The pair sampler of ``whdr`` and of the ranking loss's random pairs. The first end is
+    uniform over the image's valid pixels, the second uniform over the others. Random
+    numbers are float64 (float32 on MPS) from the generator's device, so ``floor(u *
+    count)`` is exact for millions of pixels and a CPU generator gives the same pairs on
+    every device. No host synchronisation.
+
+    Args:
+        valid: (B,N) bool, the pixels pairs may use.
+        num_pairs: pairs per image (>= 0).
+        generator: source of the draws; ``None`` uses the global RNG of ``valid``'s device.
+    Returns:
+        ``(i, j, ok)``: (B,P) int64 flat pixel indices in [0, N) of the two ends, and (B,)
+        bool, False for images with fewer than two valid pixels (their indices are
+        meaningless but in range).
+    """
+    b, _ = valid.shape
+    u = _uniform((2, b, num_pairs), generator, valid.device)
+    count = valid.sum(dim=1)  # (B,) int64
+    cnt = count[:, None]
+    a = (u[0] * cnt).long().clamp_max((cnt - 1).clamp_min(0))
+    # Offset in [1, count-1] makes the second pixel differ from the first.
+    off = 1 + (u[1] * (cnt - 1).clamp_min(0)).long().clamp_max((cnt - 2).clamp_min(0))
+    c = (a + off) % cnt.clamp_min(1)
+    i, j = _nth_valid(valid, torch.cat([a, c], dim=1)).chunk(2, dim=1)
+    return i, j, count >= 2
+
+
+def sample_pixels(valid: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``k`` uniform draws (with replacement) among the valid pixels of each image.
+
+    Draws as :func:`sample_pixel_pairs` does (the ranking loss's edge anchors use it).
+
+    Args:
+        valid: (B,N) bool.
+        k: draws per image (>= 0).
+        generator: source of the draws; ``None`` uses the global RNG of ``valid``'s device.
+    Returns:
+        ``(idx, ok)``: (B,k) int64 flat pixel indices in [0, N) and (B,) bool, False for
+        images without a valid pixel (their indices are meaningless but in range).
+    """
+    b, _ = valid.shape
+    u = _uniform((b, k), generator, valid.device)
+    count = valid.sum(dim=1)
+    cnt = count[:, None]
+    return _nth_valid(valid, (u * cnt).long().clamp_max((cnt - 1).clamp_min(0))), count > 0
 
 
 # --------------------------------------------------------------------------- summaries
@@ -623,20 +725,15 @@ def _check_names(names: Iterable[str]) -> tuple[str, ...]:
 
 def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple[Tensor, Tensor, Tensor]:
     """Validate and flatten to (B,N) compute-dtype pred/gt and a (B,N) bool validity."""
-    for name, x in (("pred", pred), ("gt", gt)):
-        if not isinstance(x, Tensor):
-            raise ShapeError(f"{where}: {name} is a {type(x).__name__}; expected a torch.Tensor.")
+    p4, g4 = _as_b1hw(pred, "pred", where), _as_b1hw(gt, "gt", where)
+    for name, x in (("pred", p4), ("gt", g4)):
         if not x.is_floating_point():
             raise ShapeError(
                 f"{where}: {name} has dtype {x.dtype}; expected float depth in metres "
                 "(raw KITTI PNG values must be divided by 256 first)."
             )
-    p4, g4 = _as_b1hw(pred, "pred", where), _as_b1hw(gt, "gt", where)
-    if p4.shape != g4.shape:
-        raise ShapeError(
-            f"{where}: pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ; expected "
-            "the same (B,1,H,W) shape. Crop or resize the prediction to the GT first."
-        )
+    check_shape(p4, "B,1,H,W", "pred", where=where, dims=check_shape(g4, "B,1,H,W", "gt"),
+                hint="Crop or resize the prediction to the GT first.")
     if p4.device != g4.device:
         raise ShapeError(f"{where}: pred is on {p4.device} but gt on {g4.device}; move them together.")
     dtype = torch.promote_types(p4.dtype, g4.dtype)
@@ -645,8 +742,6 @@ def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple
     p4, g4 = p4.to(dtype), g4.to(dtype)
     valid = (g4 > 0) & torch.isfinite(g4)
     if mask is not None:
-        if not isinstance(mask, Tensor):
-            raise ShapeError(f"{where}: mask is a {type(mask).__name__}; expected a torch.Tensor.")
         m4 = _as_b1hw(mask, "mask", where)
         try:
             fits = torch.broadcast_shapes(m4.shape, g4.shape) == g4.shape
@@ -663,16 +758,8 @@ def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple
 
 
 def _as_b1hw(x: Tensor, name: str, where: str) -> Tensor:
-    if x.ndim == 2:
-        return x[None, None]
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4 and x.shape[1] == 1:
-        return x
-    raise ShapeError(
-        f"{where}: {name} has shape {tuple(x.shape)}; expected (B,1,H,W), (B,H,W) or (H,W) "
-        "single-channel depth."
-    )
+    check_shape(x, "B,1,H,W|B,H,W|H,W", name, where=where, hint="Depth is a single-channel image.")
+    return x[None, None] if x.ndim == 2 else x[:, None] if x.ndim == 3 else x
 
 
 def _count(valid: Tensor, dtype: torch.dtype) -> Tensor:
@@ -694,9 +781,9 @@ def _acc_dtype(device: torch.device) -> torch.dtype:
 
 
 def _scale_shift(p: Tensor, g: Tensor, valid: Tensor, count: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`fit_scale_shift` on (B,N) tensors whose valid-pixel counts are known."""
     mp = _masked_mean(p, valid, count)
     mg = _masked_mean(g, valid, count)
-    # Centred sums: far better conditioned than sum(p^2) - n*mean^2 in float32.
     pc = torch.where(valid, p - mp[:, None], 0)
     gc = torch.where(valid, g - mg[:, None], 0)
     var = (pc * pc).sum(dim=1)
@@ -717,55 +804,44 @@ def _whdr(p: Tensor, g: Tensor, valid: Tensor, *, pairs: Tensor | None, sigma: f
     if pairs is None:
         if num_pairs <= 0:
             raise ValueError(f"whdr: num_pairs={num_pairs}; expected a positive number of pairs.")
-        i, j, w = _sample_pairs(valid, num_pairs, generator)
+        if generator is None:  # deterministic, and the same pairs on every device
+            generator = torch.Generator().manual_seed(0)
+        i, j, ok = sample_pixel_pairs(valid, num_pairs, generator)
+        w = ok[:, None].expand(b, num_pairs)
     else:
         i, j = _check_pairs(pairs, b, n, p.device)
         w = valid.gather(1, i) & valid.gather(1, j)
-    scale = 1.0 + sigma
     pc = p.clamp_min(MIN_DEPTH_M)
-    label_g = _ordinal(g.gather(1, i), g.gather(1, j), scale)
-    label_p = _ordinal(pc.gather(1, i), pc.gather(1, j), scale)
+    label_g = ordinal_labels(g.gather(1, i), g.gather(1, j), sigma)
+    label_p = ordinal_labels(pc.gather(1, i), pc.gather(1, j), sigma)
     wf = w.to(p.dtype)
     wrong = ((label_g != label_p).to(p.dtype) * wf).sum(dim=1)
     return wrong / wf.sum(dim=1).clamp_min(1)
 
 
-def _ordinal(a: Tensor, b: Tensor, scale: float) -> Tensor:
-    return (a >= scale * b).to(torch.int8) - (b >= scale * a).to(torch.int8)
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """Uniform [0,1) draws from the generator's device, in float64 (float32 on MPS), on ``device``."""
+    source = generator.device if generator is not None else device
+    dtype = torch.float32 if source.type == "mps" else torch.float64
+    return torch.rand(shape, generator=generator, dtype=dtype, device=source).to(device)
 
 
-def _sample_pairs(valid: Tensor, num_pairs: int,
-                  generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
-    """``num_pairs`` pairs of distinct valid pixels per image, as (B,P) flat indices."""
-    b, _ = valid.shape
-    device = valid.device
-    if generator is None:
-        generator = torch.Generator().manual_seed(0)
-    count = valid.sum(dim=1)  # (B,) int64
-    # Random numbers come from the generator's device (CPU by default) in float64 so that
-    # floor(u * count) is exact for millions of pixels and the pairs are device-independent.
-    u = torch.rand((2, b, num_pairs), generator=generator, dtype=torch.float64,
-                   device=generator.device).to(device)
-    cnt = count[:, None]
-    a = (u[0] * cnt).long().clamp_max((cnt - 1).clamp_min(0))
-    # Offset in [1, count-1] makes the second pixel differ from the first.
-    off = 1 + (u[1] * (cnt - 1).clamp_min(0)).long().clamp_max((cnt - 2).clamp_min(0))
-    c = (a + off) % cnt.clamp_min(1)
-    # Valid pixel positions first (in raster order), so rank r -> order[r].
-    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
-    i, j = order.gather(1, a), order.gather(1, c)
-    w = (count >= 2)[:, None].expand(b, num_pairs)
-    return i, j, w
+def _nth_valid(valid: Tensor, rank: Tensor) -> Tensor:
+    """(B,K) flat index of the ``rank``-th valid pixel (raster order) of each row of (B,N) ``valid``.
+
+    A cumulative count and a binary search: O(N) and no host synchronisation (a
+    ``nonzero`` would wait for the device). Rows without valid pixels give 0.
+    """
+    n = valid.shape[1]
+    idx = torch.searchsorted(valid.cumsum(dim=1), rank + 1)
+    return torch.where(idx < n, idx, 0)
 
 
 def _check_pairs(pairs: Tensor, b: int, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    if pairs.dtype not in (torch.int32, torch.int64) or pairs.shape[-1:] != (2,) or pairs.ndim not in (2, 3):
-        raise ShapeError(
-            f"whdr: pairs has shape {tuple(pairs.shape)} and dtype {pairs.dtype}; expected an "
-            "integer tensor (P,2) or (B,P,2) of flat pixel indices y*W + x."
-        )
-    if pairs.ndim == 3 and pairs.shape[0] != b:
-        raise ShapeError(f"whdr: pairs is for {pairs.shape[0]} images but the batch has {b}.")
+    check_shape(pairs, "P,2|B,P,2", "pairs", where="whdr", dims={"B": b},
+                hint="Pairs are flat pixel indices y*W + x, for one image or one per image of the batch.")
+    if pairs.dtype not in (torch.int32, torch.int64):
+        raise ShapeError(f"whdr: pairs has dtype {pairs.dtype}; expected integer flat pixel indices y*W + x.")
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= n):
         raise ShapeError(
             f"whdr: pair indices span [{int(pairs.min())}, {int(pairs.max())}]; the image has "

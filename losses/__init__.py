@@ -70,6 +70,7 @@ from depthsense.losses.heads import (
 
 __all__ = [
     "LOSSES",
+    "loss_class",
     "register_loss",
     "available_losses",
     "build_loss",
@@ -111,6 +112,17 @@ _SPEC_FORMAT = "'name:weight,name:weight' (e.g. 'l1:1.0,ssim:0.2'; a bare 'name'
 def available_losses() -> list[str]:
     """Sorted names of the registered loss terms."""
     return sorted(LOSSES)
+
+
+def loss_class(name: str) -> type[nn.Module]:
+    """The term class registered under ``name`` (its hyper-parameters, ``requires``, ...).
+
+    Raises:
+        KeyError: unknown ``name`` (the message lists the known terms).
+    """
+    if name not in LOSSES:
+        raise KeyError(f"unknown loss term {name!r}; known terms: {', '.join(available_losses())}")
+    return LOSSES[name]
 
 
 class CombinedLoss(nn.Module):
@@ -253,7 +265,7 @@ def required_heads(spec: str) -> set[str]:
     Raises:
         ValueError, KeyError: as :func:`parse_loss_spec`.
     """
-    return {getattr(LOSSES[name], "requires", "") for name in parse_loss_spec(spec)} - {""}
+    return {getattr(loss_class(name), "requires", "") for name in parse_loss_spec(spec)} - {""}
 
 
 def _init_params(cls: type) -> set[str]:

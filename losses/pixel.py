@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from depthsense.check import check_shape
 from depthsense.errors import ShapeError
 from depthsense.losses.registry import register_loss
 
@@ -153,20 +154,12 @@ def check_pair(pred: Tensor, gt: Tensor, where: str = "loss") -> tuple[Tensor, T
     Returns:
         ``(pred, gt)`` in the same floating dtype.
     Raises:
-        ShapeError: not 4-D, more than one channel, or shapes that differ.
+        ShapeError: not (B,1,H,W), shapes that differ, or a pred that is no float tensor.
     """
-    if not isinstance(pred, Tensor) or not isinstance(gt, Tensor):
-        raise ShapeError(f"{where}: pred and gt must be tensors, got {type(pred).__name__} and {type(gt).__name__}")
-    if pred.dim() != 4 or pred.shape[1] != 1:
-        raise ShapeError(
-            f"{where}: pred has shape {tuple(pred.shape)}; expected (B,1,H,W) depth. "
-            "Add the channel axis with pred.unsqueeze(1) if it is (B,H,W)."
-        )
-    if gt.shape != pred.shape:
-        raise ShapeError(
-            f"{where}: gt has shape {tuple(gt.shape)} but pred has {tuple(pred.shape)}; "
-            "both must be (B,1,H,W) with the same size (resize or crop the prediction first)."
-        )
+    dims = check_shape(pred, "B,1,H,W", "pred", where=where,
+                       hint="Add the channel axis with pred.unsqueeze(1) if it is (B,H,W).")
+    check_shape(gt, "B,1,H,W", "gt", where=where, dims=dims,
+                hint="Resize or crop the prediction to the ground truth first.")
     if not pred.is_floating_point():
         raise ShapeError(f"{where}: pred has dtype {pred.dtype}; expected a floating tensor (float32).")
     dtype = pred.dtype if pred.dtype in (torch.float32, torch.float64) else torch.float32
@@ -183,16 +176,13 @@ def valid_mask(gt: Tensor, mask: Tensor | None = None, where: str = "loss") -> T
     Returns:
         (B,1,H,W) bool, ``gt > 0`` by default.
     Raises:
-        ShapeError: a mask whose shape is not gt's.
+        ShapeError: a mask whose shape is not gt's (B,1,H,W).
     """
     if mask is None:
         return gt > 0
-    if mask.shape != gt.shape:
-        raise ShapeError(
-            f"{where}: mask has shape {tuple(mask.shape)}; expected {tuple(gt.shape)} "
-            "(B,1,H,W) like gt. Pass the ground-truth validity mask (or None for gt > 0), "
-            "not the sparse-input mask of another size."
-        )
+    check_shape(mask, "B,1,H,W", "mask", where=where, dims=check_shape(gt, "B,1,H,W", "gt", where=where),
+                hint="Pass the ground-truth validity mask (or None for gt > 0), not the sparse-input mask "
+                     "of another size.")
     return mask > 0
 
 

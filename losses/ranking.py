@@ -23,11 +23,13 @@ as equally far (a few percent is about the noise of stereo-derived relative dept
 of LiDAR at range). The target g must be >= 0 (metric depth, or ReDWeb relative depth
 mapped to a non-negative depth-like range). The r = 0 term is quadratic in prediction
 units: on metric depth in metres it can dominate the logistic terms, so weight "rank"
-accordingly (or feed it a relative prediction).
+accordingly (or feed it a relative prediction). The labels are
+:func:`depthsense.metrics.ordinal_labels`, the ones WHDR compares.
 
-Pairs come from :func:`sample_pairs`: uniform random pairs among valid pixels of each
-image, plus pairs straddling image edges (Xian et al., CVPR 2020 "structure-guided"
-sampling, simplified): anchors are the strongest Sobel edges of the RGB image (or of
+Pairs come from :func:`sample_pairs`: uniform random pairs of distinct valid pixels of
+each image (:func:`depthsense.metrics.sample_pixel_pairs`, WHDR's sampler), plus pairs
+straddling image edges (Xian et al., CVPR 2020 "structure-guided" sampling,
+simplified): anchors are the strongest Sobel edges of the RGB image (or of
 the ground truth) and the two ends lie on either side of the edge along its gradient
 direction. Sampling is vectorised on the input's device and seeded by a
 ``torch.Generator``.
@@ -41,15 +43,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, valid_mask
 from depthsense.losses.structure import erode_mask, sobel_gradient
+from depthsense.metrics import WHDR_SIGMA, ordinal_labels, sample_pixel_pairs, sample_pixels
 
 __all__ = ["ranking_loss", "ordinal_labels", "sample_pairs", "RankingLoss"]
 
-DEFAULT_SIGMA = 0.03
-"""Relative depth difference below which a pair counts as equally far."""
+DEFAULT_SIGMA = WHDR_SIGMA
+"""Relative depth difference below which a pair counts as equally far (0.03, WHDR's)."""
 
 
 def ranking_loss(z_i: Tensor, z_j: Tensor, g_i: Tensor, g_j: Tensor, sigma: float = DEFAULT_SIGMA) -> Tensor:
@@ -66,36 +69,18 @@ def ranking_loss(z_i: Tensor, z_j: Tensor, g_i: Tensor, g_j: Tensor, sigma: floa
         ShapeError: the four tensors do not share one 1-D shape.
         ValueError: ``sigma < 0``.
     """
-    if not (z_i.shape == z_j.shape == g_i.shape == g_j.shape) or z_i.dim() != 1:
-        raise ShapeError(
-            "ranking_loss: z_i, z_j, g_i, g_j must be 1-D tensors of one length P; got "
-            f"{tuple(z_i.shape)}, {tuple(z_j.shape)}, {tuple(g_i.shape)}, {tuple(g_j.shape)}"
-        )
+    dims = None
+    for name, x in (("z_i", z_i), ("z_j", z_j), ("g_i", g_i), ("g_j", g_j)):
+        dims = check_shape(x, "P", name, where="ranking_loss", dims=dims,
+                           hint="z_i, z_j, g_i, g_j must be 1-D tensors of one length P.")
     _check_sigma(sigma)
     diff = z_i - z_j
     if diff.numel() == 0:
         return diff.sum() * 0.0
-    r = ordinal_labels(g_i, g_j, sigma).to(diff.dtype)
+    r = ordinal_labels(g_i, g_j, sigma).to(diff.dtype)  # depthsense.metrics', as WHDR labels pairs
     # softplus(-r*d) = log(1 + exp(-r*d)) without overflow for large |d|.
     per_pair = torch.where(r != 0, F.softplus(-r * diff), diff * diff)
     return per_pair.mean()
-
-
-def ordinal_labels(g_i: Tensor, g_j: Tensor, sigma: float = DEFAULT_SIGMA) -> Tensor:
-    """Ordinal labels of pairs from a depth-like target.
-
-    Args:
-        g_i, g_j: (P,) targets (>= 0, larger = farther).
-        sigma: equality threshold on the ratio (>= 0).
-    Returns:
-        (P,) int8 in {+1, -1, 0}: +1 where ``g_i >= (1+sigma) g_j``, -1 where
-        ``g_j >= (1+sigma) g_i``, else 0 (also for two equal targets when sigma = 0).
-    """
-    _check_sigma(sigma)
-    k = 1.0 + float(sigma)
-    far_i = g_i >= k * g_j
-    far_j = g_j >= k * g_i
-    return far_i.to(torch.int8) - far_j.to(torch.int8)
 
 
 @torch.no_grad()
@@ -112,8 +97,9 @@ def sample_pairs(
 ) -> tuple[Tensor, Tensor]:
     """Sample pixel pairs for the ranking loss, per image, among valid pixels.
 
-    Random pairs: for each image, ``num_pairs`` pairs whose two ends are drawn uniformly
-    (with replacement) from that image's valid pixels.
+    Random pairs: for each image with at least two valid pixels, ``num_pairs`` pairs of
+    two distinct valid pixels, each end uniform (:func:`depthsense.metrics.sample_pixel_pairs`,
+    the sampler of WHDR).
 
     Edge-guided pairs: for each image, ``num_edge_pairs`` anchors drawn uniformly from
     its edge pixels, i.e. pixels whose Sobel magnitude is in the top ``1 -
@@ -125,12 +111,12 @@ def sample_pairs(
     trusted only where its 3x3 window is valid (so the rim of a hole is not an edge).
     The gradient is kornia's normalised Sobel (:func:`depthsense.losses.structure.sobel_gradient`).
 
-    Pairs with an invalid end, an end equal to the other, or (for edge pairs) an image
-    without edges are dropped, so fewer pairs than requested may come back: with GT of
-    density d about a fraction d^2 of the edge pairs survive; an image with no valid
-    pixel contributes none. All work is vectorised on ``gt``'s device with no
-    ``.item()`` and no host copy; the ``nonzero`` calls that list candidates and drop
-    pairs wait for the device on CUDA (their output size depends on the data).
+    Edge pairs with an invalid end or an end equal to the other, and the pairs of an
+    image without edges, are dropped, so fewer edge pairs than requested may come back:
+    with GT of density d about a fraction d^2 survive; an image with fewer than two
+    valid pixels contributes no pair. All work is vectorised on ``gt``'s device with no
+    ``.item()`` and no host copy; the one ``nonzero`` that drops pairs waits for the
+    device on CUDA (its output size depends on the data).
 
     Args:
         gt: (B,1,H,W) target, 0 = missing (only its validity is used, unless
@@ -138,7 +124,7 @@ def sample_pairs(
         mask: (B,1,H,W) {0,1}; default ``gt > 0``.
         num_pairs: random pairs per image (>= 0).
         edge_source: optional (B,C,H,W) image on gt's device whose edges guide sampling.
-        generator: ``torch.Generator`` on gt's device; None uses the global RNG.
+        generator: ``torch.Generator`` (on gt's device, or a CPU one); None uses the global RNG.
         num_edge_pairs: edge-guided pairs per image (>= 0); default ``num_pairs``.
         edge_quantile: in [0, 1); 0.9 keeps the strongest 10% of gradient magnitudes.
         edge_offset: (min, max) distance in pixels of each end from the anchor, 0 < min <= max.
@@ -150,8 +136,10 @@ def sample_pairs(
         ShapeError: gt not (B,1,H,W), or an edge_source / mask of another size.
         ValueError: negative pair counts, edge_quantile or edge_offset out of range.
     """
-    if gt.dim() != 4 or gt.shape[1] != 1:
-        raise ShapeError(f"sample_pairs: gt has shape {tuple(gt.shape)}; expected (B,1,H,W)")
+    dims = check_shape(gt, "B,1,H,W", "gt", where="sample_pairs")
+    if edge_source is not None:
+        check_shape(edge_source, "B,C,H,W", "edge_source", where="sample_pairs", dims=dims,
+                    hint="Pass an image of the same batch and size as gt (e.g. its RGB).")
     num_edge_pairs = num_pairs if num_edge_pairs is None else num_edge_pairs
     _check_sampling_args(num_pairs, num_edge_pairs, edge_quantile, edge_offset)
     b, _, h, w = gt.shape
@@ -161,12 +149,11 @@ def sample_pairs(
     firsts, seconds, keeps = [], [], []
 
     if num_pairs > 0:
-        # Both ends in one draw: a single pass over the candidates instead of two.
-        ends, ok = _draw_uniform(valid, 2 * num_pairs, generator)
-        ii, jj = ends[:, :num_pairs], ends[:, num_pairs:]
-        firsts.append(ii)
-        seconds.append(jj)
-        keeps.append(ok[:, :num_pairs] & (ii != jj))
+        ii, jj, ok = sample_pixel_pairs(valid, num_pairs, generator)  # WHDR's sampler
+        base = torch.arange(b, device=gt.device)[:, None] * n
+        firsts.append(ii + base)
+        seconds.append(jj + base)
+        keeps.append(ok[:, None].expand(b, num_pairs))
 
     if num_edge_pairs > 0:
         ia, ib, ok = _edge_pairs(gt, valid, edge_source, num_edge_pairs, generator, edge_quantile, edge_offset)
@@ -260,34 +247,6 @@ class RankingLoss(nn.Module):
         return gen
 
 
-def _draw_uniform(select: Tensor, k: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """``k`` uniform draws (with replacement) per row among the True entries of ``select``.
-
-    Args:
-        select: (B,N) bool.
-    Returns:
-        ``(idx, ok)``: (B,k) int64 flat indices into ``select.reshape(-1)`` and (B,k)
-        bool, False for rows without any True entry (their idx is meaningless but in range).
-    """
-    b, n = select.shape
-    # Indices of all candidates, sorted, hence grouped by row: row r owns the slice
-    # [start_r, start_r + count_r). A gather into it is far cheaper than multinomial.
-    cand = select.reshape(-1).nonzero().squeeze(1)
-    count = select.sum(dim=1)
-    ok = (count > 0).unsqueeze(1).expand(b, k)
-    if cand.numel() == 0:
-        return torch.zeros(b, k, dtype=torch.long, device=select.device), ok
-    start = count.cumsum(0) - count
-    # float32 resolves 2^24 candidates per row exactly; larger rows need float64.
-    dtype = torch.float32 if n <= 2**24 else torch.float64
-    u = torch.rand(b, k, generator=generator, device=select.device, dtype=dtype)
-    # u*count can round up to count itself in float: cap at the row's last candidate,
-    # or the draw would spill into the next image.
-    offset = torch.minimum((u * count.unsqueeze(1)).long(), (count - 1).clamp_min(0).unsqueeze(1))
-    pos = (start.unsqueeze(1) + offset).clamp_max_(cand.numel() - 1)
-    return _take(cand, pos), ok
-
-
 def _take(values: Tensor, index: Tensor) -> Tensor:
     """``values[index]`` for 1-D values and any-shape index (index_select is the fastest
     gather on CPU)."""
@@ -311,11 +270,6 @@ def _edge_pairs(
         src = gt if gt.is_floating_point() else gt.to(torch.float32)
         src = torch.where(valid.reshape(b, 1, h, w), src, torch.zeros_like(src))
     else:
-        if edge_source.dim() != 4 or edge_source.shape[0] != b or edge_source.shape[-2:] != gt.shape[-2:]:
-            raise ShapeError(
-                f"sample_pairs: edge_source has shape {tuple(edge_source.shape)}; expected "
-                f"({b},C,{h},{w}) like gt (e.g. the RGB image of the same batch)"
-            )
         src = edge_source if edge_source.is_floating_point() else edge_source.to(torch.float32)
         src = src.mean(dim=1, keepdim=True) if src.shape[1] > 1 else src
     grad = sobel_gradient(src).reshape(b, 2, n)  # (B,2,N): d/dx, d/dy (kornia's Sobel)
@@ -331,9 +285,9 @@ def _edge_pairs(
     thresh = sub.kthvalue(rank, dim=1, keepdim=True).values
     edges = mag2 >= thresh.clamp_min(torch.finfo(mag2.dtype).tiny)  # top fraction, and > 0
 
-    anchor, ok = _draw_uniform(edges, k, generator)  # (B,k) batch-flat indices
-    local = anchor % n
-    base = anchor - local
+    local, has_edges = sample_pixels(edges, k, generator)  # (B,k) indices within each image
+    ok = has_edges[:, None].expand(b, k)
+    base = torch.arange(b, device=gt.device)[:, None] * n
     # Unit gradient direction times a random offset t; the ends are anchor -/+ step.
     flat_x = (base * 2 + local).reshape(-1)  # index of d/dx at the anchor in grad's (B,2,N) layout
     grad_flat = grad.reshape(-1)

@@ -12,9 +12,11 @@ pooled over all valid pixels of the batch, plus optionally MiDaS' multi-scale
 gradient-matching term on the residual ``s*p + t - g``. Gradients flow through s and t,
 as in MiDaS. The target is not normalised, so the loss is in the target's units.
 
+The fit is :func:`depthsense.metrics.fit_scale_shift`, the one the relative-depth
+metrics align with, so a loss and a metric of one prediction see the same alignment.
 Degenerate images (fewer than 2 valid pixels, or a prediction without variance over
-them) get ``s = 0, t = mean(g)`` (0 without valid pixels): a finite loss, zero gradient
-for that image, never NaN.
+them) get its shift-only rule, ``s = 1, t = mean(g - p)`` (``t = 0`` without valid
+pixels): a finite loss and gradient, never NaN.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 
 from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
+from depthsense.metrics import fit_scale_shift
 
 __all__ = ["align_scale_shift", "ssi_loss", "gradient_matching_loss", "SSILoss"]
 
@@ -39,34 +42,16 @@ def align_scale_shift(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> t
         gt: (B,1,H,W) target, 0 = missing.
         mask: (B,1,H,W) {0,1}; default ``gt > 0``.
     Returns:
-        ``(scale, shift)``, each (B,1,1,1), differentiable in ``pred``; ``scale = 0,
-        shift = mean(gt over valid)`` (0 if none) for degenerate images.
+        ``(scale, shift)``, each (B,1,1,1), differentiable in ``pred``; for degenerate
+        images ``scale = 1, shift = mean(gt - pred over valid)`` (0 if none), the rule of
+        :func:`depthsense.metrics.fit_scale_shift`.
     Raises:
         ShapeError: mismatching shapes.
     """
     pred, gt = check_pair(pred, gt, "align_scale_shift")
     mask = valid_mask(gt, mask, "align_scale_shift")
-    dims = (1, 2, 3)
-    zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
-    m = mask.to(pred.dtype)
-    n = m.sum(dims, keepdim=True)
-    n_safe = n.clamp_min(1.0)
-    p = torch.where(mask, pred, zero)
-    g = torch.where(mask, gt, zero)
-    p_mean = p.sum(dims, keepdim=True) / n_safe
-    g_mean = g.sum(dims, keepdim=True) / n_safe
-    pc = torch.where(mask, pred - p_mean, zero)
-    gc = torch.where(mask, gt - g_mean, zero)
-    var = (pc * pc).sum(dims, keepdim=True)
-    cov = (pc * gc).sum(dims, keepdim=True)
-    # A constant prediction leaves rounding noise of ~eps*|mean| in pc; treat a spread
-    # below 100 eps of the mean as no spread, or s would be noise/noise.
-    rel = 100.0 * torch.finfo(pred.dtype).eps
-    floor = n * (rel * p_mean.detach().abs()) ** 2 + torch.finfo(pred.dtype).tiny
-    ok = (n >= 2) & (var.detach() > floor)
-    scale = torch.where(ok, cov / torch.where(ok, var, torch.ones_like(var)), zero)
-    shift = g_mean - scale * p_mean
-    return scale, shift
+    scale, shift = fit_scale_shift(pred, gt, mask)
+    return scale.view(-1, 1, 1, 1), shift.view(-1, 1, 1, 1)
 
 
 def ssi_loss(

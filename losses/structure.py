@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 from depthsense.losses.registry import register_loss
 from depthsense.losses.pixel import check_pair, masked_mean, valid_mask
 
@@ -86,11 +86,9 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11) -> Tensor:
     Raises:
         ShapeError: x and y differ in shape or are not single-channel (B,1,H,W).
     """
-    if x.dim() != 4 or x.shape[1] != 1 or y.shape != x.shape:
-        raise ShapeError(
-            f"ssim_map: x {tuple(x.shape)} and y {tuple(y.shape)} must both be (B,1,H,W); "
-            "compare multi-channel images channel by channel."
-        )
+    hint = "Compare multi-channel images channel by channel."
+    check_shape(y, "B,1,H,W", "y", where="ssim_map", dims=check_shape(x, "B,1,H,W", "x", where="ssim_map", hint=hint),
+                hint=hint)
     c1, c2 = 0.01**2, 0.03**2
     taps = kornia.filters.get_gaussian_kernel1d(window_size, 1.5, device=x.device, dtype=x.dtype).reshape(-1)
     r = window_size // 2

@@ -7,7 +7,7 @@ Every model follows one API (ARCHITECTURE.md section 2)::
 
 with class attributes ``needs_rgb``, ``needs_sparse``, ``learned``, and ``model.config``
 (JSON-able constructor arguments: ``build_model(model.name, **model.config)`` rebuilds
-it). Registered names:
+it); ``model_class(name)`` gives a registered class without building it. Registered names:
 
 =================  ==========================================================  =========
 name               what                                                         module
@@ -24,7 +24,7 @@ monocular          RGB-only relative depth (ResNet-style encoder-decoder)       
 """
 
 from depthsense.models import classical, dense, monocular, sparse_convnet, sparse_unet  # noqa: F401  (fill the registry)
-from depthsense.models._common import DepthModel, available_models, build_model, register_model
+from depthsense.models._common import DepthModel, available_models, build_model, model_class, register_model
 from depthsense.models.classical import IPBasic, NearestFill, ip_basic_fill, nearest_fill
 from depthsense.models.dense import ConvNet, ConvNetMask, DenseUNet
 from depthsense.models.monocular import MonocularNet
@@ -34,6 +34,7 @@ from depthsense.models.sparse_unet import SparseUNet
 __all__ = [
     "DepthModel",
     "build_model",
+    "model_class",
     "available_models",
     "register_model",
     "SparseConvNet",

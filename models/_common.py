@@ -18,12 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from depthsense.check import Dims, check_shape
 from depthsense.errors import ShapeError
 
 __all__ = [
     "DepthModel",
     "register_model",
     "build_model",
+    "model_class",
     "available_models",
     "pad_to_multiple",
     "crop_to",
@@ -96,6 +98,7 @@ class DepthModel(nn.Module):
                 channel count, dtype or size (the message says what was expected).
         """
         who = f"model {self.name or type(self).__name__!r}"
+        dims = None
         if sparse is None:
             if self.needs_sparse:
                 raise ShapeError(
@@ -105,16 +108,11 @@ class DepthModel(nn.Module):
             if mask is not None:
                 raise ShapeError(f"{who}: mask given without sparse depth; pass both or neither.")
         else:
-            _check_4d(sparse, 1, "sparse", who)
+            dims = _check_input(sparse, "B,1,H,W", "sparse", who)
             if mask is None:
                 mask = (sparse > 0).to(sparse.dtype)
             else:
-                _check_4d(mask, 1, "mask", who)
-                if mask.shape != sparse.shape:
-                    raise ShapeError(
-                        f"{who}: mask {tuple(mask.shape)} must have the shape of sparse "
-                        f"{tuple(sparse.shape)}; one (B,1,H,W) mask marks the valid depth pixels."
-                    )
+                _check_input(mask, "B,1,H,W", "mask", who, dims, "One (B,1,H,W) mask marks the valid depth pixels.")
                 mask = (mask > 0).to(sparse.dtype)
             sparse = torch.where(mask > 0, sparse, torch.zeros((), dtype=sparse.dtype, device=sparse.device))
         if rgb is None:
@@ -124,12 +122,7 @@ class DepthModel(nn.Module):
                     "depth-only model (e.g. 'sparse_unet' without rgb=True)."
                 )
         else:
-            _check_4d(rgb, 3, "rgb", who)
-            if sparse is not None and (rgb.shape[0] != sparse.shape[0] or rgb.shape[2:] != sparse.shape[2:]):
-                raise ShapeError(
-                    f"{who}: rgb {tuple(rgb.shape)} and sparse {tuple(sparse.shape)} must share "
-                    "batch size and H,W (resize/crop them together before the model)."
-                )
+            _check_input(rgb, "B,3,H,W", "rgb", who, dims, "Resize or crop rgb and sparse together before the model.")
         return sparse, mask, rgb
 
     def to_metres(self, y: Tensor, max_depth: float) -> Tensor:
@@ -178,9 +171,7 @@ def build_model(name: str, **cfg) -> DepthModel:
         KeyError: unknown name (the message lists the known names).
         TypeError: an option the model does not accept (the message lists its options).
     """
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
-    cls = _REGISTRY[name]
+    cls = model_class(name)
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:
@@ -194,6 +185,18 @@ def build_model(name: str, **cfg) -> DepthModel:
 def available_models() -> list[str]:
     """Sorted registry names."""
     return sorted(_REGISTRY)
+
+
+def model_class(name: str) -> type[DepthModel]:
+    """The class registered under ``name``, to read its attributes (``learned``,
+    ``needs_rgb``, ``needs_sparse``, its constructor's options) without building a model.
+
+    Raises:
+        KeyError: unknown name (the message lists the known names).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    return _REGISTRY[name]
 
 
 def pad_to_multiple(x: Tensor, multiple: int, mode: str = "constant") -> Tensor:
@@ -232,17 +235,15 @@ def plain_conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
     return conv
 
 
-def _check_4d(t: Tensor, channels: int, arg: str, who: str) -> None:
-    if not isinstance(t, Tensor):
-        raise ShapeError(f"{who}: {arg} must be a torch.Tensor, got {type(t).__name__}")
-    if t.dim() != 4 or t.shape[1] != channels:
-        raise ShapeError(
-            f"{who}: {arg} must be (B,{channels},H,W); got shape {tuple(t.shape)}"
-            + (". Add the batch dimension with .unsqueeze(0)." if t.dim() == 3 else ".")
-        )
+def _check_input(t: Tensor, spec: str, arg: str, who: str, dims: Dims | None = None, hint: str = "") -> Dims:
+    """A forward input's shape (``check_shape``) and dtype (float; bool for a mask)."""
+    if isinstance(t, Tensor) and t.dim() == len(spec.split(",")) - 1:
+        hint = " ".join(filter(None, ["Add the batch dimension with .unsqueeze(0).", hint]))
+    dims = check_shape(t, spec, arg, where=who, dims=dims, hint=hint)
     if not t.is_floating_point() and not (arg == "mask" and t.dtype == torch.bool):
         raise ShapeError(
             f"{who}: {arg} must be a float tensor (metres for depth, [0,1] for rgb, {{0,1}} "
             f"for mask); got dtype {t.dtype}. Convert with .float()"
             + (" (and /255 for uint8 images)." if arg == "rgb" else ".")
         )
+    return dims

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 from depthsense.models.sparse_conv import SparseConv2d, SparseMaxPool2d, check_mask
 
 __all__ = [
@@ -267,7 +267,7 @@ def masked_global_avg_pool(x: Tensor, mask: Tensor) -> Tensor:
     Returns:
         (B,C); 0 for an image whose mask is empty (never NaN).
     """
-    mask = check_mask(x, mask)
+    mask = mask.to(x.dtype)
     return (x * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1.0)
 
 
@@ -282,7 +282,7 @@ def masked_avg_pool2d(x: Tensor, mask: Tensor, kernel_size: int = 2) -> tuple[Te
         (B,C,H//k,W//k) means over each window's observed positions (0 where it has
         none) and the pooled mask (1 where the window had an observed position).
     """
-    mask = check_mask(x, mask)
+    mask = mask.to(x.dtype)
     frac = F.avg_pool2d(mask, kernel_size)
     new_mask = (frac > 0).to(x.dtype)
     return F.avg_pool2d(x * mask, kernel_size) / frac.clamp_min(_EPS) * new_mask, new_mask
@@ -307,6 +307,6 @@ def _channels(in_ch: int, width: int) -> list[int]:
 
 
 def _check_inputs(image: Tensor, mask: Tensor, in_ch: int) -> Tensor:
-    if image.dim() != 4 or image.shape[1] != in_ch:
-        raise ShapeError(f"image must be (B,{in_ch},H,W); got shape {tuple(image.shape)}")
-    return check_mask(image, mask)
+    dims = check_shape(image, f"B,{in_ch},H,W", "image", where="classifier")
+    check_shape(mask, "B,1,H,W", "mask", where="classifier", dims=dims, hint="One mask is shared by all channels.")
+    return mask.to(image.dtype)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 
 __all__ = [
     "SparseConv2d",
@@ -176,7 +176,7 @@ def sparse_upsample(
     Returns:
         (B,C,H,W) features and (B,1,H,W) mask.
     """
-    mask = check_mask(x, mask)
+    mask = _as_dtype(mask, x)
     kwargs = {"size": size} if size is not None else {"scale_factor": scale_factor}
     return F.interpolate(x, mode="nearest", **kwargs), F.interpolate(mask, mode="nearest", **kwargs)
 
@@ -189,7 +189,7 @@ def sparse_concat(xs: list[Tensor], masks: list[Tensor]) -> tuple[Tensor, Tensor
     """
     if len(xs) != len(masks) or not xs:
         raise ValueError("sparse_concat needs as many masks as feature maps (at least one)")
-    parts = [x * check_mask(x, m) for x, m in zip(xs, masks)]
+    parts = [x * _as_dtype(m, x) for x, m in zip(xs, masks)]
     union = masks[0]
     for m in masks[1:]:
         union = torch.maximum(union, m)
@@ -226,7 +226,7 @@ def sparse_add(x1: Tensor, m1: Tensor, x2: Tensor, m2: Tensor) -> tuple[Tensor, 
     Where both are valid it is the mean, where one is valid it is that one, where none
     is valid it is 0. Returns the fused features and the union mask.
     """
-    m1, m2 = check_mask(x1, m1), check_mask(x2, m2)
+    m1, m2 = _as_dtype(m1, x1), _as_dtype(m2, x2)
     total = m1 + m2
     y = (x1 * m1 + x2 * m2) / total.clamp_min(1.0)
     return y, (total > 0).to(x1.dtype)
@@ -235,20 +235,20 @@ def sparse_add(x1: Tensor, m1: Tensor, x2: Tensor, m2: Tensor) -> tuple[Tensor, 
 def check_mask(x: Tensor, mask: Tensor) -> Tensor:
     """Validate ``mask`` against features ``x`` and return it as x's float dtype.
 
+    The check of a public layer's input (:class:`SparseConv2d`, :class:`SparseMaxPool2d`,
+    the classifier's ``SparseBatchNorm2d``); the helpers that only ever receive what such
+    a layer returned (upsampling, concatenation, fusion, masked pooling) do not repeat it.
+
     Raises:
         ShapeError: x not 4-D, or mask not (B,1,H,W) with x's B, H and W.
     """
-    if x.dim() != 4:
-        raise ShapeError(f"features must be (B,C,H,W); got shape {tuple(x.shape)}")
-    b, _, h, w = x.shape
-    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != b or mask.shape[2:] != x.shape[2:]:
-        raise ShapeError(
-            f"mask must be (B,1,H,W) = ({b},1,{h},{w}) to match features {tuple(x.shape)}; "
-            f"got mask {tuple(mask.shape)}. One mask is shared by all channels."
-        )
-    if mask.dtype != x.dtype:
-        mask = mask.to(x.dtype)
-    return mask
+    dims = check_shape(x, "B,C,H,W", "features")
+    check_shape(mask, "B,1,H,W", "mask", dims=dims, hint="One mask is shared by all channels.")
+    return _as_dtype(mask, x)
+
+
+def _as_dtype(mask: Tensor, x: Tensor) -> Tensor:
+    return mask if mask.dtype == x.dtype else mask.to(x.dtype)
 
 
 class _SparseConvFunction(torch.autograd.Function):

@@ -114,3 +114,11 @@ def test_register_loss_rejects_duplicates_and_bad_names():
 def test_combined_loss_requires_matching_keys():
     with pytest.raises(ValueError, match="same, non-empty keys"):
         CombinedLoss({"l1": losses.MaskedL1Loss()}, {"l2": 1.0})
+
+
+def test_loss_class_reads_the_registry():
+    from depthsense import losses
+
+    assert losses.loss_class("l1") is losses.LOSSES["l1"] and losses.loss_class("laplace_nll").requires == "conf"
+    with pytest.raises(KeyError, match="known terms: edge, fg_bce"):
+        losses.loss_class("l3")

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from depthsense import data
-from depthsense.data import DepthDataset, build_dataset
+from depthsense.data import DepthDataset, SparsitySpec, build_dataset
 from depthsense.data.kitti import KittiDataset, SyntheticKittiDataset, read_lidar_offsets
 from depthsense.data.sparsify import thin_beams
 from depthsense.data.transforms import eval_transform, train_transform
@@ -176,7 +176,8 @@ def test_default_collate_batches_train_samples(kitti_root):
 
 
 def test_dataset_pickles_for_dataloader_workers(kitti_root):
-    ds = KittiDataset(kitti_root, "train", transform=train_transform(crop=(16, 64)), density=0.05)
+    ds = KittiDataset(kitti_root, "train", transform=train_transform(crop=(16, 64)),
+                      sparsity=SparsitySpec(density=0.05))
     ds2 = pickle.loads(pickle.dumps(ds))
     assert torch.equal(ds[2]["sparse"], ds2[2]["sparse"])
 
@@ -278,11 +279,11 @@ def test_bad_depth_file_raises_depth_file_error(tmp_path):
 
 def test_bad_options(kitti_root):
     with pytest.raises(DatasetError, match="choose one"):
-        KittiDataset(kitti_root, "train", density=0.1, beams=16)
+        build_dataset("kitti", kitti_root, "train", density=0.1, beams=16)
     with pytest.raises(DatasetError, match="seed"):
         KittiDataset(kitti_root, "train", seed=-1)
     with pytest.raises(DatasetError, match="beams"):
-        KittiDataset(kitti_root, "train", beams=12)
+        build_dataset("kitti", kitti_root, "train", beams=12)
     ds = KittiDataset(kitti_root, "test")
     with pytest.raises(IndexError):
         ds[2]
@@ -293,7 +294,7 @@ def test_bad_options(kitti_root):
 
 
 def test_density_samples_gt_deterministically(kitti_root):
-    ds = KittiDataset(kitti_root, "train", density=0.2, seed=3)
+    ds = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.2), seed=3)
     a, b = ds[1], ds[1]
     assert torch.equal(a["sparse"], b["sparse"])
     n = int((a["sparse"] > 0).sum())
@@ -301,27 +302,28 @@ def test_density_samples_gt_deterministically(kitti_root):
     assert n == min(round(0.2 * H * W), gt_valid)
     kept = a["sparse"] > 0
     assert torch.equal(a["sparse"][kept], a["gt"][kept])  # sampled from GT
-    other_seed = KittiDataset(kitti_root, "train", density=0.2, seed=4)[1]
+    other_seed = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.2), seed=4)[1]
     assert not torch.equal(a["sparse"], other_seed["sparse"])
     assert not torch.equal(ds[2]["sparse"] > 0, a["sparse"] > 0)
 
 
 def test_density_on_test_split_samples_the_sparse_input(kitti_root):
     full = KittiDataset(kitti_root, "test")[0]["sparse"]
-    s = KittiDataset(kitti_root, "test", density=0.02)[0]["sparse"]
+    s = KittiDataset(kitti_root, "test", sparsity=SparsitySpec(density=0.02))[0]["sparse"]
     assert int((s > 0).sum()) == round(0.02 * H * W)
     kept = s > 0
     assert torch.equal(s[kept], full[kept])
 
 
 def test_num_points(kitti_root):
-    s = KittiDataset(kitti_root, "train", num_points=50)[0]
+    s = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(num_points=50))[0]
     assert int((s["sparse"] > 0).sum()) == 50 and int(s["mask"].sum()) == 50
 
 
 def test_density_is_applied_to_the_full_frame_before_the_crop(kitti_root):
-    full = KittiDataset(kitti_root, "train", density=0.1, seed=1)
-    cropped = KittiDataset(kitti_root, "train", density=0.1, seed=1, transform=eval_transform(crop=(16, 48)))
+    full = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.1), seed=1)
+    cropped = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.1), seed=1,
+                           transform=eval_transform(crop=(16, 48)))
     for i in (0, 3):
         a, b = full[i], cropped[i]
         x0 = (W - 48) // 2
@@ -331,8 +333,9 @@ def test_density_is_applied_to_the_full_frame_before_the_crop(kitti_root):
 
 
 def test_crop_adjusts_K_and_epoch_changes_only_the_augmentation(kitti_root):
-    ds = KittiDataset(kitti_root, "train", density=0.3, transform=train_transform(crop=(16, 64), hflip=0.5))
-    ref = KittiDataset(kitti_root, "train", density=0.3)[0]  # same sparsification, full frame
+    ds = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.3),
+                      transform=train_transform(crop=(16, 64), hflip=0.5))
+    ref = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.3))[0]  # same sparsification, full frame
     k_full = ref["meta"]["K"]
     views = set()
     for epoch in range(8):
@@ -356,7 +359,8 @@ def test_crop_adjusts_K_and_epoch_changes_only_the_augmentation(kitti_root):
     # Same (seed, index, epoch), same sample: a fresh data set after other reads gives it again.
     ds.set_epoch(2)
     s = ds[0]
-    again = KittiDataset(kitti_root, "train", density=0.3, transform=train_transform(crop=(16, 64), hflip=0.5))
+    again = KittiDataset(kitti_root, "train", sparsity=SparsitySpec(density=0.3),
+                         transform=train_transform(crop=(16, 64), hflip=0.5))
     again[1], again[0]  # reads in between must not shift any random stream
     again.set_epoch(2)
     t = again[0]
@@ -376,7 +380,7 @@ def test_beams_use_K_and_the_velo_calibration(tmp_path):
         "calib_time: 15-Mar-2012 11:37:16\nR: 1 0 0 0 1 0 0 0 1\nT: -4.069766e-03 -7.631618e-02 -2.717806e-01\n"
     )
     assert read_lidar_offsets(root / "2011_09_26" / "calib_velo_to_cam.txt") == pytest.approx((0.07631618, 0.2717806))
-    ds = KittiDataset(root, "train", beams=16)
+    ds = KittiDataset(root, "train", sparsity=SparsitySpec(beams=16))
     rec = ds.samples[0]
     expected = thin_beams(
         read_depth(rec.sparse), np.array(P2)[:, :3], 16, lidar_height_offset=0.07631618, lidar_behind_offset=0.2717806
@@ -394,7 +398,7 @@ def test_beams_use_K_and_the_velo_calibration(tmp_path):
     np.testing.assert_array_equal(ds[4]["sparse"][0].numpy(), expected1)
     (root / "2011_09_26" / "calib_velo_to_cam.txt").write_text("R: 1 0 0 0 1 0 0 0 1\n")
     with pytest.raises(DepthFileError, match="no 'T: x y z' line"):
-        KittiDataset(root, "train", beams=16)[0]
+        KittiDataset(root, "train", sparsity=SparsitySpec(beams=16))[0]
 
 
 def test_ambiguous_keys_in_the_raw_calibration_are_errors(tmp_path):
@@ -404,7 +408,7 @@ def test_ambiguous_keys_in_the_raw_calibration_are_errors(tmp_path):
     with pytest.raises(DepthFileError, match=r"calib_velo_to_cam.txt: key 'T' appears on lines 2 and 3"):
         read_lidar_offsets(velo)
     with pytest.raises(DepthFileError, match=r"key 'T' appears on lines 2 and 3"):
-        KittiDataset(root, "train", beams=16)[0]
+        KittiDataset(root, "train", sparsity=SparsitySpec(beams=16))[0]
     velo.unlink()
     cam = root / "2011_09_26" / "calib_cam_to_cam.txt"
     cam.write_text(cam.read_text() + f"P_rect_02: {_row(P3)}\n")  # K of image_02 would be the last line's

@@ -170,7 +170,7 @@ def test_shapes_are_normalised():
     "pred, gt, match",
     [
         (torch.ones(1, 3, 2, 2), torch.ones(1, 3, 2, 2), "single-channel"),
-        (torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 3), "differ"),
+        (torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 3), r"pred has shape \(1, 1, 2, 2\) but gt has \(1, 1, 2, 3\)"),
         (torch.ones(2, 2), torch.ones(2, 2, dtype=torch.int32), "divided by 256"),
         (torch.ones(2), torch.ones(2), "expected"),
     ],
@@ -360,3 +360,18 @@ def test_whdr_sampling_is_deterministic_and_uses_only_valid_distinct_pixels():
         M.whdr(pred, gt, num_pairs=50, generator=torch.Generator().manual_seed(0)), w)
     other = M.whdr(pred, gt, num_pairs=50, generator=torch.Generator().manual_seed(7))
     assert other[2].item() != w[2].item()  # different pairs on the random image
+
+
+def test_pixel_samplers_draw_valid_distinct_pixels_in_range():
+    valid = torch.zeros(4, 30, dtype=torch.bool)
+    valid[1, 7] = True  # one valid pixel: no pair, but single draws
+    valid[2, [3, 11, 29]] = True
+    valid[3] = True
+    i, j, ok = M.sample_pixel_pairs(valid, 500, torch.Generator().manual_seed(0))
+    assert ok.tolist() == [False, False, True, True]
+    assert i.shape == j.shape == (4, 500) and (i >= 0).all() and (j < 30).all()
+    assert valid[2:].gather(1, i[2:]).all() and valid[2:].gather(1, j[2:]).all() and (i[2:] != j[2:]).all()
+    assert set(i[2].tolist()) == set(j[2].tolist()) == {3, 11, 29}
+    idx, has = M.sample_pixels(valid, 200, torch.Generator().manual_seed(1))
+    assert has.tolist() == [False, True, True, True] and (idx[1] == 7).all()
+    assert set(idx[2].tolist()) == {3, 11, 29} and (idx[0] == 0).all()

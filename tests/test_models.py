@@ -195,13 +195,13 @@ def test_missing_rgb_raises(name, cfg):
 def test_bad_shapes_raise_with_clear_messages():
     model = build_model("sparse_unet", rgb=True)
     sparse, mask, rgb, _ = _inputs(h=16, w=16)
-    with pytest.raises(ShapeError, match=r"sparse must be \(B,1,H,W\).*unsqueeze"):
+    with pytest.raises(ShapeError, match=r"sparse has shape \(1, 16, 16\); expected \(B,1,H,W\).*unsqueeze"):
         model(sparse[0], mask, rgb)
-    with pytest.raises(ShapeError, match="mask .* must have the shape of sparse"):
+    with pytest.raises(ShapeError, match=r"mask has shape \(1, 1, 16, 8\) but sparse has \(1, 1, 16, 16\)"):
         model(sparse, mask[..., :8], rgb)
-    with pytest.raises(ShapeError, match="rgb must be \\(B,3,H,W\\)"):
+    with pytest.raises(ShapeError, match=r"rgb has shape \(1, 1, 16, 16\); expected \(B,3,H,W\)"):
         model(sparse, mask, rgb[:, :1])
-    with pytest.raises(ShapeError, match="share batch size and H,W"):
+    with pytest.raises(ShapeError, match=r"rgb has shape \(1, 3, 16, 8\) but sparse has \(1, 1, 16, 16\).*together"):
         model(sparse, mask, rgb[..., :8])
     with pytest.raises(ShapeError, match="float tensor.*/255"):
         model(sparse, mask, (rgb * 255).to(torch.uint8))
@@ -499,3 +499,10 @@ def test_image_norm_prefill_passed_in_equals_the_one_computed_inside():
     sparse[..., ::4, ::3] = torch.rand(1, 1, 10, 19) * 3 + 0.5  # indoor scale: IP-Basic's metres matter
     rgb = torch.rand(1, 3, 40, 56)
     torch.testing.assert_close(net(sparse, None, rgb, prefill=net.compute_prefill(sparse)), net(sparse, None, rgb))
+
+
+def test_model_class_reads_the_registry_without_building():
+    assert models.model_class("sparse_unet") is models.SparseUNet
+    assert not models.model_class("ip_basic").learned and models.model_class("monocular").needs_rgb
+    with pytest.raises(KeyError, match="known models: .*sparse_unet"):
+        models.model_class("sparse_net")

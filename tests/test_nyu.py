@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from depthsense.data import build_dataset
+from depthsense.data import SparsitySpec, build_dataset
 from depthsense.data.nyu import NYU_K, NyuDataset
 from depthsense.data.transforms import eval_transform, train_transform
 from depthsense.errors import DatasetError, DepthFileError
@@ -66,12 +66,12 @@ def test_values_match_the_file(nyu_root):
 
 
 def test_density_and_num_points_options(nyu_root):
-    s = NyuDataset(nyu_root, "val", density=0.1)[0]
+    s = NyuDataset(nyu_root, "val", sparsity=SparsitySpec(density=0.1))[0]
     assert int(s["mask"].sum()) == round(0.1 * H * W)
     s = build_dataset("nyu", nyu_root, "val", num_points=20)[0]
     assert int(s["mask"].sum()) == 20
     with pytest.raises(DatasetError, match="no LiDAR scan lines"):
-        NyuDataset(nyu_root, "val", beams=32)
+        build_dataset("nyu", nyu_root, "val", beams=32)
 
 
 def test_deterministic_per_seed_and_index(nyu_root):

@@ -234,10 +234,24 @@ def test_edge_pairs_follow_each_images_own_edge():
 def test_random_ends_are_uniform_over_valid_pixels():
     gt = torch.zeros(2, 1, 5, 5)
     gt[0, 0, [0, 1, 3, 4], [4, 0, 2, 1]] = 3.0  # image 0: 4 valid pixels
-    gt[1, 0, 2, 2] = 1.0  # image 1: 1 valid pixel, so every pair has i == j and is dropped
+    gt[1, 0, 2, 2] = 1.0  # image 1: 1 valid pixel, so no pair of two distinct ones
     i, j = sample_pairs(gt, None, 4000, generator=torch.Generator().manual_seed(0), num_edge_pairs=0)
     ends = torch.cat([i, j])
     assert (ends < 25).all()
     counts = torch.bincount(ends, minlength=25)[gt[0].reshape(-1) > 0].double()
     share = counts / counts.sum()
     assert ((share > 0.22) & (share < 0.28)).all(), share
+
+
+def test_random_pairs_and_labels_are_whdrs():
+    """The ranking loss samples and labels pairs with WHDR's own functions."""
+    from depthsense import metrics as M
+
+    assert ordinal_labels is M.ordinal_labels
+    gt = _sparse_gt(density=0.5)
+    i, j = sample_pairs(gt, None, 64, generator=torch.Generator().manual_seed(4), num_edge_pairs=0)
+    valid = (gt > 0).reshape(2, -1)
+    mi, mj, ok = M.sample_pixel_pairs(valid, 64, torch.Generator().manual_seed(4))
+    base = torch.arange(2)[:, None] * valid.shape[1]
+    assert ok.all()
+    assert torch.equal(i, (mi + base).reshape(-1)) and torch.equal(j, (mj + base).reshape(-1))

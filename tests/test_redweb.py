@@ -93,7 +93,7 @@ def test_errors(tmp_path, redweb_root):
     with pytest.raises(DatasetError, match="valid splits: train, val, all"):
         RedwebDataset(redweb_root, "test")
     with pytest.raises(DatasetError, match="relative depth only"):
-        RedwebDataset(redweb_root, "train", density=0.1)
+        build_dataset("redweb", redweb_root, "train", density=0.1)
     (tmp_path / "Imgs").mkdir()
     with pytest.raises(DatasetError, match="RDs") as e:
         RedwebDataset(tmp_path, "train")

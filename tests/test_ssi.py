@@ -57,25 +57,58 @@ def test_masked_out_pixels_do_not_matter():
     assert ssi_loss(other, gt).item() == pytest.approx(ssi_loss(pred, gt).item(), abs=1e-6)
 
 
-@pytest.mark.parametrize("case", ["constant", "single_pixel", "empty"])
-def test_degenerate_images_are_finite(case):
+def _degenerate(case):
     gt = torch.zeros(1, 1, 4, 4)
     pred = torch.full((1, 1, 4, 4), 3.0)
     if case == "constant":
         gt[..., :2, :] = torch.arange(8.0).view(2, 4) + 1.0  # mean 4.5
     elif case == "single_pixel":
         gt[0, 0, 1, 1] = 4.0
-        pred = torch.rand(1, 1, 4, 4)
+        pred = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    return pred, gt
+
+
+@pytest.mark.parametrize("case", ["constant", "single_pixel", "empty"])
+def test_degenerate_images_fit_the_shift_only_and_are_finite(case):
+    pred, gt = _degenerate(case)
     pred.requires_grad_()
     s, t = align_scale_shift(pred, gt)
     loss = ssi_loss(pred, gt)
     loss.backward()
-    assert s.item() == 0.0
-    expected_shift = {"constant": 4.5, "single_pixel": 4.0, "empty": 0.0}[case]
+    assert s.item() == 1.0
+    expected_shift = {"constant": 4.5 - 3.0, "single_pixel": 4.0 - pred[0, 0, 1, 1].item(), "empty": 0.0}[case]
     assert t.item() == pytest.approx(expected_shift)
     assert torch.isfinite(loss) and torch.isfinite(pred.grad).all()
     if case == "empty":
-        assert loss.item() == 0.0
+        assert loss.item() == 0.0 and (pred.grad == 0).all()
+    if case == "single_pixel":  # aligned exactly at the one valid pixel: nothing to learn
+        assert loss.item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", ["random", "affine", "constant", "single_pixel", "empty", "near_constant"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_loss_and_metric_align_the_same(case, dtype):
+    """The SSI loss and the relative-depth metrics share one fit and one degenerate rule."""
+    from depthsense.metrics import ssi_align, ssi_scale_shift
+
+    if case in ("constant", "single_pixel", "empty"):
+        pred, gt = _degenerate(case)
+        pred, gt = pred.to(dtype), gt.to(dtype)
+    else:
+        pred, gt = _pair(dtype=dtype)
+        if case == "affine":
+            pred = torch.where(gt > 0, (gt - 0.5) / 3.0, pred)
+        if case == "near_constant":  # spread at float rounding: no scale can be fitted
+            pred = 7.0 + pred * (10 * torch.finfo(dtype).eps)
+    s_loss, t_loss = align_scale_shift(pred, gt)
+    s_metric, t_metric = ssi_scale_shift(pred, gt)
+    torch.testing.assert_close(s_loss.flatten(), s_metric, rtol=0, atol=0)
+    torch.testing.assert_close(t_loss.flatten(), t_metric, rtol=0, atol=0)
+    valid = gt > 0
+    residual = (s_loss * pred + t_loss - gt)[valid]
+    torch.testing.assert_close(residual, (ssi_align(pred, gt) - gt)[valid], rtol=0, atol=0)
+    if case == "near_constant":
+        assert (s_metric == 1).all()
 
 
 def test_gradient_matching_hand_computed():

@@ -65,7 +65,7 @@ def build_datasets(cfg: TrainConfig, root: str) -> tuple[Dataset, Dataset | None
     from depthsense.data.transforms import eval_transform, train_transform
 
     name = "synthetic" if cfg.dataset == "synthetic" else cfg.dataset
-    bottom = cfg.dataset in ("kitti", "synthetic", "kitti_object")
+    bottom = data.dataset_class(cfg.dataset).crop_bottom
     train_tf = train_transform(crop=tuple(cfg.crop) if cfg.crop else None, hflip=0.5, colour_jitter=True, bottom=bottom)
     common = dict(density=cfg.density, beams=cfg.beams, seed=cfg.seed)
     if cfg.rgb_root is not None:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from depthsense.errors import ShapeError
+from depthsense.check import check_shape
 from depthsense.metrics import mae, rmse, valid_images
 
 __all__ = [
@@ -112,8 +112,8 @@ def ause(curve: Tensor, oracle: Tensor, fractions: Sequence[float] = SPARSIFICAT
         ShapeError: curves of another length than ``fractions``.
     """
     fr = _check_fractions(fractions)
-    if curve.shape != (len(fr),) or oracle.shape != (len(fr),):
-        raise ShapeError(f"ause: curves {tuple(curve.shape)} and {tuple(oracle.shape)}; expected ({len(fr)},)")
+    for name, c in (("curve", curve), ("oracle", oracle)):
+        check_shape(c, "F", name, where="ause", dims={"F": len(fr)}, hint="One value per removal fraction.")
     gap = (curve.double() - oracle.double()).cpu().numpy()
     return float(np.sum((gap[1:] + gap[:-1]) * 0.5 * np.diff(fr)))
 
@@ -144,8 +144,7 @@ def distance_to_measurement(mask: Tensor) -> Tensor:
     Raises:
         ShapeError: not (B,1,H,W).
     """
-    if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
-        raise ShapeError(f"distance_to_measurement: mask must be (B,1,H,W); got {tuple(getattr(mask, 'shape', ()))}")
+    check_shape(mask, "B,1,H,W", "mask", where="distance_to_measurement")
     m = (mask.detach() > 0).cpu().numpy()
     h, w = m.shape[-2:]
     out = np.empty(m.shape, np.float32)
@@ -173,8 +172,8 @@ def mask_counts(prob: Tensor, target: Tensor, threshold: float = 0.5) -> tuple[i
     Raises:
         ShapeError: shapes differ.
     """
-    if prob.shape != target.shape:
-        raise ShapeError(f"mask_counts: prediction {tuple(prob.shape)} and target {tuple(target.shape)} differ")
+    check_shape(target, "B,1,H,W", "target", where="mask_counts",
+                dims=check_shape(prob, "B,1,H,W", "prob", where="mask_counts"))
     p = prob > threshold
     t = target > 0.5
     return int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
@@ -288,11 +287,9 @@ class HeadsAccumulator:
 
 
 def _check_pair(err: Tensor, unc: Tensor) -> tuple[Tensor, Tensor]:
-    if not isinstance(err, Tensor) or not isinstance(unc, Tensor) or err.dim() != 1 or unc.shape != err.shape:
-        raise ShapeError(
-            f"sparsification: err and uncertainty must be 1-D tensors of one length (the valid pixels of one "
-            f"image); got {tuple(getattr(err, 'shape', ()))} and {tuple(getattr(unc, 'shape', ()))}"
-        )
+    hint = "err and uncertainty must be 1-D tensors of one length (the valid pixels of one image)."
+    check_shape(unc, "N", "uncertainty", where="sparsification",
+                dims=check_shape(err, "N", "err", where="sparsification", hint=hint), hint=hint)
     return err, unc
 
 

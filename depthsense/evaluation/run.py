@@ -66,8 +66,6 @@ the true foreground. They go into ``report.md`` ("Extra heads"), ``report.json``
 
 from __future__ import annotations
 
-import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -91,6 +89,7 @@ from depthsense.evaluation.loop import evaluate_level
 from depthsense.evaluation.plots import write_plots, write_sparsification_plots
 from depthsense.evaluation.report import EvalModel, Level, Report
 from depthsense.io import atomic_write_bytes, write_rgb
+from depthsense.provenance import git_info, versions
 
 __all__ = ["evaluate", "write_report", "checkpoint_names"]
 
@@ -166,8 +165,8 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
         notes=notes,
         meta={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            **_git_info(),
+            "versions": versions(),
+            **git_info(),
             "device": str(device),
             "images_in_split": n_total,
             "images_evaluated": len(indices),
@@ -298,11 +297,9 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
 
 
 def _native_level_name(dataset: str) -> str:
-    if dataset == "nyu":
-        from depthsense.data.nyu import NYU_NUM_POINTS
+    from depthsense import data
 
-        return f"{NYU_NUM_POINTS} points"
-    return "lidar"
+    return data.dataset_class(dataset).own_input or "lidar"
 
 
 def _build_level_dataset(cfg: EvalConfig, level: Level):
@@ -373,32 +370,3 @@ def _progress(cfg: EvalConfig, total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
-
-
-def _versions() -> dict[str, str]:
-    import depthsense
-
-    return {
-        "depthsense": depthsense.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-    }
-
-
-def _git_info() -> dict[str, Any]:
-    """Commit of the source tree this module lives in (``None`` outside a git checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    none = {"git_commit": None, "git_dirty": None}
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return none
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return none
-    commit = head.stdout.strip() or None
-    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
-    return {"git_commit": commit, "git_dirty": dirty if commit else None}

@@ -56,6 +56,7 @@ from depthsense.experiments.classify_config import (  # re-exported: the experim
 )
 from depthsense.experiments.classify_report import ClassifyReport
 from depthsense.config import make_output_dir
+from depthsense.provenance import git_info, versions
 from depthsense.data.classification import ImageSet, drop_mask, load_image_set
 from depthsense.models.classifier import build_classifier
 
@@ -88,8 +89,6 @@ def run_classification(cfg: ClassifyConfig, *, write: bool = True):
         DatasetError, DepthFileError: missing or malformed data (one line naming the file).
         RuntimeError: a training loss that is not finite (names the net, level and step).
     """
-    from depthsense.evaluation.run import _git_info, _versions  # one source of run metadata for all reports
-
     start = time.perf_counter()
     load_before = _load_average()
     cfg = cfg.resolved()
@@ -122,8 +121,8 @@ def run_classification(cfg: ClassifyConfig, *, write: bool = True):
         notes=notes,
         meta={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            **_git_info(),
+            "versions": versions(),
+            **git_info(),
             "cpu_count": os.cpu_count(),
             "load_average_before": load_before,
             "load_average_after": _load_average(),

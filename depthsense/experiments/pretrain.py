@@ -38,7 +38,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -382,8 +381,10 @@ def _table(report) -> dict[str, Any]:
 
 def _write_shipped(last: Path, final: Path, args, argv, src: _Sources, timings, minutes, scores) -> None:
     from depthsense.checkpoint import load_checkpoint, save_checkpoint
+    from depthsense.provenance import git_info, versions
 
     c = load_checkpoint(last)
+    run = versions()
     command = "python -m depthsense.pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     about = {
         "name": "DepthSense pretrained completion",
@@ -406,10 +407,12 @@ def _write_shipped(last: Path, final: Path, args, argv, src: _Sources, timings, 
         "steps": {"synthetic": args.steps_synthetic,
                   "real+synthetic": args.steps_real if src.real_root or src.indoor_root else 0},
         "train_minutes": round(minutes, 1),
-        "machine": f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {platform.platform(terse=True)}",
+        "machine": f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, {run['platform']}",
         "load_average_at_end": [round(v, 1) for v in os.getloadavg()],
         "timings_minutes": {k: round(v / 60, 2) for k, v in timings.items()},
-        "torch": torch.__version__,
+        "torch": run["torch"],
+        "versions": run,
+        **git_info(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "scores": scores,
     }
