@@ -17,6 +17,7 @@ from depthsense.data.dataset import (
     available_datasets,
     build_dataset,
     collate_samples,
+    dataset_class,
     register_dataset,
 )
 from depthsense.errors import DatasetError
@@ -30,6 +31,7 @@ __all__ = [
     "register_dataset",
     "build_dataset",
     "available_datasets",
+    "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",
     "INCOMPLETE_MARKER",

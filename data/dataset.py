@@ -57,6 +57,7 @@ __all__ = [
     "register_dataset",
     "build_dataset",
     "available_datasets",
+    "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",
 ]
@@ -86,6 +87,18 @@ def register_dataset(name: str, *, replace: bool = False) -> Callable[[type], ty
 def available_datasets() -> list[str]:
     """Sorted registered names."""
     return sorted(_DATASETS)
+
+
+def dataset_class(name: str) -> type:
+    """The class registered as ``name``: its class attributes (``splits``,
+    ``default_split``, ``has_lidar``) without reading any data.
+
+    Raises:
+        KeyError: unknown ``name`` (lists the known names).
+    """
+    if name not in _DATASETS:
+        raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
+    return _DATASETS[name]
 
 
 def build_dataset(
@@ -119,9 +132,7 @@ def build_dataset(
         KeyError: unknown ``name`` (the message lists the known names).
         DatasetError: bad root, split, sparsity options or files.
     """
-    if name not in _DATASETS:
-        raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
-    ds = _DATASETS[name](
+    ds = dataset_class(name)(
         root, split, transform=transform, density=density, beams=beams, num_points=num_points, seed=seed, **kwargs
     )
     if pattern is not None:
@@ -195,6 +206,8 @@ class DepthDataset(Dataset):
     """
 
     splits: ClassVar[tuple[str, ...]] = ()
+    default_split: ClassVar[str] = "val"
+    """The split a command evaluates when none is given (``depthsense-evaluate`` without ``--split``)."""
     hidden_target: bool = False
     """When True, ``gt`` keeps only the pixels that are not input pixels: the evaluation
     protocol of sensor patterns (a method earns nothing by copying its input; for

@@ -84,6 +84,7 @@ class KittiObjectDataset(DepthDataset):
     """
 
     splits = ("train", "report", "all", "testing")
+    default_split = "report"
 
     def __init__(
         self,

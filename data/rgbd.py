@@ -75,6 +75,7 @@ class RGBDFolderDataset(DepthDataset):
     """
 
     splits = ("all",)
+    default_split = "all"
 
     def __init__(
         self,
