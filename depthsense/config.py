@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from depthsense.errors import DepthFileError, DepthSenseError
 
@@ -27,6 +29,7 @@ __all__ = [
     "train_config_from_args",
     "parse_train_args",
     "resume_config",
+    "resume_command",
     "EvalConfig",
     "eval_parser",
     "eval_config_from_args",
@@ -46,6 +49,8 @@ __all__ = [
     "cache_dir",
     "synthetic_cache_root",
     "run_cli",
+    "print_note",
+    "warnings_as_notes",
     "UsageError",
     "jsonable",
     "check_output_dir",
@@ -182,8 +187,13 @@ class TrainConfig:
         if self.rgb_root is not None and self.dataset != "kitti":
             raise UsageError(f"--rgb-root is for --dataset kitti (raw RGB frames); {self.dataset} has its RGB "
                              "under --data-root")
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        for name, low, strict, meaning in _TRAIN_RANGES:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (value > low if strict else value >= low)):
+                raise UsageError(f"--{name.replace('_', '-')} must be {'>' if strict else '>='} {low:g}, got {value} "
+                                 f"({meaning})")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {self.seed} (it seeds numpy, which refuses negative seeds)")
         if self.density is not None and not 0 < self.density <= 1:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
         if self.beams is not None and self.beams not in (64, 32, 16, 8, 4, 2, 1):
@@ -219,6 +229,15 @@ class TrainConfig:
             if isinstance(kw.get(k), list):
                 kw[k] = tuple(kw[k])
         return cls(**kw)
+
+
+_TRAIN_RANGES: tuple[tuple[str, float, bool, str], ...] = (
+    ("lr", 0.0, True, "the peak learning rate"),
+    ("weight_decay", 0.0, False, "0 is off; a negative decay grows the weights"),
+    ("grad_clip", 0.0, False, "0 is off; a negative norm cannot be clipped to"),
+    ("max_depth", 0.0, True, "metres that scale the depth losses"),
+)
+"""Float options of :class:`TrainConfig` and their valid range: (name, bound, strict, why)."""
 
 
 RUN_SETTINGS: tuple[str, ...] = (
@@ -345,6 +364,27 @@ def resume_config(given: TrainConfig, stored: dict, explicit: Collection[str] | 
     return dataclasses.replace(given_r, **chosen).resolved(), notes
 
 
+def resume_command(cfg: TrainConfig, prog: str = "depthsense-train") -> str:
+    """The command that continues ``cfg``'s run: ``--out`` and ``--resume`` (the run's
+    settings come from its ``last.pt``) plus the options of how this process ran
+    (workers, device, intervals) that differ from their defaults."""
+    import shlex
+
+    default = TrainConfig()
+    parts = [prog, "--out", shlex.quote(str(cfg.out)), "--resume"]
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in RUN_SETTINGS or f.name in ("out", "resume", "override"):
+            continue
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(_flag(f.name) if value else ("--no-progress" if f.name == "progress" else ""))
+        else:
+            parts += [_flag(f.name), shlex.quote(str(value))]
+    return " ".join(p for p in parts if p)
+
+
 def _flag(name: str) -> str:
     return "--model-arg" if name == "model_args" else "--" + name.replace("_", "-")
 
@@ -401,13 +441,15 @@ class EvalConfig:
     (:meth:`resolved` fills it in); an empty tuple means "none".
     """
 
-    dataset: str = _f("synthetic", "data set: kitti | synthetic | nyu | redweb")
+    dataset: str = _f("synthetic", "data set (the registry's names, listed by --help)")
     data_root: str | None = _f(None, "data set root folder (synthetic without it: the cache that "
                                          "depthsense-train generates, see depthsense.config.synthetic_cache_root)")
     rgb_root: str | None = _f(None, "kitti only: folder of the raw KITTI RGB frames and calibration, "
                                         "if not under --data-root")
-    split: str = _f("val", "split to evaluate (needs ground truth: not KITTI's test)")
-    checkpoints: tuple = _f((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name")
+    split: str | None = _f(None, "split to evaluate (needs ground truth: not KITTI's test); default: the data "
+                                 "set's own (val; kitti_object report, rgbd all)")
+    checkpoints: tuple = _f((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name; 'pretrained' "
+                                "is the shipped model")
     baselines: tuple | None = _f(
         None, "non-learned baselines by name (default ip_basic nearest; none on redweb); 'none' for none"
     )
@@ -447,6 +489,7 @@ class EvalConfig:
         known = data.available_datasets()
         if self.dataset not in known:
             raise UsageError(f"--dataset {self.dataset!r} is unknown; known data sets: {', '.join(known)}")
+        split = self.split if self.split else data.dataset_class(self.dataset).default_split
         if not self.data_root:
             raise UsageError(f"--dataset {self.dataset} needs --data-root DIR (the data set's root folder)")
         if self.rgb_root and self.dataset != "kitti":
@@ -511,6 +554,10 @@ class EvalConfig:
                 f"--holdout needs real LiDAR scans (--dataset {' | '.join(_EVAL_SCAN_DATASETS)}); "
                 f"--dataset {self.dataset} has no laser rings"
             )
+        if beams and real_scans:
+            raise UsageError(f"--dataset {self.dataset}: real scans are thinned by hold-out, which also scores the "
+                             f"left-out rings: pass --holdout beams:2 (or beams:4 ...) instead of --beams "
+                             f"{','.join(map(str, beams))}, or --beams none")
         if beams and not lidar_layout:
             raise UsageError(f"--dataset {self.dataset} has no LiDAR scan lines to thin; pass --beams none")
         if redweb and baselines:
@@ -519,15 +566,28 @@ class EvalConfig:
             )
         if not self.checkpoints and not baselines:
             raise UsageError("nothing to evaluate: pass --checkpoints FILE ... and/or --baselines NAME ...")
+        lidar = bool(self.lidar and not redweb and not real_scans)
+        if not (densities or beams or holdout or lidar or self.checkpoints):  # baselines need sparse input
+            raise UsageError(f"no sparsity level to evaluate: {self.no_level_fix()}")
         return dataclasses.replace(
             self,
-            checkpoints=tuple(str(c) for c in self.checkpoints),
+            split=split,
+            checkpoints=tuple(_checkpoint_spec(c) for c in self.checkpoints),
             baselines=baselines,
             densities=densities,
             beams=beams,
             holdout=holdout,
-            lidar=bool(self.lidar and not redweb and not real_scans),
+            lidar=lidar,
         )
+
+    def no_level_fix(self) -> str:
+        """What gives this data set a sparsity level to evaluate (the options that apply to it)."""
+        if self.dataset in _EVAL_SCAN_DATASETS:
+            return "pass --holdout beams:2 (real scans are scored by hold-out)"
+        fixes = ["--densities 0.05"] if self.dataset != "redweb" else []
+        fixes += ["--beams 64,32"] if self.dataset in _EVAL_LIDAR_DATASETS else []
+        options = " or ".join(fixes) or "a monocular --checkpoints FILE"
+        return f"pass {options}" + (", or drop --no-lidar" if not self.lidar and self.dataset != "redweb" else "")
 
     def to_dict(self) -> dict:
         """JSON-able dict of every field (tuples become lists)."""
@@ -542,7 +602,7 @@ class EvalConfig:
 
     def to_argv(self) -> list[str]:
         """Command-line arguments that rebuild this config with ``eval_config_from_args``."""
-        argv = ["--dataset", self.dataset, "--split", self.split, "--out", self.out]
+        argv = ["--dataset", self.dataset, *(["--split", self.split] if self.split else []), "--out", self.out]
         if self.data_root:
             argv += ["--data-root", str(self.data_root)]
         if self.rgb_root:
@@ -579,10 +639,16 @@ def eval_parser() -> argparse.ArgumentParser:
         description="Evaluate checkpoints and baselines at every sparsity level; write a report "
         "(report.md/csv/json, plots, panels) into --out.",
     )
-    p.add_argument("--dataset", default="synthetic", help=helps["dataset"])
+    from depthsense import data
+
+    known = data.available_datasets()
+    p.add_argument("--dataset", default="synthetic", metavar="NAME",
+                   help=f"data set: {' | '.join(known)} (default: synthetic)")
     p.add_argument("--data-root", default=None, metavar="DIR", help=helps["data_root"])
     p.add_argument("--rgb-root", default=None, metavar="DIR", help=helps["rgb_root"])
-    p.add_argument("--split", default="val", help=helps["split"])
+    splits = ", ".join(f"{n} {data.dataset_class(n).default_split}" for n in known)
+    p.add_argument("--split", default=None, help=f"split to evaluate (needs ground truth: not KITTI's test; "
+                                                 f"default: the data set's own: {splits})")
     p.add_argument("--checkpoints", nargs="*", default=[], metavar="[NAME=]FILE", help=helps["checkpoints"])
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
     p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
@@ -615,6 +681,20 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
     if ns["holdout"] is not None:
         ns["holdout"] = tuple(h for h in _split_list(ns["holdout"]) if h.lower() != "none")
     return EvalConfig(**ns)
+
+
+def _checkpoint_spec(spec: Any) -> str:
+    """``pretrained`` (or ``NAME=pretrained``) -> the shipped model's file, as ``train --init`` takes it."""
+    text = str(spec)
+    name, _, path = text.rpartition("=")
+    if path != "pretrained" or Path(text).exists():
+        return text
+    from depthsense.checkpoint import PRETRAINED_CHECKPOINT
+
+    if not PRETRAINED_CHECKPOINT.is_file():
+        raise UsageError(f"--checkpoints {text}: no shipped model in this installation ({PRETRAINED_CHECKPOINT}); "
+                         "build it with `make pretrained`")
+    return f"{name or 'pretrained'}={PRETRAINED_CHECKPOINT}"
 
 
 def _split_list(values: Sequence[str]) -> list[str]:
@@ -947,16 +1027,28 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     (``depthsense-train: error: ...``), however the command was started.
 
     Caught: :class:`DepthSenseError` (incl. :class:`UsageError` from argparse), a
-    ``KeyError`` from a registry lookup, and ``OSError`` (missing files, permissions, a
-    full disk: the environment, not a bug). Everything else is a bug and still raises.
+    ``KeyError`` from a registry lookup, ``OSError`` (missing files, permissions, a full
+    disk: the environment, not a bug), and any error a library raised because a write
+    hit a full disk (the ``OSError`` in its cause chain is reported). Everything else is a
+    bug and still raises. Python warnings are printed as ``note: <message>`` lines, each
+    once (:func:`warnings_as_notes`). A closed stdout (``| head -1``) ends the command
+    quietly with 141, as ``cat`` does.
     """
+    from depthsense.io import os_error_in
     from depthsense.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     if prog is None:
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
+    _SHOWN_NOTES.clear()
     try:
-        return main(argv)
+        with warnings_as_notes():
+            status = main(argv)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141
     except DepthSenseError as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -969,9 +1061,53 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
             raise
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say where it stopped (TrainingInterrupted)
+        print(f"{prog}: interrupted" + (f" {_one_line(exc)}" if str(exc) else ""), file=sys.stderr)
         return 130
+    except Exception as exc:
+        import errno
+
+        cause = os_error_in(exc)
+        if cause is None or cause.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"{prog}: error: {_os_error_line(cause)}", file=sys.stderr)
+        return 2
+
+
+_SHOWN_NOTES: set[str] = set()
+
+
+def print_note(message: str) -> None:
+    """Print ``note: <message>`` on stdout, once per message in one command (:func:`run_cli`).
+
+    The one format of notes: warnings (:func:`warnings_as_notes`) and the notes a
+    command prints itself (a report's, a run's) go through here, so none appears twice.
+    """
+    text = " ".join(str(message).split())
+    if text in _SHOWN_NOTES:
+        return
+    _SHOWN_NOTES.add(text)
+    print(f"note: {text}", flush=True)
+
+
+@contextlib.contextmanager
+def warnings_as_notes() -> Iterator[None]:
+    """Inside, a Python warning is a :func:`print_note` line: no ``file:line`` and source
+    line of Python's default format, and each message once. Which warnings are shown is
+    left to the warning filters."""
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: print_note(
+            str(message))
+        yield
+
+
+def _stdout_to_devnull() -> None:
+    # The reader of our stdout is gone: later writes (and the interpreter's final flush)
+    # must not raise again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _one_line(exc: BaseException) -> str:
