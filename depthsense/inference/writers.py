@@ -71,7 +71,7 @@ def write_prediction(
 ) -> dict[str, Path]:
     """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
-    Metric depth: KITTI uint16 PNG (depth*256, 0 = no prediction) and a colour preview
+    Metric depth: KITTI uint16 PNG (depth*256) and a colour preview
     (near bright, far dark, invalid black) with a colour bar in metres underneath; with
     ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
     :func:`relative_to_uint16` PNG and a preview whose bar reads near / far.
