@@ -36,6 +36,7 @@ __all__ = [
     "dataset_class",
     "SparsitySpec",
     "available_datasets",
+    "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",
     "INCOMPLETE_MARKER",

@@ -58,6 +58,9 @@ def read_class_folders(root: str | Path, size: int = 64, test_fraction: float = 
     if (root / _CALTECH_DIR).is_dir():
         root = root / _CALTECH_DIR
     classes = _class_files(root)
+    if len(classes) < 2:  # before reading any image: one class is 100 % accuracy against 100 % chance
+        raise DatasetError(f"{root}: {len(classes)} class folder ({', '.join(classes)}); classification needs at "
+                           f"least 2 classes; {_EXPECTED}")
     parts: dict[str, list] = {"train_images": [], "train_labels": [], "test_images": [], "test_labels": []}
     for label, (name, files) in enumerate(classes.items()):
         if len(files) < 2:

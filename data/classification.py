@@ -106,6 +106,12 @@ def load_image_set(name: str, root: str | Path | None = None, *, seed: int = 0, 
         if limit and limit < len(labels):
             keep = np.sort(np.random.default_rng([seed, 7, split == "test"]).choice(len(labels), limit, replace=False))
             images, labels = images[keep], labels[keep]
+        present = sorted({int(v) for v in np.unique(labels)})
+        if len(present) < 2:  # accuracy would be 100 % "against chance 100 %"
+            names = ", ".join(str(parts["classes"][k]) for k in present if k < len(parts["classes"])) or "none"
+            more = f"; raise --{split}-images (now {limit})" if limit else ""
+            raise DatasetError(f"{source}: the {split} images hold {len(present)} class(es) ({names}); classification "
+                               f"needs at least 2{more}")
         out[f"{split}_images"] = torch.from_numpy(np.ascontiguousarray(images))
         out[f"{split}_labels"] = torch.from_numpy(np.asarray(labels, np.int64))
     return ImageSet(name=name, classes=tuple(parts["classes"]), source=source, **out)

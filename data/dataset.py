@@ -62,6 +62,7 @@ __all__ = [
     "build_dataset",
     "dataset_class",
     "available_datasets",
+    "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",
 ]
@@ -236,6 +237,8 @@ class DepthDataset(Dataset):
     """Training crops keep the bottom rows (where a LiDAR's returns are)."""
     default_sparsity: ClassVar[SparsitySpec] = SparsitySpec()
     """The input when no sparsity option is given (NYU: 500 points of its ground truth)."""
+    default_split: ClassVar[str] = "val"
+    """The split a command evaluates when none is given (``depthsense-evaluate`` without ``--split``)."""
     hidden_target: bool = False
     """When True, ``gt`` keeps only the pixels that are not input pixels: the evaluation
     protocol of sensor patterns (a method earns nothing by copying its input; for

@@ -89,6 +89,7 @@ class KittiObjectDataset(DepthDataset):
     is_real_scan = True
     default_crop = (256, 1216)
     crop_bottom = True
+    default_split = "report"
 
     def __init__(
         self,

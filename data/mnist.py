@@ -91,8 +91,9 @@ def load_mnist(root: str | Path) -> dict[str, np.ndarray]:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder; {_EXPECTED}")
     out: dict[str, np.ndarray] = {}
+    paths: dict[str, Path] = {}
     for key, name in MNIST_FILES.items():
-        path = _find(root, name)
+        path = paths[key] = _find(root, name)
         try:
             arr = read_idx(path)
         except DatasetError as exc:
@@ -109,6 +110,10 @@ def load_mnist(root: str | Path) -> dict[str, np.ndarray]:
             if len(arr) != len(images):
                 raise DatasetError(f"{path}: {len(arr)} labels for {len(images)} images; {_EXPECTED}")
         out[key] = arr
+    train, test = out["train_images"].shape[-2:], out["test_images"].shape[-2:]
+    if train != test:  # one net sees both: it would fail later on a mask of the wrong shape
+        raise DatasetError(f"{paths['test_images']}: {test[0]}x{test[1]} images, but {paths['train_images']} holds "
+                           f"{train[0]}x{train[1]}; the training and test images must have one size (MNIST: 28x28)")
     return out
 
 

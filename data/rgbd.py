@@ -76,6 +76,7 @@ class RGBDFolderDataset(DepthDataset):
 
     splits = ("all",)
     default_patterns = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
+    default_split = "all"
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from depthsense.errors import CheckpointError
-from depthsense.io import atomic_output, quiet_stderr
+from depthsense.io import atomic_output, os_error_in, quiet_stderr
 
 __all__ = ["FORMAT", "PRETRAINED_CHECKPOINT", "save_checkpoint", "load_checkpoint", "build_model_from_checkpoint",
            "load_state_dict_strict"]
@@ -53,12 +53,19 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
     with atomic_output(path) as tmp:
-        # Through a Python file object: a write error is then an OSError (ENOSPC...), not
-        # libtorch's "unexpected pos" RuntimeError.
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
+        # Through a Python file object, so a failed write is an OSError (ENOSPC...) that
+        # atomic_output turns into one line; torch's zip writer wraps it in a RuntimeError
+        # ("unexpected pos") whose traceback would hide the cause.
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except RuntimeError as exc:
+            cause = os_error_in(exc)
+            if cause is None:
+                raise
+            raise cause from None
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from depthsense.errors import DepthSenseError
 
@@ -24,6 +26,8 @@ __all__ = [
     "OneLineParser",
     "DefaultsHelpFormatter",
     "run_cli",
+    "print_note",
+    "warnings_as_notes",
     "resolve_device",
     "parse_crop",
     "parse_size",
@@ -86,16 +90,28 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     (``depthsense-train: error: ...``), however the command was started.
 
     Caught: :class:`DepthSenseError` (incl. :class:`UsageError` from argparse), a
-    ``KeyError`` from a registry lookup, and ``OSError`` (missing files, permissions, a
-    full disk: the environment, not a bug). Everything else is a bug and still raises.
+    ``KeyError`` from a registry lookup, ``OSError`` (missing files, permissions, a full
+    disk: the environment, not a bug), and any error a library raised because a write
+    hit a full disk (the ``OSError`` in its cause chain is reported). Everything else is a
+    bug and still raises. Python warnings are printed as ``note: <message>`` lines, each
+    once (:func:`warnings_as_notes`). A closed stdout (``| head -1``) ends the command
+    quietly with 141, as ``cat`` does.
     """
+    from depthsense.io import os_error_in
     from depthsense.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     if prog is None:
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "depthsense"
+    _SHOWN_NOTES.clear()
     try:
-        return main(argv)
+        with warnings_as_notes():
+            status = main(argv)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141
     except DepthSenseError as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -108,9 +124,53 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
             raise
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say where it stopped (TrainingInterrupted)
+        print(f"{prog}: interrupted" + (f" {_one_line(exc)}" if str(exc) else ""), file=sys.stderr)
         return 130
+    except Exception as exc:
+        import errno
+
+        cause = os_error_in(exc)
+        if cause is None or cause.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"{prog}: error: {_os_error_line(cause)}", file=sys.stderr)
+        return 2
+
+
+_SHOWN_NOTES: set[str] = set()
+
+
+def print_note(message: str) -> None:
+    """Print ``note: <message>`` on stdout, once per message in one command (:func:`run_cli`).
+
+    The one format of notes: warnings (:func:`warnings_as_notes`) and the notes a
+    command prints itself (a report's, a run's) go through here, so none appears twice.
+    """
+    text = " ".join(str(message).split())
+    if text in _SHOWN_NOTES:
+        return
+    _SHOWN_NOTES.add(text)
+    print(f"note: {text}", flush=True)
+
+
+@contextlib.contextmanager
+def warnings_as_notes() -> Iterator[None]:
+    """Inside, a Python warning is a :func:`print_note` line: no ``file:line`` and source
+    line of Python's default format, and each message once. Which warnings are shown is
+    left to the warning filters."""
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: print_note(
+            str(message))
+        yield
+
+
+def _stdout_to_devnull() -> None:
+    # The reader of our stdout is gone: later writes (and the interpreter's final flush)
+    # must not raise again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Collection, Sequence
 
 from depthsense.cli import (  # re-exported: CLIs have always imported them from here
@@ -28,9 +29,11 @@ from depthsense.cli import (  # re-exported: CLIs have always imported them from
     parse_crop,
     parse_kv,
     parse_size,
+    print_note,
     report_problems,
     resolve_device,
     run_cli,
+    warnings_as_notes,
     written_so_far,
 )
 from depthsense.outputs import (  # re-exported, as above
@@ -50,6 +53,7 @@ __all__ = [
     "train_config_from_args",
     "parse_train_args",
     "resume_config",
+    "resume_command",
     "EvalConfig",
     "eval_parser",
     "eval_config_from_args",
@@ -69,6 +73,8 @@ __all__ = [
     "cache_dir",
     "synthetic_cache_root",
     "run_cli",
+    "print_note",
+    "warnings_as_notes",
     "UsageError",
     "jsonable",
     "check_output_dir",
@@ -168,8 +174,13 @@ class TrainConfig:
         if self.rgb_root is not None and self.dataset != "kitti":
             raise UsageError(f"--rgb-root is for --dataset kitti (raw RGB frames); {self.dataset} has its RGB "
                              "under --data-root")
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        for name, low, strict, meaning in _TRAIN_RANGES:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (value > low if strict else value >= low)):
+                raise UsageError(f"--{name.replace('_', '-')} must be {'>' if strict else '>='} {low:g}, got {value} "
+                                 f"({meaning})")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {self.seed} (it seeds numpy, which refuses negative seeds)")
         if self.density is not None and not 0 < self.density <= 1:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
         if self.beams is not None and self.beams not in (64, 32, 16, 8, 4, 2, 1):
@@ -205,6 +216,15 @@ class TrainConfig:
             if isinstance(kw.get(k), list):
                 kw[k] = tuple(kw[k])
         return cls(**kw)
+
+
+_TRAIN_RANGES: tuple[tuple[str, float, bool, str], ...] = (
+    ("lr", 0.0, True, "the peak learning rate"),
+    ("weight_decay", 0.0, False, "0 is off; a negative decay grows the weights"),
+    ("grad_clip", 0.0, False, "0 is off; a negative norm cannot be clipped to"),
+    ("max_depth", 0.0, True, "metres that scale the depth losses"),
+)
+"""Float options of :class:`TrainConfig` and their valid range: (name, bound, strict, why)."""
 
 
 RUN_SETTINGS: tuple[str, ...] = (
@@ -322,6 +342,27 @@ def resume_config(given: TrainConfig, stored: dict, explicit: Collection[str] | 
     return dataclasses.replace(given_r, **chosen).resolved(), notes
 
 
+def resume_command(cfg: TrainConfig, prog: str = "depthsense-train") -> str:
+    """The command that continues ``cfg``'s run: ``--out`` and ``--resume`` (the run's
+    settings come from its ``last.pt``) plus the options of how this process ran
+    (workers, device, intervals) that differ from their defaults."""
+    import shlex
+
+    default = TrainConfig()
+    parts = [prog, "--out", shlex.quote(str(cfg.out)), "--resume"]
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in RUN_SETTINGS or f.name in ("out", "resume", "override"):
+            continue
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            parts.append(_flag(f.name) if value else ("--no-progress" if f.name == "progress" else ""))
+        else:
+            parts += [_flag(f.name), shlex.quote(str(value))]
+    return " ".join(p for p in parts if p)
+
+
 def _flag(name: str) -> str:
     return "--model-arg" if name == "model_args" else "--" + name.replace("_", "-")
 
@@ -375,13 +416,15 @@ class EvalConfig:
     (:meth:`resolved` fills it in); an empty tuple means "none".
     """
 
-    dataset: str = _f("synthetic", "data set: kitti | kitti_object | synthetic | nyu | redweb | rgbd")
+    dataset: str = _f("synthetic", "data set (the registry's names, listed by --help)")
     data_root: str | None = _f(None, "data set root folder (synthetic without it: the cache that "
                                          "depthsense-train generates, see depthsense.config.synthetic_cache_root)")
     rgb_root: str | None = _f(None, "kitti only: folder of the raw KITTI RGB frames and calibration, "
                                         "if not under --data-root")
-    split: str = _f("val", "split to evaluate (needs ground truth: not KITTI's test)")
-    checkpoints: tuple = _f((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name")
+    split: str | None = _f(None, "split to evaluate (needs ground truth: not KITTI's test); default: the data "
+                                 "set's own (val; kitti_object report, rgbd all)")
+    checkpoints: tuple = _f((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name; 'pretrained' "
+                                "is the shipped model")
     baselines: tuple | None = _f(
         None, "non-learned baselines by name (default ip_basic nearest; none on redweb); 'none' for none"
     )
@@ -427,6 +470,7 @@ class EvalConfig:
         known = data.available_datasets()
         if self.dataset not in known:
             raise UsageError(f"--dataset {self.dataset!r} is unknown; known data sets: {', '.join(known)}")
+        split = self.split if self.split else data.dataset_class(self.dataset).default_split
         if not self.data_root:
             raise UsageError(f"--dataset {self.dataset} needs --data-root DIR (the data set's root folder)")
         if self.rgb_root and self.dataset != "kitti":
@@ -504,6 +548,10 @@ class EvalConfig:
                 f"--holdout needs real LiDAR scans (--dataset {' | '.join(_real_scan_datasets())}); "
                 f"--dataset {self.dataset} has no laser rings"
             )
+        if beams and real_scans:
+            raise UsageError(f"--dataset {self.dataset}: real scans are thinned by hold-out, which also scores the "
+                             f"left-out rings: pass --holdout beams:2 (or beams:4 ...) instead of --beams "
+                             f"{','.join(map(str, beams))}, or --beams none")
         if beams and not lidar_layout:
             raise UsageError(f"--dataset {self.dataset} has no LiDAR scan lines to thin; pass --beams none")
         if redweb and baselines:
@@ -532,16 +580,35 @@ class EvalConfig:
         patterns = tuple(dict.fromkeys(parsed))
         if not self.checkpoints and not baselines:
             raise UsageError("nothing to evaluate: pass --checkpoints FILE ... and/or --baselines NAME ...")
+        lidar = bool(self.lidar and ds_class.own_input is not None)
+        if not (densities or beams or holdout or patterns or lidar or self.checkpoints):  # baselines need sparse input
+            raise UsageError(f"no sparsity level to evaluate: {self.no_level_fix()}")
         return dataclasses.replace(
             self,
-            checkpoints=tuple(str(c) for c in self.checkpoints),
+            split=split,
+            checkpoints=tuple(_checkpoint_spec(c) for c in self.checkpoints),
             baselines=baselines,
             densities=densities,
             beams=beams,
             holdout=holdout,
             patterns=patterns,
-            lidar=bool(self.lidar and ds_class.own_input is not None),
+            lidar=lidar,
         )
+
+    def no_level_fix(self) -> str:
+        """What gives this data set a sparsity level to evaluate (the options that apply to it)."""
+        from depthsense import data
+
+        ds_class = data.dataset_class(self.dataset)
+        if ds_class.is_real_scan:
+            return "pass --holdout beams:2 (real scans are scored by hold-out)"
+        metric = ds_class.has_metric_depth
+        fixes = ["--densities 0.05"] if metric else []
+        fixes += ["--beams 64,32"] if ds_class.has_lidar else []
+        fixes += ["--patterns samples:500"] if metric and ds_class.has_dense_gt else []
+        options = " or ".join(fixes) or "a monocular --checkpoints FILE"
+        own = ds_class.own_input is not None
+        return f"pass {options}" + (", or drop --no-lidar" if not self.lidar and own else "")
 
     def to_dict(self) -> dict:
         """JSON-able dict of every field (tuples become lists)."""
@@ -556,7 +623,7 @@ class EvalConfig:
 
     def to_argv(self) -> list[str]:
         """Command-line arguments that rebuild this config with ``eval_config_from_args``."""
-        argv = ["--dataset", self.dataset, "--split", self.split, "--out", self.out]
+        argv = ["--dataset", self.dataset, *(["--split", self.split] if self.split else []), "--out", self.out]
         if self.data_root:
             argv += ["--data-root", str(self.data_root)]
         if self.rgb_root:
@@ -597,10 +664,16 @@ def eval_parser() -> argparse.ArgumentParser:
         description="Evaluate checkpoints and baselines at every sparsity level; write a report "
         "(report.md/csv/json, plots, panels) into --out.",
     )
-    p.add_argument("--dataset", default="synthetic", help=helps["dataset"])
+    from depthsense import data
+
+    known = data.available_datasets()
+    p.add_argument("--dataset", default="synthetic", metavar="NAME",
+                   help=f"data set: {' | '.join(known)} (default: synthetic)")
     p.add_argument("--data-root", default=None, metavar="DIR", help=helps["data_root"])
     p.add_argument("--rgb-root", default=None, metavar="DIR", help=helps["rgb_root"])
-    p.add_argument("--split", default="val", help=helps["split"])
+    splits = ", ".join(f"{n} {data.dataset_class(n).default_split}" for n in known)
+    p.add_argument("--split", default=None, help=f"split to evaluate (needs ground truth: not KITTI's test; "
+                                                 f"default: the data set's own: {splits})")
     p.add_argument("--checkpoints", nargs="*", default=[], metavar="[NAME=]FILE", help=helps["checkpoints"])
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
     p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
@@ -637,6 +710,20 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
     if ns["patterns"] is not None:
         ns["patterns"] = tuple(h for h in _split_list(ns["patterns"]) if h.lower() != "none")
     return EvalConfig(**ns)
+
+
+def _checkpoint_spec(spec: Any) -> str:
+    """``pretrained`` (or ``NAME=pretrained``) -> the shipped model's file, as ``train --init`` takes it."""
+    text = str(spec)
+    name, _, path = text.rpartition("=")
+    if path != "pretrained" or Path(text).exists():
+        return text
+    from depthsense.checkpoint import PRETRAINED_CHECKPOINT
+
+    if not PRETRAINED_CHECKPOINT.is_file():
+        raise UsageError(f"--checkpoints {text}: no shipped model in this installation ({PRETRAINED_CHECKPOINT}); "
+                         "build it with `make pretrained`")
+    return f"{name or 'pretrained'}={PRETRAINED_CHECKPOINT}"
 
 
 def _split_list(values: Sequence[str]) -> list[str]:

@@ -16,9 +16,11 @@ import contextlib
 import errno
 import io
 import os
+import re
 import struct
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,8 @@ __all__ = [
     "atomic_output",
     "atomic_write_files",
     "atomic_outputs",
+    "remove_stale_temps",
+    "os_error_in",
     "png_info",
     "quiet_stderr",
 ]
@@ -613,9 +617,90 @@ def _temp_next_to(path: Path) -> Path:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise WriteError(f"{path}: output directory {directory} does not exist; create it first.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
+    # The pid in the name lets a later run tell a killed writer's leftovers (remove_stale_temps).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=f".tmp{path.suffix}", dir=directory)
     os.close(fd)
     return Path(tmp_name)
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: Sequence[str] | None = None,
+                       min_age: float = 300.0) -> list[Path]:
+    """Remove the temporary files that writes into ``folder`` left when killed (kill -9).
+
+    Only files this module's atomic writers could have made
+    (``.<name>.<pid>-<random>.tmp<suffix>``, and what an exporter wrote next to one, such
+    as ``....tmp.onnx.data``) are touched. With ``names``, those of ``folder/<name>`` for
+    each name, when the process in their name is no longer running or they are older than
+    ``min_age`` seconds (a write in progress in another process keeps its file; 0 when the
+    caller holds the folder's lock). Without ``names``, any such file whose writer's pid
+    is no longer running (never by age: a user's own hidden file is not ours to judge).
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    wanted = None if names is None else set(names)
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or (wanted is not None and match["name"] not in wanted):
+            continue
+        suffix, rest = Path(match["name"]).suffix, match["rest"]
+        if not (rest == suffix or rest.startswith(suffix + ".")):
+            continue
+        pid = int(match["pid"]) if match["pid"] else None
+        if wanted is None and pid is None:
+            continue
+        try:
+            if not entry.is_file():
+                continue
+            age = now - entry.stat().st_mtime
+        except OSError:
+            continue
+        if (pid is not None and not _pid_alive(pid)) or (wanted is not None and age >= min_age):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp(?P<rest>.*)$")
+"""The name of a temporary file of :func:`_temp_next_to` (older ones carry no pid), and
+what an exporter put next to it."""
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``exc``: itself, or one in its cause/context chain.
+
+    Libraries wrap a failed write in their own errors (``torch.save``'s zip writer raises
+    ``RuntimeError: unexpected pos`` after the file's ``write`` raised "No space left on
+    device"); this finds the real cause.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
 
 
 def _write_file(path: Path, data: bytes) -> None:

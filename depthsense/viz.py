@@ -179,7 +179,8 @@ def colorbar(width: int, vmin: float, vmax: float, cmap: str = "magma", unit: st
     """A horizontal colour bar: the ramp of the colour mapping with its end values.
 
     Args:
-        width: bar width in pixels (>= 8).
+        width: bar width in pixels (>= 1); the end values are written only where they
+            fit, so a narrow image (a 1-pixel column) gets the bare ramp.
         vmin, vmax: the mapped range (``vmin < vmax``), e.g. metres.
         cmap: the colormap of the image it explains.
         unit: appended to the numbers (``"m"``; ``""`` for none).
@@ -190,12 +191,12 @@ def colorbar(width: int, vmin: float, vmax: float, cmap: str = "magma", unit: st
     Returns:
         (COLORBAR_HEIGHT, width, 3) uint8 RGB.
     Raises:
-        ValueError: ``vmin >= vmax``, ``width < 8`` or an unknown ``kind``.
+        ValueError: ``vmin >= vmax``, ``width < 1`` or an unknown ``kind``.
     """
     if not float(vmax) > float(vmin):
         raise ValueError(f"colorbar: vmin={vmin}, vmax={vmax}; expected vmin < vmax.")
-    if width < 8:
-        raise ValueError(f"colorbar: width={width}; expected >= 8 pixels.")
+    if width < 1:
+        raise ValueError(f"colorbar: width={width}; expected >= 1 pixel.")
     if kind not in ("depth", "error"):
         raise ValueError(f"colorbar: kind={kind!r}; expected 'depth' or 'error'.")
     t = np.linspace(0.0, 1.0, width)
@@ -207,6 +208,9 @@ def colorbar(width: int, vmin: float, vmax: float, cmap: str = "magma", unit: st
     left, right = labels if labels is not None else (f"{_num(vmin)}{suffix}", f"{_num(vmax)}{suffix}")
     font, scale, y = cv2.FONT_HERSHEY_SIMPLEX, 0.35, COLORBAR_HEIGHT - 5
     (rw, _), _ = cv2.getTextSize(right, font, scale, 1)
+    (lw, _), _ = cv2.getTextSize(left, font, scale, 1)
+    if lw + rw + 6 > width:  # the labels would overlap or be cut: the ramp alone
+        return bar
     cv2.putText(bar, left, (1, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.putText(bar, right, (max(0, width - rw - 2), y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     if labels is None and width >= 240:  # room for the middle value

@@ -68,3 +68,19 @@ def disk_full_after(monkeypatch):
         return calls
 
     return install
+
+
+def pytest_collection_modifyitems(config, items):
+    """``DEPTHSENSE_TEST_SHUFFLE=<seed>``: run the tests in a seeded random order, to find
+    tests that pass only after (or before) others. Off by default; the seed in the header
+    reproduces an order."""
+    seed = os.environ.get("DEPTHSENSE_TEST_SHUFFLE")
+    if seed:
+        import random
+
+        random.Random(int(seed)).shuffle(items)
+
+
+def pytest_report_header(config):
+    seed = os.environ.get("DEPTHSENSE_TEST_SHUFFLE")
+    return f"test order shuffled with seed {seed} (DEPTHSENSE_TEST_SHUFFLE)" if seed else None

@@ -181,3 +181,20 @@ def test_drop_mask_drops_an_exact_share_reproducibly():
     assert drop_mask(1, 5, 5, 0.999, key=1).sum() == 1.0  # at least one pixel survives
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         drop_mask(1, 5, 5, 1.0, key=1)
+
+
+def test_mnist_train_and_test_images_of_different_sizes_name_both_files(tmp_path):
+    _write_mnist(tmp_path)
+    (tmp_path / MNIST_FILES["test_images"]).write_bytes(_idx_bytes(np.zeros((3, 32, 32))))
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: 32x32 images, but .*train-images-idx3-ubyte "
+                                           r"holds 28x28; the training and test images must have one size"):
+        load_mnist(tmp_path)
+
+
+def test_a_single_class_is_refused_not_scored_against_chance_100(tmp_path):
+    _write_tree(tmp_path / "one", per_class=(4,))
+    with pytest.raises(DatasetError, match="1 class folder .*classification needs at least 2 classes"):
+        load_image_set("caltech101", tmp_path / "one", size=16)
+    _write_tree(tmp_path / "two", per_class=(4, 4))
+    with pytest.raises(DatasetError, match=r"the train images hold 1 class\(es\).*raise --train-images \(now 1\)"):
+        load_image_set("caltech101", tmp_path / "two", size=16, train_images=1)

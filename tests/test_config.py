@@ -279,3 +279,82 @@ def test_train_config_fills_per_dataset_defaults_and_keeps_explicit_values():
     mine = TrainConfig(dataset="kitti", model="convnet", loss="l2", crop=()).resolved()
     assert (mine.model, mine.loss, mine.crop) == ("convnet", "l2", None)  # () = no crop
     assert TrainConfig(density=1.0, beams=8).resolved().density == 1.0  # the edges of the ranges are valid
+
+
+# --------------------------------------------------------------------------- issue 25: every CLI through run_cli
+
+
+def test_run_cli_reports_a_full_disk_a_library_wrapped_in_its_own_error(capsys):
+    def torch_like(argv):  # torch's zip writer: RuntimeError("unexpected pos") while handling the OSError
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "run/.last.pt.1-x.tmp.pt")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 832 vs 726")
+
+    assert run_cli(torch_like, [], prog="depthsense-train") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "unexpected pos" not in err
+
+    def bug(argv):
+        try:
+            raise OSError(errno.ENOENT, "No such file")
+        except OSError:
+            raise RuntimeError("a bug while handling it")
+
+    with pytest.raises(RuntimeError, match="a bug"):  # only a full disk behind it is the environment
+        run_cli(bug, [], prog="p")
+
+
+def test_run_cli_prints_warnings_as_notes_once_each(capsys):
+    import warnings
+
+    from depthsense.config import print_note
+
+    def main(argv):
+        for _ in range(3):
+            warnings.warn("level 5%: density capped", RuntimeWarning)
+        print_note("level 5%: density capped")  # the command's own note of the same thing
+        warnings.warn("another thing", UserWarning)
+        return 0
+
+    assert run_cli(main, [], prog="depthsense-evaluate") == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["note: level 5%: density capped", "note: another thing"]
+    assert err == ""  # no "file.py:12: RuntimeWarning" and source line
+
+
+def test_run_cli_ends_quietly_when_stdout_is_closed(capsys, monkeypatch):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise ValueError("no fd")  # the redirect to /dev/null is skipped in this test
+
+    def main(argv):
+        print("line 1\nline 2")
+        return 0
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert run_cli(main, [], prog="depthsense-infer") == 141
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""  # not "error: Broken pipe"
+
+
+@pytest.mark.parametrize("option, value", [("grad_clip", -1.0), ("weight_decay", -0.01), ("max_depth", 0.0),
+                                           ("lr", float("inf")), ("grad_clip", float("nan")), ("seed", -1)])
+def test_every_numeric_training_option_outside_its_range_is_refused(option, value):
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(UsageError, match=f"{flag} must be"):
+        TrainConfig(**{option: value}).resolved()
+
+
+def test_resume_command_keeps_how_the_run_ran():
+    from depthsense.config import resume_command
+
+    cfg = TrainConfig(out="runs/my run", workers=0, progress=False, ckpt_every=5, lr=0.1, dataset="nyu")
+    assert resume_command(cfg) == ("depthsense-train --out 'runs/my run' --resume --workers 0 --ckpt-every 5 "
+                                   "--no-progress")  # lr and data set come from last.pt

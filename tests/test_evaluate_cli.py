@@ -61,7 +61,8 @@ def test_full_disk_is_one_line(root, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dio, "_write_file", full)
     assert evaluate_cli.cli_main(_args(root, tmp_path / "o")) == 2
     assert "No space left on device" in _one_line(capsys)
-    assert not [p for p in (tmp_path / "o").iterdir() if p.name.endswith(".tmp.png")]
+    # nothing stays: no temporary file, and the folder the command created is removed again when empty
+    assert not (tmp_path / "o").exists() or not [p for p in (tmp_path / "o").iterdir() if ".tmp" in p.name]
 
 
 def test_out_inside_the_data_and_argparse_errors_are_refused_in_one_line(root, tmp_path, capsys, monkeypatch):
@@ -121,3 +122,85 @@ def test_relative_depth_on_redweb_has_no_metre_unit(tmp_path, capsys):
     import json
 
     assert json.loads((tmp_path / "o" / "report.json").read_text())["metric_units"]["ssi_rmse"] == ""
+
+
+# --------------------------------------------------------------------------- issue 25 items 15, 17, 19
+
+
+def test_a_warning_during_evaluation_is_one_note_line_not_a_raw_warning_twice(root, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import depthsense.evaluation.loop as loop
+
+    real = loop._forward
+
+    def warning_forward(*args, **kwargs):
+        warnings.warn("the model saw something odd", UserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_forward", warning_forward)
+    assert evaluate_cli.cli_main(_args(root, tmp_path / "o", "--densities", "1.0")) == 0
+    out, err = capsys.readouterr()
+    notes = [line for line in out.splitlines() if "odd" in line]
+    assert len(notes) == 2 and all(n.startswith("note: level ") for n in notes), out  # once per level (100%, lidar)
+    assert len(set(notes)) == 2
+    assert "Warning" not in err and ".py:" not in err
+
+
+def test_each_data_set_has_a_default_split_and_help_lists_every_data_set(kitti_object_root, tmp_path, capsys):
+    from depthsense import data
+    from depthsense.config import EvalConfig, eval_parser
+
+    text = eval_parser().format_help()
+    assert all(name in text for name in data.available_datasets())
+    base = dict(baselines=("nearest",), densities=(), beams=(), holdout=None, out=str(tmp_path / "o"))
+    assert EvalConfig(dataset="kitti_object", data_root="x", **base).resolved().split == "report"
+    assert EvalConfig(dataset="rgbd", data_root="x", **base).resolved().split == "all"
+    assert EvalConfig(dataset="synthetic", data_root="x", **base).resolved().split == "val"
+    assert EvalConfig(dataset="kitti_object", data_root="x", split="all", **base).resolved().split == "all"
+    assert evaluate_cli.cli_main(["--dataset", "kitti_object", "--data-root", str(kitti_object_root), "--baselines",
+                                  "nearest", "--holdout", "beams:2", "--max-images", "1", "--panels", "0",
+                                  "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    assert "split `report`" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_checkpoints_pretrained_is_the_shipped_model(tmp_path):
+    from depthsense.checkpoint import PRETRAINED_CHECKPOINT
+    from depthsense.config import EvalConfig
+
+    if not PRETRAINED_CHECKPOINT.is_file():
+        pytest.skip("no shipped model in this checkout")
+    cfg = EvalConfig(dataset="synthetic", data_root="x", checkpoints=("pretrained", "mine=pretrained")).resolved()
+    assert cfg.checkpoints == (f"pretrained={PRETRAINED_CHECKPOINT}", f"mine={PRETRAINED_CHECKPOINT}")
+
+
+@pytest.mark.parametrize("extra, needle, absent", [
+    (["--dataset", "kitti_object", "--holdout", "none"], "pass --holdout beams:2", "--no-lidar"),
+    (["--dataset", "kitti_object", "--beams", "32"], "pass --holdout beams:2 (or beams:4 ...) instead of --beams 32",
+     "no LiDAR scan lines"),
+    (["--no-lidar"], "pass --densities 0.05 or --beams 64,32 or --patterns samples:500, or drop --no-lidar", None),
+])
+def test_level_messages_name_only_what_applies(root, tmp_path, capsys, extra, needle, absent):
+    assert evaluate_cli.cli_main(_args(root, tmp_path / "o", *extra)) == 2
+    err = _one_line(capsys)
+    assert needle in err and (absent is None or absent not in err)
+
+
+def test_a_report_folder_loses_the_temp_files_of_killed_writes_and_keeps_others(root, tmp_path, capsys):
+    """Issue 25 item 12 for depthsense-evaluate: under the folder's lock, temporary files whose
+    writer no longer runs are removed; a user's hidden files and a live writer's are kept."""
+    import os
+    import subprocess
+
+    out = tmp_path / "o"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [out / f".report.md.{dead.pid}-ab12cd34.tmp.md", out / f".panel_0.png.{dead.pid}-x_1.tmp.png"]
+    kept = [out / ".notes.txt.tmp.txt", out / f".report.csv.{os.getpid()}-zz.tmp.csv", out / "mine.txt"]
+    for p in (*stale, *kept):
+        p.write_bytes(b"x")
+    assert evaluate_cli.cli_main(_args(root, out)) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: removed ")]
+    assert len(notes) == 2 and not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert (out / "report.md").is_file()

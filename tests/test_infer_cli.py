@@ -89,7 +89,8 @@ def test_round_trip_ip_basic_at_kitti_size(tmp_path, capsys):
 
 
 def test_point_cloud_counts_only_valid_pixels(tmp_path, frame, capsys):
-    """ip_basic without extrapolation leaves the sky empty: fewer vertices than pixels."""
+    """ip_basic without extrapolation leaves the sky empty; the Predictor fills it from the
+    nearest predicted pixel (never 0 m where an output was asked for), so every pixel is a vertex."""
     image, sparse = write_pair(tmp_path, frame)
     fx, fy, cx, cy = frame.K[0, 0], frame.K[1, 1], frame.K[0, 2], frame.K[1, 2]
     args = [str(image), str(sparse), "--model", "ip_basic", "--model-arg", "extrapolate=False", "--model-arg",
@@ -99,7 +100,7 @@ def test_point_cloud_counts_only_valid_pixels(tmp_path, frame, capsys):
     assert "using the classical" not in capsys.readouterr().out
     depth = read_depth(tmp_path / "o" / "img_depth.png")
     n = ply_vertex_count(tmp_path / "o" / "img.ply")
-    assert n == int((depth > 0).sum()) and 0 < n < H * W
+    assert n == int((depth > 0).sum()) == H * W
 
 
 @pytest.mark.filterwarnings("ignore:.*KITTI uint16 limit")  # an untrained net predicts a few depths > 256 m
@@ -112,7 +113,10 @@ def test_learned_checkpoint_round_trip(tmp_path, frame):
     with torch.inference_mode():
         ref = model(s, (s > 0).float())[0, 0].numpy()
     expected = np.clip(np.rint(ref * 256), 0, 65535) / 256  # the PNG's quantisation (and clip)
-    np.testing.assert_allclose(read_depth(tmp_path / "o" / "img_depth.png"), expected, atol=1e-6)
+    got = read_depth(tmp_path / "o" / "img_depth.png")
+    predicted = ref > 1e-3  # channels_last rounds differently near 0: compare clear predictions
+    np.testing.assert_allclose(got[predicted], expected[predicted], atol=1e-6)
+    assert (got > 0).all()  # the pixels the untrained net clamps to 0 m are filled
 
 
 def test_monocular_writes_relative_depth_and_says_so(tmp_path, frame, capsys):
@@ -410,9 +414,10 @@ def test_model_arg_and_argparse_errors_are_one_line(tmp_path, frame, capsys, mon
     monkeypatch.setattr("sys.argv", ["/x/infer.py"])
     image, sparse = write_pair(tmp_path, frame)
     cases = [
-        (["--model-arg", "blur=3"], "--model-arg blur=3: ip_basic expects a string for blur"),
-        (["--model-arg", "extrapolate=maybe"], "expects true or false for extrapolate"),
-        (["--model-arg", "blur=box"], "ip_basic cannot be built: ip_basic: blur must be one of"),
+        (["--model", "ip_basic", "--model-arg", "blur=3"], "--model-arg blur=3: ip_basic expects a string for blur"),
+        (["--model", "ip_basic", "--model-arg", "extrapolate=maybe"], "expects true or false for extrapolate"),
+        (["--model", "ip_basic", "--model-arg", "blur=box"],
+         "ip_basic cannot be built: ip_basic: blur must be one of"),
         (["--fx", "abc"], "argument --fx: invalid float value: 'abc' (see depthsense-infer --help)"),
         (["--bogus"], "unrecognized arguments: --bogus (see depthsense-infer --help)"),
     ]
@@ -743,3 +748,89 @@ def test_a_depth_cameras_frame_in_kitti_units_gets_a_note(tmp_path, frame, capsy
     write_depth(tmp_path / "in" / "dense.png", dense, "mm")  # a RealSense file, unit not given
     assert main([str(image), str(tmp_path / "in" / "dense.png"), "--model", "nearest", "--out", str(tmp_path / "o")]) == 0
     assert "pass --depth-unit mm" in capsys.readouterr().out
+# --------------------------------------------------------------------------- issue 25 items 9, 10, 13, 14
+
+
+@pytest.mark.parametrize("h, w", [(1000, 1), (1, 1000), (1, 1), (3, 7), (40, 6)])
+@pytest.mark.parametrize("model", ["nearest", None])  # None: the shipped model
+def test_every_size_that_predicts_writes_its_preview(tmp_path, capsys, h, w, model):
+    f = render_frame(0, 0, 64, 192)
+    sparse = np.resize(f.sparse[f.sparse > 0], (h, w)).astype(np.float32)  # every pixel an input point
+    sparse.flat[::2] = 0.0
+    if not (sparse > 0).any():
+        sparse.flat[0] = 7.5
+    image, sparse_path = tmp_path / "img.png", tmp_path / "img_sparse.png"
+    write_rgb(image, np.resize(f.rgb, (h, w, 3)))
+    write_depth(sparse_path, sparse)
+    out = tmp_path / "out"
+    assert main([str(image), str(sparse_path), "--out", str(out), *(["--model", model] if model else [])]) == 0
+    preview = cv2.imread(str(out / "img_depth_color.png"))
+    assert preview.shape[1] == w and preview.shape[0] >= h
+    assert read_depth(out / "img_depth.png").shape == (h, w)
+
+
+def test_colorbar_of_any_width_labels_only_where_they_fit():
+    for width in (1, 2, 7, 30):
+        bar = viz.colorbar(width, 0.0, 80.0)
+        assert bar.shape == (viz.COLORBAR_HEIGHT, width, 3)
+        assert not (bar[viz.COLORBAR_HEIGHT - 12:] == 255).any()  # no cut label text below the ramp
+    assert (viz.colorbar(200, 0.0, 80.0)[viz.COLORBAR_HEIGHT - 12:] > 200).any()  # a wide bar has its labels
+
+
+def test_a_prediction_is_never_0_where_an_output_was_asked_for(tmp_path, capsys, frame):
+    """Pixels a model leaves at 0 m (here: ip_basic above the LiDAR's field of view, a
+    learned model clamped to 0) are filled from the nearest predicted pixel; a note counts them."""
+    from depthsense.inference import Predictor
+    from depthsense.inference.predictor import PredictionWarning
+
+    image, sparse = write_pair(tmp_path / "in", frame)
+    raw = ip_basic_fill(read_depth(sparse), extrapolate=False, fill_holes=False)
+    assert (raw == 0).any()  # without extrapolation the classical fill leaves the sky empty
+    assert cli_main([str(image), str(sparse), "--model", "ip_basic", "--model-arg", "extrapolate=False",
+                     "--model-arg", "fill_holes=False", "--out", str(tmp_path / "o")]) == 0
+    depth = read_depth(tmp_path / "o" / "img_depth.png")
+    assert (depth > 0).all()
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and f"{int((raw == 0).sum())} of {H * W} pixels ip_basic left at 0 m" in notes[0]
+    # A learned model whose output is 0 everywhere: filled from the nearest input point.
+    make_checkpoint(tmp_path / "zero.pt", "sparse_convnet", channels=4)
+    p = Predictor(tmp_path / "zero.pt", device="cpu")
+    with torch.no_grad():
+        for param in p.model.parameters():
+            param.zero_()
+    with pytest.warns(PredictionWarning, match="filled from the nearest input point"):
+        out = p.predict(None, frame.sparse)
+    assert (out > 0).all()
+
+
+def test_inputs_beyond_the_model_range_are_noted(tmp_path, capsys, frame):
+    image, sparse = tmp_path / "img.png", tmp_path / "far.png"
+    write_rgb(image, frame.rgb)
+    far = np.where(frame.sparse > 0, frame.sparse + 120.0, 0.0).astype(np.float32)  # beyond 100 m, within 256 m
+    write_depth(sparse, far)
+    assert cli_main([str(image), str(sparse), "--out", str(tmp_path / "o")]) == 0  # the shipped model
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert any(f"{int((far > 100).sum())} input point(s) lie beyond the model's range of 100 m" in n for n in notes)
+    assert (read_depth(tmp_path / "o" / "img_depth.png") > 0).all()
+
+
+def test_about_describes_the_checkpoint_given_and_refuses_inputs(tmp_path, capsys, frame):
+    make_checkpoint(tmp_path / "mine.pt", "sparse_convnet", channels=4)
+    assert main(["--about", "--checkpoint", str(tmp_path / "mine.pt")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{tmp_path / 'mine.pt'}: sparse_convnet") and "pretrained" not in out
+    image, sparse = write_pair(tmp_path / "in", frame)
+    assert cli_main(["--about", str(image), str(sparse)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--about prints a model's card and exits; it does not use IMAGE" in err
+    assert not (tmp_path / "img_depth.png").exists()
+
+
+def test_model_arg_without_model_is_refused_not_a_silent_switch(tmp_path, capsys, frame):
+    image, sparse = write_pair(tmp_path / "in", frame)
+    assert cli_main([str(image), str(sparse), "--model-arg", "blur=bilateral", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --model ip_basic (or nearest) with them" in err
+    assert not (tmp_path / "o").exists()
+    assert main([str(image), str(sparse), "--model", "ip_basic", "--model-arg", "blur=bilateral",
+                 "--out", str(tmp_path / "o")]) == 0

@@ -403,3 +403,35 @@ def test_a_unit_that_cannot_be_depth_is_one_line_naming_the_file(tmp_path):
     for bad in ("inches", "0", "-5", "nan"):
         with pytest.raises(ValueError, match="depth"):
             io.parse_depth_unit(bad)
+
+
+def test_remove_stale_temps_takes_only_a_dead_or_old_writers_files(tmp_path):
+    import subprocess
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = [tmp_path / f".last.pt.{dead.pid}-a1.tmp.pt",  # its writer was killed
+            tmp_path / f".m.onnx.{dead.pid}-b2.tmp.onnx.data"]  # what an exporter put next to its temp file
+    old = tmp_path / f".last.pt.{os.getpid()}-c3.tmp.pt"  # a live pid, but an hour old
+    kept = [tmp_path / f".last.pt.{os.getpid()}-d4.tmp.pt",  # a write in progress
+            tmp_path / ".last.pt.e5f6.tmp.pt",  # the older name form, fresh: it may be in progress
+            tmp_path / f".best.pt.{dead.pid}-g7.tmp.pt",  # not a name asked for
+            tmp_path / "last.pt"]
+    for p in (*gone, old, *kept):
+        p.write_bytes(b"x")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    removed = io.remove_stale_temps(tmp_path, ["last.pt", "m.onnx"])
+    assert sorted(removed) == sorted([*gone, old])
+    assert all(p.exists() for p in kept)
+    # min_age 0 (the caller holds the folder's lock, nobody else writes there): every matching file goes
+    assert sorted(io.remove_stale_temps(tmp_path, ["last.pt"], min_age=0.0)) == sorted(kept[:2])
+    assert (tmp_path / "last.pt").exists()
+
+
+def test_temp_names_carry_the_writer_pid(tmp_path, monkeypatch):
+    seen = []
+    real = io._write_file
+    monkeypatch.setattr(io, "_write_file", lambda path, data: (seen.append(path.name), real(path, data)))
+    io.atomic_write_bytes(tmp_path / "a.json", b"{}")
+    assert seen[0].startswith(f".a.json.{os.getpid()}-") and seen[0].endswith(".tmp.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -97,25 +98,82 @@ def test_collate_refuses_a_batch_mixing_ground_truth_and_none(root):
         collate_samples([a, b])
 
 
-def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root):
+def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root, monkeypatch, capsys):
     """The shipped model's recipe (`make pretrained`) with tiny settings: both stages,
-    synthetic + real scans batched together, and the shipped checkpoint written."""
+    synthetic + real scans batched together, and the shipped checkpoint written. Ctrl-C
+    in stage 1 says the step and the command that continues (the same one, no absolute
+    path); the rerun removes the temporary files of killed writes and finishes; the
+    record names no folder of the machine (issue 25 items 1, 12, 13, 16)."""
+    import shlex
+
     from depthsense.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from depthsense.config import run_cli
+    from depthsense.engine import Trainer
     from depthsense.experiments.pretrain import main
 
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "pt"
-    rc = main(["--frames", "6", "--size", "64x192", "--steps-synthetic", "4", "--steps-real", "4",
-               "--batch-size", "3", "--crop", "48x96", "--width", "4", "--workers", "0", "--no-eval",
-               "--no-progress", "--real-root", str(kitti_object_root), "--out", str(out)])
+    argv = ["--frames", "6", "--size", "64x192", "--steps-synthetic", "4", "--steps-real", "4",
+            "--batch-size", "3", "--crop", "48x96", "--width", "4", "--workers", "0", "--no-eval",
+            "--no-progress", "--real-root", str(kitti_object_root), "--out", str(out)]
+    real_step = Trainer.train_step
+
+    def interrupted(self, batch):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    assert run_cli(main, argv, prog="python -m depthsense.pretrain") == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"interrupted at step 2 of 4; {out / 'stage1_synthetic' / 'last.pt'} holds step 2. Continue with: " in err
+    command = err.split("Continue with: ", 1)[1].split(" (the same command", 1)[0]
+    assert command == "python -m depthsense.pretrain " + " ".join(
+        shlex.quote(a if not os.path.isabs(a) else os.path.relpath(a)) for a in argv)
+    assert str(tmp_path) not in command and "--out pt" in command
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = [out / "stage1_synthetic" / f".last.pt.{dead.pid}-a1.tmp.pt", out / f".pretrained.pt.{dead.pid}-b2.tmp.pt"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    rc = main(shlex.split(command)[3:])  # the command said, from the same folder
     assert rc == 0
+    printed = capsys.readouterr().out
+    assert not any(p.exists() for p in stale) and printed.count("a temporary file of an interrupted write") == 2
     ckpt = load_checkpoint(out / "pretrained.pt")
     assert ckpt["step"] == 4 and ckpt["about"]["steps"] == {"synthetic": 4, "real+synthetic": 4}
-    assert ckpt["train_cfg"]["init"].endswith("last.pt")  # stage 2 started from stage 1
+    assert ckpt["train_cfg"]["init"] == os.path.join("stage1_synthetic", "last.pt")  # stage 2 started from stage 1
+    assert (ckpt["train_cfg"]["data_root"], ckpt["train_cfg"]["out"]) == ("synthetic", "stage2_real")
+    assert ckpt["about"]["command"] == command
+    assert str(tmp_path) not in repr(ckpt["about"]) + repr(ckpt["train_cfg"])  # no path of this machine
     model = build_model_from_checkpoint(ckpt).eval()
     s = torch.zeros(1, 1, 48, 96)
     s[..., ::7, ::5] = 10.0
     with torch.no_grad():
         assert torch.isfinite(model(s, (s > 0).float(), torch.rand(1, 3, 48, 96))).all()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--real-share", "1"], "--real-share must be in [0, 1), got 1.0"),
+    (["--frames", "2"], "--frames must be >= 3, got 2"),
+    (["--steps-synthetic", "0"], "--steps-synthetic must be >= 1"),
+    (["--real-lr-scale", "-1"], "--real-lr-scale must be > 0"),
+    (["--lr", "nan"], "--lr must be > 0, got nan"),
+    (["--crop", "none"], "--crop: crop 'none': expected HxW"),
+    (["--size", "-5x10"], "--size: size '-5x10': both sides must be >= 16 pixels"),
+    (["--frames", "many"], "argument --frames: invalid int value: 'many' (see python -m depthsense.pretrain --help)"),
+])
+def test_options_that_make_the_rebuild_meaningless_are_one_line_before_any_work(tmp_path, capsys, extra, needle):
+    from depthsense.config import run_cli
+    from depthsense.experiments.pretrain import main
+
+    assert run_cli(main, [*extra, "--out", str(tmp_path / "pt")], prog="python -m depthsense.pretrain") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "pt").exists()
 
 
 def test_python_m_depthsense_pretrain_runs_the_recipe(tmp_path):
@@ -136,3 +194,11 @@ def test_report_sources_are_never_trained_on(tmp_path):
     with pytest.raises(UsageError, match="slambook_nyu belong to the indoor report split"):
         main(["--dev-sources", "o3d_tum,slambook_nyu", "--out", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+def test_the_recorded_command_holds_no_absolute_path(tmp_path, monkeypatch):
+    from depthsense.experiments.pretrain import portable_args
+
+    monkeypatch.chdir(tmp_path)
+    args = portable_args(["--out", str(tmp_path / "final"), f"--real-root={tmp_path.parent / 'shared'}", "--install",
+                          "--frames", "8"])
+    assert args == ["--out", "final", "--real-root=../shared", "--install", "--frames", "8"]
+    assert not any(os.path.isabs(a.split("=")[-1]) for a in args)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from depthsense.config import run_cli
+from depthsense.config import print_note, run_cli
 
 PROG = "depthsense-evaluate"
 
@@ -35,14 +35,24 @@ def main(argv: list[str] | None = None) -> int:
         root = ensure_synthetic_cache(t.synthetic_frames, t.seed, t.synthetic_size, cfg.progress,
                                       log=lambda line: print(line, flush=True))
         cfg = dataclasses.replace(cfg, data_root=str(root))
-    report = evaluate(cfg)
+    from depthsense.config import check_output_dir
+    from depthsense.io import remove_stale_temps
+    from depthsense.runlock import refuse_if_locked, run_lock
+
+    cfg.resolved()  # every option checked before the lock creates --out
+    check_output_dir(cfg.out, "report directory")
+    refuse_if_locked(cfg.out)
+    with run_lock(cfg.out):  # two evaluations into one --out would mix their reports
+        for stale in remove_stale_temps(cfg.out):  # of report files whose writer was killed
+            print_note(f"removed {stale.name}, a temporary file of a write that was interrupted")
+        report = evaluate(cfg)
     metric_models = any(not m.relative for m in report.models)
     print(report.markdown(["mae", "rmse"] if metric_models else ["ssi_absrel", "ssi_rmse", "ssi_delta1", "whdr"]),
           end="")
     out = Path(report.config.out)
     print(f"report: {out / 'report.md'} (with report.csv, report.json, plots and panels in {out}/)")
     for note in report.notes:
-        print(f"note: {note}")
+        print_note(note)  # once: the warnings behind them were printed as the same notes
     return 0
 
 

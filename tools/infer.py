@@ -9,9 +9,10 @@
     depthsense-infer --kitti-submission submission --data-root KITTI --checkpoint best.pt
     depthsense-infer --export-onnx model.onnx --checkpoint runs/unet/best.pt
 
-Outputs for image ``<name>.png``: ``<name>_depth.png`` (KITTI uint16, depth*256, 0 = no
-prediction), ``<name>_depth_color.png`` (near bright, far dark, invalid black, with a
-colour bar in metres underneath) and, with intrinsics, ``<name>.ply`` (coloured
+Outputs for image ``<name>.png``: ``<name>_depth.png`` (KITTI uint16, depth*256; every
+pixel predicted: pixels a model leaves at 0 m are filled from the nearest predicted
+pixel, with a note counting them), ``<name>_depth_color.png`` (near bright, far dark,
+with a colour bar in metres underneath, or the bare ramp where the labels do not fit) and, with intrinsics, ``<name>.ply`` (coloured
 camera-frame point cloud, metres). A monocular checkpoint writes ``<name>_relative.png``
 (16-bit, min-max normalised per image: 0 = nearest, 65535 = farthest; not metres) and
 ``<name>_relative_color.png``. A checkpoint with extra heads (``sparse_unet`` trained
@@ -75,10 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--checkpoint", help="DepthSense checkpoint (RUN_DIR/best.pt); loaded with weights_only=True")
     m.add_argument("--model", help="classical model name (ip_basic, nearest), or a check of the checkpoint's model")
     m.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
-                   help="classical model option (repeatable), e.g. blur=bilateral")
+                   help="classical model option (repeatable, with --model), e.g. --model ip_basic --model-arg blur=bilateral")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     m.add_argument("--about", action="store_true",
-                   help="print what the shipped pretrained model was trained on, its command and scores, and exit")
+                   help="print what the shipped pretrained model (or --checkpoint's model) was trained on, its "
+                        "command and scores, and exit")
     o = p.add_argument_group("output")
     o.add_argument("--out", default=".", help="output directory (created if missing)")
     o.add_argument("--intrinsics", help="K file (9 numbers, or a 3x4 P) -> also write <name>.ply")
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     if args.about:
-        print(_about_text(inference.pretrained_about()))
+        print(_about_text(_about(args, inference)))
         return 0
     mode = _mode(args)
     _units(args, mode)
@@ -299,12 +301,46 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
     return report_problems(problems, total, "inputs")
 
 
+def _about(args, inference) -> dict:
+    """The card --about prints: the shipped model's, or --checkpoint's (its own record if it
+    has one, else what the checkpoint stores: model, options, training settings, scores)."""
+    from depthsense.checkpoint import load_checkpoint
+
+    work = [n for n, v in (("IMAGE", args.image), ("--image-dir", args.image_dir), ("--sparse-dir", args.sparse_dir),
+                           ("--kitti-submission", args.kitti_submission), ("--data-root", args.data_root),
+                           ("--export-onnx", args.export_onnx), ("--intrinsics", args.intrinsics),
+                           ("--model-arg", args.model_args)) if v]
+    if work:
+        raise UsageError(f"--about prints a model's card and exits; it does not use {', '.join(work)}. Drop --about "
+                         "to predict, or drop those to read the card.")
+    if args.checkpoint is None:
+        if args.model:
+            raise UsageError(f"--about describes a trained model; --model {args.model} has no card (pass "
+                             "--checkpoint FILE, or neither for the shipped model)")
+        return inference.pretrained_about()
+    ckpt = load_checkpoint(args.checkpoint, map_location="cpu")
+    if isinstance(ckpt.get("about"), dict):
+        return ckpt["about"]
+    train_cfg = ckpt.get("train_cfg") or {}
+    metrics = {k: v for k, v in (ckpt.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    return {"name": str(args.checkpoint), "model": ckpt["model"], "model_cfg": ckpt.get("model_cfg"),
+            "parameters": int(sum(v.numel() for v in ckpt["state_dict"].values() if hasattr(v, "numel"))),
+            "step": ckpt.get("step"), "train_cfg": train_cfg, "metrics": metrics}
+
+
 def _about_text(about: dict) -> str:
     lines = [f"{about.get('name', 'pretrained model')}: {about.get('model')} {about.get('model_cfg')}, "
-             f"{about.get('parameters')} parameters",
-             f"trained in {about.get('train_minutes')} min on {about.get('machine', 'the CPU')} ({about.get('created')}, "
-             f"torch {about.get('torch')})",
-             f"command: {about.get('command')}"]
+             f"{about.get('parameters')} parameters"]
+    if "train_cfg" in about:  # a checkpoint of depthsense-train, without a shipped model's record
+        cfg = about["train_cfg"]
+        lines.append(f"trained {about.get('step')} steps with depthsense-train on {cfg.get('dataset', '?')} "
+                     f"({cfg.get('data_root') or 'the synthetic cache'}), loss {cfg.get('loss')}, seed {cfg.get('seed')}")
+        if about.get("metrics"):
+            lines.append("validation at that step: " + ", ".join(f"{k} {v:.4g}" for k, v in about["metrics"].items()))
+        return "\n".join(lines)
+    lines += [f"trained in {about.get('train_minutes')} min on {about.get('machine', 'the CPU')} ({about.get('created')}, "
+              f"torch {about.get('torch')})",
+              f"command: {about.get('command')}"]
     for k, v in (about.get("training_data") or {}).items():
         lines.append(f"training data ({k}): {v}")
     for where, table in (about.get("scores") or {}).items():
@@ -410,7 +446,7 @@ def _report(written: dict, relative: bool, unit: str = "kitti") -> None:
             from depthsense.io import parse_depth_unit
 
             scale = parse_depth_unit(unit).scale
-            print(f"  depth PNG: uint16 {'KITTI units, ' if unit == 'kitti' else ''}metres*{scale:g}, 0 = no prediction")
+            print(f"  depth PNG: uint16 {'KITTI units, ' if unit == 'kitti' else ''}metres*{scale:g}")
         if "conf" in written:
             print("  confidence PNG: uint16, confidence in [0,1] x 65535")
         if "fg" in written:

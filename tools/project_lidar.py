@@ -187,8 +187,10 @@ def _project_folder(args: argparse.Namespace) -> int:
 
 def _print_notes(caught: list[warnings.WarningMessage]) -> None:
     """Warnings as ``note: <message>`` lines, once each, the format of depthsense-evaluate's notes."""
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        print(f"note: {message}")
+    from depthsense.config import print_note
+
+    for w in caught:
+        print_note(str(w.message))
 
 
 def _check_size(h: int, w: int) -> None:

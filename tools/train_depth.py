@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nothing to train: the run is already complete at step {result.steps} of {result.steps}; "
               f"best val{at}: {best or 'n/a'}; checkpoints: {where}. To train longer pass --steps N --override.")
         return 0
+    session = (f"trained {result.steps} steps" if not result.start_step else
+               f"trained {result.steps - result.start_step} steps in this session (steps {result.start_step + 1}-"
+               f"{result.steps}; the run has {result.steps})")
     print(
-        f"trained {result.steps} steps in {result.seconds:.1f} s ({result.samples_per_second:.2f} samples/s); "
+        f"{session} in {result.seconds:.1f} s ({result.samples_per_second:.2f} samples/s); "
         f"best val{at}: {best or 'n/a'}; checkpoints: {where}"
     )
     return 0

@@ -10,6 +10,7 @@ starts from another checkpoint's weights (``pretrained``: the shipped model).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Callable, Collection
@@ -33,6 +34,8 @@ from depthsense.config import (
 from depthsense.engine.distributed import DistInfo, close_distributed, init_distributed
 from depthsense.engine.train_data import build_datasets, check_input_points, prepare_data_root
 from depthsense.engine.trainer import Trainer, TrainResult
+from depthsense.io import remove_stale_temps
+from depthsense.runlock import refuse_if_locked, run_lock
 
 __all__ = ["train"]
 
@@ -76,15 +79,14 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: DistI
     out = Path(cfg.out)
     last = out / "last.pt"
     check_output_dir(out, "run directory")  # creates nothing: every option is checked first
-    if not cfg.resume and last.exists():
-        raise UsageError(
-            f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
-        )
+    if dist_info.main:
+        refuse_if_locked(out)  # before the data and model cost anything
+    _refuse_existing_run(cfg, out)
     stored = None
+    stored_stamp = None
     notes: list[str] = []
     if cfg.resume:
-        if not last.exists():
-            raise UsageError(f"--resume: no checkpoint {last}; start without --resume or point --out at the run")
+        stored_stamp = _stamp(last)
         stored = ckpt_io.load_checkpoint(last, map_location="cpu")
         cfg, notes = resume_config(given, stored.get("train_cfg") or {"model": stored["model"]}, explicit,
                                    source=str(last))
@@ -125,27 +127,56 @@ def _train(given: TrainConfig, cfg: TrainConfig, explicit, log, dist_info: DistI
         raise UsageError(f"--dataset redweb has no sparse depth; model {cfg.model} needs it. Use --model monocular")
     check_input_points(cfg, train_set)
     _check_heads(model, loss_fn, train_set, cfg)
-    if dist_info.main:
-        make_output_dir(out, "run directory")
-        for stale in out.glob(".*.tmp*"):  # temp files of a write that was killed
-            stale.unlink(missing_ok=True)
-    trainer = held["trainer"] = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
+    with contextlib.ExitStack() as stack:
+        if dist_info.main:
+            make_output_dir(out, "run directory")
+            stack.enter_context(run_lock(out, log=say))
+            # Checked again under the lock: another run may have written here since the checks above.
+            _refuse_existing_run(cfg, out)
+            if cfg.resume and _stamp(last) != stored_stamp:
+                raise UsageError(f"--resume: {last} was replaced by another run while this one started; run the "
+                                 "command again to continue from its new state")
+            for stale in remove_stale_temps(out, RUN_FILES, min_age=0.0):  # the run's writes that were killed
+                say(f"note: removed {stale.name}, a temporary file of a write that was interrupted")
+        trainer = held["trainer"] = Trainer(cfg, model, loss_fn, train_set, val_set, device, dist_info)
+        try:
+            if stored is not None:
+                trainer.resume(last, stored)
+            trainer.notes[:0] = notes
+            for note in trainer.notes:
+                say(f"note: {note}")
+            if trainer.step >= trainer.total_steps:
+                return TrainResult(
+                    steps=trainer.step, seconds=0.0, samples_per_second=0.0, best=dict(trainer.best),
+                    last_checkpoint=str(last),
+                    best_checkpoint=str(out / "best.pt") if (out / "best.pt").exists() else None,
+                    complete=True, main=dist_info.main, notes=list(trainer.notes), config=cfg,
+                )
+            return trainer.fit()
+        finally:
+            trainer = None  # an exception's traceback keeps this frame: drop the DDP wrapper from it
+
+
+RUN_FILES = ("last.pt", "best.pt", "summary.json")
+"""The files a run writes atomically into ``--out`` (their stale temporary files are removed)."""
+
+
+def _refuse_existing_run(cfg: TrainConfig, out: Path) -> None:
+    last = out / "last.pt"
+    if not cfg.resume and last.exists():
+        raise UsageError(
+            f"--out {out}: already holds a run (last.pt); pass --resume to continue it or choose another --out"
+        )
+    if cfg.resume and not last.exists():
+        raise UsageError(f"--resume: no checkpoint {last}; start without --resume or point --out at the run")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
     try:
-        if stored is not None:
-            trainer.resume(last, stored)
-        trainer.notes[:0] = notes
-        for note in trainer.notes:
-            say(f"note: {note}")
-        if trainer.step >= trainer.total_steps:
-            return TrainResult(
-                steps=trainer.step, seconds=0.0, samples_per_second=0.0, best=dict(trainer.best),
-                last_checkpoint=str(last),
-                best_checkpoint=str(out / "best.pt") if (out / "best.pt").exists() else None,
-                complete=True, main=dist_info.main, notes=list(trainer.notes), config=cfg,
-            )
-        return trainer.fit()
-    finally:
-        trainer = None  # an exception's traceback keeps this frame: drop the DDP wrapper from it
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
 
 
 def _init_path(init: str) -> Path:
@@ -188,16 +219,21 @@ def _check_heads(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, cfg: 
     """
     heads = set(getattr(model, "heads", ()))
     needed = set(getattr(loss_fn, "required_heads", set()))
+    problems, add = [], []  # every problem at once: fixing one must not just reveal the next
     for head in sorted(heads - needed):
         term = "laplace_nll" if head == "conf" else "fg_bce, fg_dice and/or fg_edge"
-        raise UsageError(f"--model-arg heads=...{head}: the {head} head needs a loss term; add {term} to --loss "
-                         f"(e.g. --loss {cfg.loss},{term.split(',')[0]}:0.1)")
+        problems.append(f"the {head} head needs a loss term ({term})")
+        add.append(f"{term.split(',')[0]}:0.1")
     for head in sorted(needed - heads):
-        raise UsageError(f"--loss {cfg.loss!r} trains a {head} head, but --model {cfg.model} has none; build it with "
-                         f"--model-arg heads=depth,{head} (sparse_unet)")
-    if "fg" in needed:
+        problems.append(f"--loss trains a {head} head, but --model {cfg.model} has none (build it with --model-arg "
+                        f"heads=depth,{','.join(sorted(needed))}, sparse_unet)")
+    if "fg" in heads | needed:
         samples = getattr(train_set, "samples", None)
         if not samples or getattr(samples[0], "fg", None) is None:
-            raise UsageError(f"--loss {cfg.loss!r} trains a foreground head, but the {cfg.dataset} training data have "
-                             "no foreground masks (fg/ folders); use --dataset synthetic (depthsense-make-synthetic "
-                             "writes them)")
+            problems.append(f"the foreground head learns from foreground masks, but the {cfg.dataset} training data "
+                            "have none (fg/ folders); use --dataset synthetic (depthsense-make-synthetic writes them) "
+                            "or drop fg from --model-arg heads")
+    if problems:
+        fix = f"; e.g. --loss {cfg.loss},{','.join(add)}" if add else ""
+        raise UsageError(f"--model-arg heads / --loss {cfg.loss!r}: {len(problems)} problem(s): "
+                         + "; ".join(problems) + fix)

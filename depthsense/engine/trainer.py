@@ -55,11 +55,16 @@ from depthsense.evaluation.heads_metrics import HeadsAccumulator
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
 
-__all__ = ["Trainer", "TrainResult", "NonFiniteLossError"]
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"]
 
 
 class NonFiniteLossError(DepthSenseError, RuntimeError):
     """The loss became NaN/Inf; training stopped before the weights were touched."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Trainer.fit`; the message says the step reached, the step
+    ``last.pt`` holds and the command that continues the run."""
 
 
 @dataclass
@@ -68,6 +73,7 @@ class TrainResult:
 
     Attributes:
         steps: optimiser steps of the run so far (all invocations).
+        start_step: the step this invocation started from (0, or the resumed checkpoint's).
         seconds, samples_per_second: of this invocation.
         best: best validation metrics (``METRIC_UNITS``: MAE/RMSE in mm, ...) and their ``step``.
         last_checkpoint, best_checkpoint: paths (best None if never validated).
@@ -87,6 +93,7 @@ class TrainResult:
     main: bool = True
     notes: list = field(default_factory=list)
     config: TrainConfig | None = None
+    start_step: int = 0
 
 
 class Trainer:
@@ -146,6 +153,10 @@ class Trainer:
         self.timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         self.samples_seen = 0
         self.notes: list[str] = []
+        self.continue_command: str | None = None
+        """What continues the run after Ctrl-C (default: ``depthsense-train --out ... --resume``);
+        a caller that drives the trainer itself (``python -m depthsense.pretrain``) sets its own."""
+        self._saved_step: int | None = None
 
     # ------------------------------------------------------------------ one step
 
@@ -212,6 +223,8 @@ class Trainer:
         with _quiet_writer_thread():
             try:
                 return self._fit()
+            except KeyboardInterrupt:
+                raise TrainingInterrupted(self._interrupted_message()) from None
             except OSError as exc:  # TensorBoard's writer raises plain OSErrors
                 reason = exc.strerror or str(exc) or type(exc).__name__
                 raise DepthFileError(
@@ -226,6 +239,8 @@ class Trainer:
 
             # Events of a killed run after the checkpoint's step are stale: hide them. Steps up
             # to self.step were logged by the run that wrote the checkpoint and stay.
+            if self.step:
+                _order_event_files(self.out / "tb")
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if self.step else None)
         bar = None
         if self.dist.main and cfg.progress:
@@ -288,6 +303,7 @@ class Trainer:
             main=self.dist.main,
             notes=list(self.notes),
             config=cfg,
+            start_step=start_step,
         )
 
     def _after_step(self, terms: dict, bar, start: float, start_step: int) -> None:
@@ -382,6 +398,8 @@ class Trainer:
     def _save(self, name: str, metrics: dict | None = None) -> None:
         if self.dist.main:
             ckpt_io.save_checkpoint(self.out / name, self.state(metrics))
+            if name == "last.pt":
+                self._saved_step = self.step
 
     def resume(self, path: str | os.PathLike, checkpoint: dict | None = None) -> None:
         """Restore weights, optimiser, scheduler, scaler, position and RNG from ``path``.
@@ -441,6 +459,23 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
 
+    def _interrupted_message(self) -> str:
+        from depthsense.config import resume_command
+
+        saved = self._saved_step
+        last = self.out / "last.pt"
+        if saved is None and last.exists():
+            with contextlib.suppress(Exception):
+                saved = int(ckpt_io.load_checkpoint(last)["step"])
+        where = f"at step {self.step} of {self.total_steps}"
+        if saved is None:
+            return (f"{where}; no checkpoint was written yet (last.pt comes every --ckpt-every "
+                    f"{self.cfg.ckpt_every} steps): run the same command again to start over")
+        lost = ("" if self.step <= saved else f", step {self.step} will run again" if self.step == saved + 1
+                else f", steps {saved + 1}-{self.step} will run again")
+        command = self.continue_command or resume_command(self.cfg)
+        return f"{where}; {last} holds step {saved}{lost}. Continue with: {command}"
+
     def _non_finite_message(self, value: float, terms: dict, batch: dict) -> str:
         files = batch.get("meta", {}).get("rgb_path", [])
         files = [str(f) for f in (files if isinstance(files, (list, tuple)) else [files])][:4]
@@ -483,6 +518,31 @@ def _head_val_metrics(summary: dict) -> dict[str, float]:
     if summary["fg"] is not None:
         out["fg_iou"] = summary["fg"]["iou"]
     return out
+
+
+def _order_event_files(tb: Path) -> None:
+    """Make the earlier sessions' TensorBoard event files sort before the one a resumed run
+    opens now.
+
+    Readers (TensorBoard, ``EventAccumulator``) take a run's event files in name order,
+    and the name starts with the whole second the file was opened, then host, pid and a
+    counter. A run resumed within the second of the last session's start would sort by
+    those (``...123.10`` before ``...123.9``), and its events, and the purge of the
+    stale ones, would be read first. Files whose second is not before now are renamed to
+    strictly earlier seconds, keeping their order.
+    """
+    files = sorted(tb.glob("events.out.tfevents.*"))
+    limit = int(time.time())  # the new file's second is at least this
+    for f in reversed(files):
+        parts = f.name.split(".")
+        if len(parts) < 5 or not parts[3].isdigit():
+            continue
+        stamp = int(parts[3])
+        if stamp >= limit:
+            stamp = limit - 1
+            with contextlib.suppress(OSError):
+                f.rename(f.with_name(".".join(parts[:3] + [f"{stamp:010d}"] + parts[4:])))
+        limit = stamp
 
 
 @contextlib.contextmanager

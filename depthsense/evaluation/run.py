@@ -290,9 +290,7 @@ def _build_levels(cfg: EvalConfig, models_: list[EvalModel]) -> list[Level]:
     if any(m.relative for m in models_):
         levels.append(Level("rgb-only", "rgb-only"))
     if not levels:
-        raise UsageError(
-            "no sparsity level to evaluate: pass --densities, --beams, --holdout or --patterns, or drop --no-lidar"
-        )
+        raise UsageError(f"no sparsity level to evaluate: {cfg.no_level_fix()}")
     return levels
 
 

@@ -52,8 +52,8 @@ from torch.utils.data import Dataset, Subset
 from depthsense.checkpoint import PRETRAINED_CHECKPOINT
 from depthsense.config import TrainConfig, UsageError, parse_crop, run_cli
 
-__all__ = ["main", "MODEL", "MODEL_ARGS", "STREET_MIX", "INDOOR_MIX", "DEV_SOURCES", "MixedDataset",
-           "DEFAULT_REAL_ROOT", "DEFAULT_INDOOR_ROOT"]
+__all__ = ["main", "portable_args", "recorded_command", "run_relative_paths", "MODEL", "MODEL_ARGS", "STREET_MIX",
+           "INDOOR_MIX", "DEV_SOURCES", "MixedDataset", "DEFAULT_REAL_ROOT", "DEFAULT_INDOOR_ROOT"]
 
 MODEL = "sparse_unet"
 MODEL_ARGS: dict[str, Any] = {"width": 16, "rgb": True, "prefill": "nearest+pyramid+ip_basic", "norm": "image",
@@ -100,15 +100,28 @@ DEFAULT_INDOOR_ROOT = _SHARED / "indoor_rgbd"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _check_args(args)  # before the lock creates --out
     from depthsense.runtime import tune_cpu_allocator
 
     tune_cpu_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev_sources = _dev_sources(args.dev_sources)
-    t_start = time.perf_counter()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from depthsense.runlock import refuse_if_locked, run_lock
+
+    refuse_if_locked(out)
+    with run_lock(out):  # two rebuilds into one --out would train over each other's stages
+        return _main(args, argv, out)
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None, out: Path) -> int:
+    from depthsense.io import remove_stale_temps
+
+    t_start = time.perf_counter()
+    dev_sources = _dev_sources(args.dev_sources)
+    args.command = recorded_command(argv if argv is not None else sys.argv[1:])
+    for stale in remove_stale_temps(out, ("pretrained.pt",), min_age=0.0):  # under the lock: a killed write's
+        print(f"note: removed {stale}, a temporary file of an interrupted write", flush=True)
     timings: dict[str, float] = {}
     real_root = Path(args.real_root) if args.real_root else None
     if real_root is not None and not (real_root / "training" / "velodyne").is_dir():
@@ -293,6 +306,11 @@ def _train_stage(run: Path, what: str, src: _Sources, real: bool, steps: int, ar
     from depthsense.config import resolve_device
     from depthsense.engine.trainer import Trainer
 
+    from depthsense.engine.run import RUN_FILES
+    from depthsense.io import remove_stale_temps
+
+    for stale in remove_stale_temps(run, RUN_FILES, min_age=0.0):  # --out is locked: a killed write's
+        print(f"note: removed {stale}, a temporary file of an interrupted write", flush=True)
     done = _last_step(run)
     if done >= steps:
         print(f"[{what}] already trained: {run / 'last.pt'}", flush=True)
@@ -313,6 +331,8 @@ def _train_stage(run: Path, what: str, src: _Sources, real: bool, steps: int, ar
     loss_fn = losses.build_loss(cfg.loss, max_depth=cfg.max_depth)
     device = resolve_device(args.device)
     trainer = Trainer(cfg, model, loss_fn, train_set, val_set, device)
+    # Ctrl-C: the stages are not depthsense-train runs; the same command resumes them.
+    trainer.continue_command = f"{args.command} (the same command: finished stages are skipped)"
     if done > 0:
         trainer.resume(run / "last.pt")
     print(f"[{what}] training {MODEL} {model_args} for {steps} steps on {len(train_set)} samples/epoch "
@@ -385,7 +405,7 @@ def _write_shipped(last: Path, final: Path, args, argv, src: _Sources, timings, 
 
     c = load_checkpoint(last)
     run = versions()
-    command = "python -m depthsense.pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = recorded_command(argv if argv is not None else sys.argv[1:])
     about = {
         "name": "DepthSense pretrained completion",
         "model": c["model"],
@@ -416,10 +436,51 @@ def _write_shipped(last: Path, final: Path, args, argv, src: _Sources, timings, 
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "scores": scores,
     }
-    payload = {k: c[k] for k in ("format", "model", "model_cfg", "state_dict", "train_cfg", "step")}
+    payload = {k: c[k] for k in ("format", "model", "model_cfg", "state_dict", "step")}
+    payload["train_cfg"] = run_relative_paths(c.get("train_cfg") or {}, final.parent)
     payload["metrics"] = {}
     payload["about"] = json.loads(json.dumps(about))
     save_checkpoint(final, payload)
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line recorded in the shipped model's card (and said after Ctrl-C):
+    ``python -m depthsense.pretrain`` and ``argv`` with no absolute path (:func:`portable_args`)."""
+    return " ".join(["python -m depthsense.pretrain", *(shlex.quote(a) for a in portable_args(argv))])
+
+
+_PATH_SETTINGS = ("data_root", "rgb_root", "init", "out")
+"""The path-valued :class:`TrainConfig` fields."""
+
+
+def run_relative_paths(train_cfg: dict, run: Path) -> dict:
+    """``train_cfg`` with its paths (data root, init checkpoint, run folder) written relative to
+    the folder ``run`` that holds the shipped file, so the record names no folder of the
+    machine that trained (``/home/me/pt/stage1_synthetic/last.pt`` -> ``stage1_synthetic/last.pt``)."""
+    out = dict(train_cfg)
+    base = os.path.abspath(run)
+    for key in _PATH_SETTINGS:
+        value = out.get(key)
+        if isinstance(value, str) and value and value != "pretrained":
+            out[key] = os.path.relpath(os.path.abspath(value), base)
+    return out
+
+
+def portable_args(argv: list[str]) -> list[str]:
+    """``argv`` with every absolute path written relative to the working directory, so the
+    recorded command shows no folder of the machine that trained (``--out
+    /home/me/x`` -> ``--out x``, ``--real-root=/data/kitti`` -> ``--real-root=../../data/kitti``)."""
+    def rel(value: str) -> str:
+        return os.path.relpath(value) if os.path.isabs(value) else value
+
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg.split("=", 1)
+            out.append(f"{key}={rel(value)}")
+        else:
+            out.append(rel(arg))
+    return out
 
 
 def _mix_text(option: dict, weight: float) -> str:
@@ -442,8 +503,43 @@ def _last_step(run: Path) -> int:
     return int(load_checkpoint(last).get("step", 0))
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse values that make the rebuild meaningless or fail after a long stage 1.
+
+    Raises:
+        UsageError: naming the option, the value and the valid range.
+    """
+    import math
+
+    ranges = (("frames", 3, "two are kept for validation, one at least to train on"),
+              ("steps_synthetic", 1, "stage 1 trains the model that stage 2 continues"),
+              ("steps_real", 0, "0 skips stage 2"), ("width", 1, "the U-Net's channels"),
+              ("batch_size", 1, "samples per step"), ("workers", 0, "DataLoader processes"),
+              ("threads", 0, "0: torch's default"), ("seed", 0, "numpy refuses negative seeds"))
+    for name, low, meaning in ranges:
+        value = getattr(args, name)
+        if value < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {value} ({meaning})")
+    if not (math.isfinite(args.real_share) and 0 <= args.real_share < 1):
+        raise UsageError(f"--real-share must be in [0, 1), got {args.real_share} (the real scans' share of stage 2's "
+                         "epochs; the synthetic frames keep the rest)")
+    for name in ("lr", "real_lr_scale"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    from depthsense.config import parse_size
+
+    for name in ("size", "crop"):
+        try:
+            parse_size(getattr(args, name), name, minimum=16, example="256x320")
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--{name}: {exc}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m depthsense.pretrain", description=__doc__.splitlines()[0])
+    from depthsense.config import OneLineParser
+
+    p = OneLineParser(prog="python -m depthsense.pretrain", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="pretrained_out", help="folder for data, runs, reports and pretrained.pt")
     p.add_argument("--frames", type=int, default=200, help="synthetic street frames to render")
     p.add_argument("--size", default="352x1216", help="HxW of the synthetic street frames")

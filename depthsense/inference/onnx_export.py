@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import logging
 import os
 import warnings
@@ -25,7 +26,7 @@ from torch import nn
 from depthsense.config import UsageError
 from depthsense.errors import DepthFileError, DepthSenseError
 from depthsense.inference.predictor import Predictor
-from depthsense.io import atomic_output
+from depthsense.io import atomic_output, os_error_in, remove_stale_temps
 
 __all__ = ["OnnxExport", "OnnxParityError", "export_onnx", "check_onnx_destination"]
 
@@ -130,6 +131,8 @@ def export_onnx(
     samples = [_sample_inputs(inputs, h, w, seed, net) for seed, (h, w) in enumerate(check_sizes)]
     path = Path(path)
     fallback = None
+    for stale in remove_stale_temps(path.parent, [path.name]):  # of an export that was killed
+        say(f"note: removed {stale}, a temporary file of an interrupted export")
     with atomic_output(path) as tmp, _no_stray_files(tmp):
         used = exporter
         if exporter in ("auto", "dynamo"):
@@ -139,6 +142,9 @@ def export_onnx(
                 _export_dynamo(wrapper, [torch.cat([t, t]) for t in samples[0]], inputs, tmp)
                 used = "dynamo"
             except Exception as exc:  # noqa: BLE001 - any exporter failure -> try the other one
+                disk = os_error_in(exc)
+                if disk is not None and disk.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise disk from None  # a full disk fails the other exporter too: say so at once
                 if exporter == "dynamo":
                     raise
                 fallback = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"

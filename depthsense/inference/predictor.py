@@ -33,6 +33,7 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ class Prediction:
     """One prediction with the inputs it was made from.
 
     Attributes:
-        depth: (H,W) float32: metres (0 = no prediction) or, if ``relative``, unnormalised
+        depth: (H,W) float32: metres (every pixel > 0) or, if ``relative``, unnormalised
             relative depth (larger = farther).
         rgb: (H,W,3) float32 [0,1] image (None if not read).
         sparse: (H,W) float32 sparse input in metres (None for RGB-only models).
@@ -127,7 +128,13 @@ class Predictor:
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
         model_args = dict(model_args or {})
         self.default_model_used = checkpoint is None and model is None
-        self.pretrained = self.default_model_used and not model_args and PRETRAINED_CHECKPOINT.is_file()
+        if self.default_model_used and model_args:  # would silently swap the shipped model for ip_basic
+            raise UsageError(
+                f"--model-arg {' '.join(f'{k}={v}' for k, v in model_args.items())}: options of a classical model; "
+                "pass --model ip_basic (or nearest) with them. The shipped model keeps the options it was trained "
+                "with (depthsense-infer --about)."
+            )
+        self.pretrained = self.default_model_used and PRETRAINED_CHECKPOINT.is_file()
         if self.pretrained:
             checkpoint = PRETRAINED_CHECKPOINT
         self.checkpoint: Path | None = None
@@ -196,8 +203,11 @@ class Predictor:
             sparse: (H,W) sparse depth in metres, 0 = missing; required when
                 ``needs_sparse``, ignored by RGB-only (monocular) models.
         Returns:
-            (H,W) float32: metres (0 where the model made no prediction) or, for a
-            relative model, unnormalised relative depth (larger = farther).
+            (H,W) float32: metres, > 0 everywhere (pixels the model left at 0 are
+            filled from the nearest predicted pixel, with a :class:`PredictionWarning`
+            counting them; another warns of input points beyond the model's
+            ``max_depth``) or, for a relative model, unnormalised relative depth (larger
+            = farther).
         Raises:
             ShapeError: a required input is missing, shapes/dtypes are wrong, image and
                 depth sizes differ, sparse depth has no valid pixel or holds NaN/negative
@@ -234,6 +244,8 @@ class Predictor:
                 "projected LiDAR/sparse depth of this image."
             )
         size = sparse_a.shape if self.needs_sparse else rgb_a.shape[:2]
+        if sparse_a is not None:
+            _warn_beyond_range(sparse_a, self.model)
         with torch.inference_mode():
             s = m = r = None
             if self.needs_sparse:
@@ -258,6 +270,8 @@ class Predictor:
                 f"{src}: the model produced {bad} NaN/Inf values; its weights are broken "
                 "(diverged training?). Use an earlier checkpoint (RUN_DIR/best.pt)."
             )
+        if not self.relative:
+            out["depth"] = _fill_unpredicted(out["depth"], sparse_a, self.name)
         return out
 
     def read_inputs(
@@ -354,6 +368,43 @@ def pretrained_about(path: str | os.PathLike | None = None) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class PredictionWarning(UserWarning):
+    """Something about a prediction worth a note: filled pixels, inputs beyond the model's range."""
+
+
+def _fill_unpredicted(depth: np.ndarray, sparse: np.ndarray | None, name: str) -> np.ndarray:
+    """Metric depth with every pixel > 0: pixels a model left at 0 m (no prediction, or a
+    learned output clamped to 0) take the value of the nearest predicted pixel (of the
+    nearest input point when the model predicted nothing); a :class:`PredictionWarning`
+    counts them."""
+    holes = ~(depth > 0)
+    if not holes.any():
+        return depth
+    from scipy import ndimage
+
+    source = depth if not holes.all() or sparse is None else sparse
+    valid = source > 0
+    if not valid.any():
+        return depth
+    _, (iy, ix) = ndimage.distance_transform_edt(~valid, return_indices=True)
+    warnings.warn(f"{int(holes.sum())} of {depth.size} pixels {name} left at 0 m (no prediction) were filled from "
+                  f"the nearest {'predicted pixel' if source is depth else 'input point'}", PredictionWarning,
+                  stacklevel=4)
+    return np.where(holes, source[iy, ix], depth).astype(np.float32)
+
+
+def _warn_beyond_range(sparse: np.ndarray, net: nn.Module) -> None:
+    """Warn when sparse input lies beyond the depth a learned model was built for (``max_depth``)."""
+    limit = dict(getattr(net, "config", {}) or {}).get("max_depth", getattr(net, "max_depth", None))
+    if not isinstance(limit, (int, float)) or not getattr(net, "learned", True):
+        return
+    beyond = sparse > float(limit)
+    if beyond.any():
+        warnings.warn(f"{int(beyond.sum())} input point(s) lie beyond the model's range of {float(limit):g} m (up to "
+                      f"{float(sparse.max()):.1f} m); it predicts at most {float(limit):g} m there", PredictionWarning,
+                      stacklevel=4)
 
 
 def _hw(shape) -> str:

@@ -75,7 +75,7 @@ def write_prediction(
     """Write a prediction's files (see :func:`output_names`) into ``out_dir``, all or none.
 
     Metric depth: a uint16 PNG in ``unit`` (default the unit its sparse input was read
-    in, ``prediction.depth_unit``: KITTI's depth*256 unless told; 0 = no prediction), or a
+    in, ``prediction.depth_unit``: KITTI's depth*256 unless told), or a
     ``.npy`` of float32 metres when ``unit`` is ``"npy"``; and a colour preview
     (near bright, far dark, invalid black) with a colour bar in metres underneath; with
     ``K`` also a coloured PLY point cloud of the valid pixels. Relative depth:
