@@ -44,6 +44,17 @@ def indoor_rgbd_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    """A private ``$DEPTHSENSE_CACHE`` for the onnxruntime tests: the shipped model is exported
+    into it once (30-120 s on 2 busy cores) and reused by every test of the session."""
+    pytest.importorskip("onnxruntime")
+    root = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEPTHSENSE_CACHE", str(root))
+        yield root
+
+
 @pytest.fixture
 def disk_full_after(monkeypatch):
     """``disk_full_after(n)``: depthsense.io's one writer (``_write_file``, every atomic

@@ -8,6 +8,7 @@
     depthsense-infer --image-dir imgs --sparse-dir lidar --checkpoint best.pt --out out
     depthsense-infer --kitti-submission submission --data-root KITTI --checkpoint best.pt
     depthsense-infer --export-onnx model.onnx --checkpoint runs/unet/best.pt
+    depthsense-infer image.png sparse.png --runtime onnxruntime  # ONNX Runtime on the CPU
 
 Outputs for image ``<name>.png``: ``<name>_depth.png`` (KITTI uint16, depth*256; every
 pixel predicted: pixels a model leaves at 0 m are filled from the nearest predicted
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
                    help="classical model option (repeatable, with --model), e.g. --model ip_basic --model-arg blur=bilateral")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    m.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
+                   help="torch: the PyTorch model; onnxruntime: its ONNX graph in ONNX Runtime on the CPU "
+                        "(exported once into the cache, $DEPTHSENSE_CACHE or ~/.cache/depthsense)")
     m.add_argument("--about", action="store_true",
                    help="print what the shipped pretrained model (or --checkpoint's model) was trained on, its "
                         "command and scores, and exit")
@@ -127,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     inference.check_output_dir(out, option="--kitti-submission" if mode == "kitti" else "--out")
     pairing = _pairing(args, inference, mode, K)
     _refuse_overwriting_inputs(args, inference, mode, out, pairing, K)
+    if args.runtime != "torch":
+        print(f"runtime: {args.runtime} (the first run exports the model into the cache, 10-60 s)", flush=True)
     predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args),
-                                    depth_unit=args.depth_unit)
+                                    depth_unit=args.depth_unit, runtime=args.runtime,
+                                    log=lambda line: print(line, flush=True))
     if predictor.pretrained:
         print("no --checkpoint or --model given: using the pretrained completion model shipped with DepthSense "
               "(--about says what it is; --model ip_basic for the classical fill)")

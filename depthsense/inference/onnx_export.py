@@ -17,7 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,6 @@ from torch import nn
 
 from depthsense.config import UsageError
 from depthsense.errors import DepthFileError, DepthSenseError
-from depthsense.inference.predictor import Predictor
 from depthsense.io import atomic_output, os_error_in, remove_stale_temps
 
 __all__ = ["OnnxExport", "OnnxParityError", "export_onnx", "check_onnx_destination"]
@@ -59,7 +58,7 @@ class OnnxExport:
 
 
 def export_onnx(
-    model: Predictor | nn.Module,
+    model: nn.Module | Any,
     path: str | os.PathLike,
     exporter: str = "auto",
     check_sizes: Sequence[tuple[int, int]] = ((64, 208), (45, 77)),
@@ -78,7 +77,8 @@ def export_onnx(
     is written atomically and only if the check passes.
 
     Args:
-        model: a :class:`Predictor` or a DepthSense model (learned).
+        model: a :class:`~depthsense.inference.Predictor` (its ``model``) or a DepthSense
+            model (learned).
         path: destination ``.onnx``.
         exporter: ``"auto"`` (dynamo, falling back to TorchScript on failure),
             ``"dynamo"`` or ``"torchscript"``.
@@ -101,8 +101,10 @@ def export_onnx(
         raise UsageError(f"--onnx-exporter {exporter!r}: expected auto, dynamo or torchscript.")
     path = check_onnx_destination(path)
     say = log or (lambda _msg: None)
-    net = model.model if isinstance(model, Predictor) else model
-    if isinstance(model, Predictor) and model.channels_last:  # export the plain NCHW graph
+    # A Predictor is taken by what it holds (importing it here would close an import cycle:
+    # the Predictor's onnxruntime runtime exports through this module).
+    net = model if isinstance(model, nn.Module) else model.model
+    if getattr(model, "channels_last", False):  # a Predictor's model: export the plain NCHW graph
         net = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
     name = getattr(net, "name", type(net).__name__)
     if not getattr(net, "learned", True):

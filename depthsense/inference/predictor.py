@@ -25,6 +25,11 @@ Behaviour worth knowing:
   map that would look like a successful run. :meth:`Predictor.predict_files` raises
   :class:`DepthFileError` naming the file; :meth:`Predictor.predict` raises
   :class:`ShapeError`.
+* **Runtime.** ``runtime="torch"`` (default) runs the PyTorch model; ``"onnxruntime"``
+  runs its exported ONNX graph with ONNX Runtime on the CPU
+  (:class:`depthsense.inference.onnx_runtime.OnnxRuntimeModel`: exported once into the
+  cache, pre-fills computed beside the graph). Both give the same depth within float
+  rounding (tests/test_onnx_runtime.py, on a real KITTI frame).
 * **Relative depth.** A model without sparse input (``monocular``) predicts relative
   depth with unknown scale and shift, larger = farther (``Predictor.relative``; written
   by :func:`depthsense.inference.writers.relative_to_uint16`).
@@ -36,7 +41,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -94,6 +99,10 @@ class Predictor:
             ``torch.device``.
         model_args: constructor options of a classical model (e.g. ``{"blur":
             "bilateral"}``); not allowed with a checkpoint, whose config is used.
+        depth_unit: unit of the sparse depth files :meth:`read_inputs` reads (``kitti``).
+        runtime: ``"torch"`` or ``"onnxruntime"`` (learned depth-only models on the CPU;
+            the first use exports the graph into the cache, 10-60 s).
+        log: called with one line per stage of such an export.
 
     Attributes:
         model: the ``nn.Module`` in eval mode on ``device``.
@@ -103,12 +112,16 @@ class Predictor:
         needs_rgb, needs_sparse: what :meth:`predict` requires.
         heads: the model's extra heads (``("conf", "fg")``, or empty), see :meth:`predict_heads`.
         checkpoint, step: the checkpoint path and training step (None for classical).
+        runtime: ``"torch"`` or ``"onnxruntime"``; ``onnx`` the
+            :class:`~depthsense.inference.onnx_runtime.OnnxRuntimeModel` (or None).
 
     Raises:
         CheckpointError: unreadable / foreign / code-carrying checkpoint, or weights
             that do not fit (naming the first missing and unexpected keys).
         UsageError: a learned model name without a checkpoint, a model name that
-            contradicts the checkpoint, or bad ``model_args``.
+            contradicts the checkpoint, bad ``model_args``, an unknown ``runtime`` (the
+            message names the alternatives), or ``onnxruntime`` for a classical model, a
+            model with extra heads or a CUDA device.
         KeyError: unknown model name (the message lists the known names).
     """
 
@@ -120,7 +133,12 @@ class Predictor:
         model_args: dict[str, Any] | None = None,
         *,
         depth_unit: str | float | None = None,
+        runtime: str = "torch",
+        log: Callable[[str], None] | None = None,
     ) -> None:
+        from depthsense.inference.onnx_runtime import OnnxRuntimeModel, check_runtime
+
+        self.runtime = check_runtime(runtime)
         try:
             self.depth_unit = parse_depth_unit(depth_unit)
         except ValueError as exc:
@@ -167,9 +185,16 @@ class Predictor:
                     "model without a checkpoint (--model ip_basic or --model nearest)."
                 )
             net = net.to(self.device)
+        self.onnx: OnnxRuntimeModel | None = None
+        if self.runtime == "onnxruntime":
+            if self.device.type != "cpu":
+                raise UsageError(f"--runtime onnxruntime runs on the CPU; got --device {self.device}. Pass "
+                                 "--device cpu, or --runtime torch for the GPU")
+            self.onnx = OnnxRuntimeModel(net.eval(), log=log)
         # channels_last is faster on CPU for every learned model (1.1-1.4x at 1216x352,
         # benchmarks/README.md); classical models are numpy/OpenCV and unaffected.
-        self.channels_last: bool = self.device.type == "cpu" and bool(getattr(net, "learned", True))
+        self.channels_last: bool = (self.device.type == "cpu" and bool(getattr(net, "learned", True))
+                                    and self.onnx is None)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model: nn.Module = net.eval()
@@ -190,7 +215,8 @@ class Predictor:
         else:
             src = f"{self.name} (classical, no learned weights)"
         kind = "RELATIVE depth (not metres)" if self.relative else "metric depth (metres)"
-        return f"{src} on {self.device}; outputs {kind}"
+        via = f" via onnxruntime ({self.onnx.path})" if self.onnx is not None else ""
+        return f"{src} on {self.device}{via}; outputs {kind}"
 
     # ------------------------------------------------------------------ prediction
 
@@ -255,7 +281,12 @@ class Predictor:
                 r = torch.from_numpy(rgb_a).to(self.device).permute(2, 0, 1)[None].contiguous()
             if self.channels_last:
                 s, m, r = (None if t is None else t.contiguous(memory_format=torch.channels_last) for t in (s, m, r))
-            y = self.model(s, m, r, return_heads=True) if self.heads else {"depth": self.model(s, m, r)}
+            if self.onnx is not None:
+                y = {"depth": self.onnx(s, m, r)}
+            elif self.heads:
+                y = self.model(s, m, r, return_heads=True)
+            else:
+                y = {"depth": self.model(s, m, r)}
             out = {}
             for key in ("depth", "conf", "fg"):
                 if key not in y:
