@@ -406,8 +406,9 @@ class DepthDataset(Dataset):
 
     @property
     def pattern(self) -> "SensorPattern | None":
-        """The sensor pattern every sample's input is made with (:meth:`set_pattern`), or ``None``."""
-        return self.sparsity.pattern
+        """The sensor pattern every sample's input is made with (:meth:`set_pattern`), or ``None``
+        (also while a :meth:`set_sparsity_mix` draws the input per sample)."""
+        return None if self._mix is not None else self.sparsity.pattern
 
     @property
     def density(self) -> float | None:
