@@ -57,12 +57,12 @@ def onnx_cache(tmp_path_factory):
 
 @pytest.fixture
 def disk_full_after(monkeypatch):
-    """``disk_full_after(n)``: depthsense.io's one writer (``_write_file``, every atomic
+    """``disk_full_after(n)``: depthsense.atomic's one writer (``_write_file``, every atomic
     write) writes ``n`` files, then fails with ENOSPC as a full disk does; returns the list
     of paths it was asked to write (temporary names, in order)."""
     import errno
 
-    import depthsense.io as dio
+    import depthsense.atomic as dio
 
     real = dio._write_file
 

@@ -21,7 +21,7 @@ FOLDERS = {"depthsense": "depthsense", "data": "depthsense.data", "losses": "dep
 """Source folder -> the package it installs as (pyproject's package-dir)."""
 
 LOWER = ("depthsense.models", "depthsense.losses", "depthsense.data")
-LEAVES = ("depthsense.errors", "depthsense.io", "depthsense.metrics", "depthsense.check")
+LEAVES = ("depthsense.errors", "depthsense.io", "depthsense.atomic", "depthsense.metrics", "depthsense.check")
 """What the lower packages may import besides themselves (ARCHITECTURE.md section 1)."""
 
 STAGES = {

@@ -53,7 +53,7 @@ def test_bad_file_read_by_a_worker_is_one_line(root, tmp_path, capsys):
 
 
 def test_full_disk_is_one_line(root, tmp_path, capsys, monkeypatch):
-    import depthsense.io as dio
+    import depthsense.atomic as dio
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from depthsense import io
+from depthsense import atomic
 from depthsense.errors import DepthFileError, ShapeError
 
 
@@ -305,7 +306,7 @@ def test_a_set_of_files_is_replaced_together_or_not_at_all(tmp_path, monkeypatch
 
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     io.atomic_write_files({a: b"old a", b: b"old b"})
-    real, calls = io._write_file, []
+    real, calls = atomic._write_file, []
 
     def fill_up(path, data):
         calls.append(path)
@@ -313,7 +314,7 @@ def test_a_set_of_files_is_replaced_together_or_not_at_all(tmp_path, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(io, "_write_file", fill_up)
+    monkeypatch.setattr(atomic, "_write_file", fill_up)
     with pytest.raises(DepthFileError, match=r"b\.png: cannot write \(No space left on device\); free disk space"):
         io.atomic_write_files({a: b"new a", b: b"new b"})
     assert a.read_bytes() == b"old a" and b.read_bytes() == b"old b"  # not a new a next to an old b
@@ -431,7 +432,7 @@ def test_remove_stale_temps_takes_only_a_dead_or_old_writers_files(tmp_path):
 
 def test_temp_names_carry_the_writer_pid(tmp_path, monkeypatch):
     seen = []
-    real = io._write_file
-    monkeypatch.setattr(io, "_write_file", lambda path, data: (seen.append(path.name), real(path, data)))
+    real = atomic._write_file
+    monkeypatch.setattr(atomic, "_write_file", lambda path, data: (seen.append(path.name), real(path, data)))
     io.atomic_write_bytes(tmp_path / "a.json", b"{}")
     assert seen[0].startswith(f".a.json.{os.getpid()}-") and seen[0].endswith(".tmp.json")
