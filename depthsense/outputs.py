@@ -17,6 +17,7 @@ from depthsense.errors import DepthFileError
 
 __all__ = [
     "check_output_dir",
+    "remove_killed_writes",
     "make_output_dir",
     "refuse_overwrite",
     "refuse_shared_outputs",
@@ -65,6 +66,28 @@ def make_output_dir(out: str | os.PathLike, what: str = "output directory", opti
     except OSError as exc:
         raise DepthFileError(f"{option} {out}: not writable ({exc.strerror}); choose a writable {what}") from None
     return out
+
+
+def remove_killed_writes(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files of atomic writes into ``folder`` whose process is gone
+    (kill -9), with one ``note:`` line saying how many; writes in progress are left alone.
+
+    For commands that write into a folder without holding a run lock (infer,
+    project-lidar, make-synthetic); runs and reports remove their own files' temporaries
+    under their lock (:mod:`depthsense.runlock`).
+
+    ``recursive`` also looks in every folder below (a generated data set's tree).
+    """
+    from depthsense.atomic import remove_stale_temps
+    from depthsense.cli import print_note
+
+    folder = Path(folder)
+    folders = [folder] if not recursive else [Path(d) for d, _, _ in os.walk(folder)]
+    removed = [p for f in folders for p in remove_stale_temps(f)]
+    if removed:
+        print_note(f"removed {len(removed)} temporary file(s) that an interrupted write left in {folder} "
+                   f"(e.g. {removed[0].name})")
+    return removed
 
 
 def refuse_overwrite(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike],

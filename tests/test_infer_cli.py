@@ -834,3 +834,32 @@ def test_model_arg_without_model_is_refused_not_a_silent_switch(tmp_path, capsys
     assert not (tmp_path / "o").exists()
     assert main([str(image), str(sparse), "--model", "ip_basic", "--model-arg", "blur=bilateral",
                  "--out", str(tmp_path / "o")]) == 0
+
+
+# --------------------------------------------------------------------------- issue 25 item 12
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_an_interrupted_writes_temp_files_are_removed_by_the_next_run(tmp_path, frame, capsys):
+    """kill -9 during a write leaves a hidden temp file; the next infer into that folder
+    removes it (its writer is gone) with one note, and keeps a live writer's and the user's."""
+    image, sparse = write_pair(tmp_path / "in", frame)
+    out = tmp_path / "o"
+    out.mkdir()
+    dead = out / f".img_depth.png.{_dead_pid()}-k9x.tmp.png"
+    live = out / f".img_depth.png.{os.getpid()}-run.tmp.png"  # a write in progress elsewhere
+    users = out / ".notes.tmp.txt"
+    for p in (dead, live, users):
+        p.write_bytes(b"half")
+    assert main([str(image), str(sparse), "--model", "nearest", "--out", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "temporary file(s)" in line]
+    assert not dead.exists() and live.exists() and users.exists()
+    assert len(notes) == 1 and notes[0].startswith("note: removed 1 temporary file(s)") and dead.name in notes[0]

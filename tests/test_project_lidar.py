@@ -261,3 +261,29 @@ def test_notes_are_note_lines_not_python_warnings(kitti_object_root, root_of, tm
     root = root_of({"000010": ("000010", {"velodyne": pts.tobytes()}), "000021": ("000021", {})})
     rc, out, err = _run(["--data-root", root, "--out-dir", tmp_path / "p", "--no-progress"], capsys)
     assert rc == 0 and err == "" and out.count("note: ") == 1 and "000010.png: " in out and "were clipped" in out
+
+
+def test_both_modes_remove_the_temp_files_a_killed_run_left(kitti_object_root, tmp_path, capsys):
+    """A killed project-lidar leaves hidden temp files next to its outputs; the next run into
+    that folder removes those whose writer is gone, with a note (issue 25 item 12)."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    scan, calib, image = _files(kitti_object_root)
+    out_dir = tmp_path / "p"
+    out_dir.mkdir()
+    stale = [out_dir / f".000010.png.{proc.pid}-q1.tmp.png", out_dir / f".d.png.{proc.pid}-q2.tmp.png"]
+    live = out_dir / f".other.png.{os.getpid()}-q3.tmp.png"
+    for p in (*stale, live):
+        p.write_bytes(b"half")
+    rc, out, err = _run([scan, "--calib", calib, "--image", image, "--out", out_dir / "d.png"], capsys)
+    assert rc == 0, err
+    assert "note: removed 2 temporary file(s)" in out and not any(p.exists() for p in stale) and live.exists()
+    stale[0].write_bytes(b"half")
+    rc, out, err = _run(["--data-root", kitti_object_root, "--split", "report", "--out-dir", out_dir,
+                         "--no-progress"], capsys)
+    assert rc == 0, err
+    assert "note: removed 1 temporary file(s)" in out and not stale[0].exists() and live.exists()

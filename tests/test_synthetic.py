@@ -515,3 +515,21 @@ def _distance_to_depth_edge(g: np.ndarray) -> np.ndarray:
     filled = np.where(g > 0, g, 1e4).astype(np.float32)
     edge = cv2.dilate(filled, kernel) / cv2.erode(filled, kernel) > 1.1
     return cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 5)
+
+
+def test_cli_removes_the_temp_files_a_killed_run_left_anywhere_in_its_tree(tmp_path, capsys):
+    """kill -9 during make-synthetic leaves hidden temp files deep in the layout; a rerun into
+    the same --out removes those whose writer is gone (issue 25 item 12)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    deep = tmp_path / "o" / "train" / "2011_09_26_drive_0001_sync" / "proj_depth"
+    deep.mkdir(parents=True)
+    stale = deep / f".0000000003.png.{proc.pid}-ab1.tmp.png"
+    stale.write_bytes(b"half")
+    small = ["--height", "32", "--width", "96", "--frames", "2", "--no-progress"]
+    assert make_synthetic.main(["--out", str(tmp_path / "o"), *small]) == 0
+    assert not stale.exists()
+    assert "note: removed 1 temporary file(s)" in capsys.readouterr().out

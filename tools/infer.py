@@ -51,6 +51,7 @@ from depthsense.config import (
     written_so_far,
 )
 from depthsense.errors import DepthSenseError
+from depthsense.outputs import remove_killed_writes
 
 PROG = "depthsense-infer"
 
@@ -171,6 +172,7 @@ def _single(args, inference, predictor, out: Path, K) -> int:
     pred = predictor.predict_files(args.image, args.sparse)
     _unit_note(args, pred)
     inference.make_output_dir(out)
+    remove_killed_writes(out)  # of an earlier run that was killed mid-write
     written = inference.write_prediction(out, Path(args.image).stem, pred, K, args.min_conf, args.out_unit)
     _report(written, pred.relative, args.out_unit or pred.depth_unit)
     return 0
@@ -272,6 +274,7 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
                              "RELATIVE depth; drop the intrinsics.")
     problems = list(pairing.problems)
     inference.make_output_dir(out)
+    remove_killed_writes(out)  # of an earlier run that was killed mid-write
     if kitti:
         ours = {s.name for _, s in pairing.pairs}
         others = [p.name for p in out.iterdir() if p.name not in ours]

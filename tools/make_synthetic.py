@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from depthsense.config import OneLineParser, UsageError, run_cli
+from depthsense.outputs import remove_killed_writes
 from depthsense.data.synthetic import (
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
@@ -59,6 +60,7 @@ def _main(argv: list[str] | None) -> int:
         raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror}); choose a writable directory.") from None
     if not os.access(out, os.W_OK):
         raise UsageError(f"--out {out}: directory is not writable; choose a writable directory.")
+    remove_killed_writes(out, recursive=True)  # of an earlier run that was killed
     lidar = LidarSpec() if args.lidar == "hdl64" else None
     try:
         summary = generate(

@@ -42,6 +42,7 @@ from depthsense.config import (
     run_cli,
     written_so_far,
 )
+from depthsense.outputs import remove_killed_writes
 
 __all__ = ["main", "cli"]
 
@@ -116,6 +117,7 @@ def _project_one(args: argparse.Namespace) -> int:
         for path in files:
             if path.parent != Path(""):
                 make_output_dir(path.parent, "folder for the output")
+                remove_killed_writes(path.parent)
         atomic_write_files(files)  # the depth PNG and its overlay together, or neither
     print(f"{out}: {int((depth > 0).sum())} points ({100 * (depth > 0).mean():.2f}% of {size[1]}x{size[0]} pixels)"
           + (f"; overlay {overlay}" if overlay else ""))
@@ -142,6 +144,7 @@ def _project_folder(args: argparse.Namespace) -> int:
                      [p for rec in ds.samples for p in (rec.rgb, rec.sparse, rec.calib)],
                      fix="choose another --out-dir (inputs are never written over)")
     make_output_dir(out_dir, "folder for the projected PNGs", option="--out-dir")
+    remove_killed_writes(out_dir)  # of an earlier run that was killed mid-write
     bar = None
     if args.progress:
         from tqdm import tqdm
