@@ -202,3 +202,22 @@ def test_the_recorded_command_holds_no_absolute_path(tmp_path, monkeypatch):
                           "--frames", "8"])
     assert args == ["--out", "final", "--real-root=../shared", "--install", "--frames", "8"]
     assert not any(os.path.isabs(a.split("=")[-1]) for a in args)
+
+
+def test_tiny_pretrain_with_its_evaluation_scores_every_world(tmp_path, monkeypatch, kitti_object_root,
+                                                              indoor_rgbd_root):
+    """The whole recipe with the evaluation the shipped card records: street sweep, real report
+    frames, indoor report split and synthetic rooms, each a report and a score in the card."""
+    from depthsense.checkpoint import load_checkpoint
+    from depthsense.experiments.pretrain import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--frames", "6", "--size", "64x192", "--indoor-frames", "4", "--indoor-size", "64x96",
+            "--steps-synthetic", "2", "--steps-real", "2", "--batch-size", "2", "--crop", "48x96", "--width", "4",
+            "--workers", "0", "--no-progress", "--real-root", str(kitti_object_root), "--indoor-root",
+            str(indoor_rgbd_root), "--eval-frames", "4", "--eval-size", "64x192", "--eval-images", "2", "--out", "pt"]
+    assert main(argv) == 0
+    scores = load_checkpoint(tmp_path / "pt" / "pretrained.pt")["about"]["scores"]
+    assert set(scores) == {"synthetic_demo_val", "synthetic_indoor_val", "real_report_frames", "indoor_report_split"}
+    for report in ("report_synthetic", "report_indoor_synthetic", "report_real", "report_indoor"):
+        assert (tmp_path / "pt" / report / "report.md").is_file(), report

@@ -207,36 +207,36 @@ class _Sources:
         self.dev_sources = dev_sources
 
 
-def _synthetic(root: Path, args: argparse.Namespace) -> Path:
-    from depthsense.data import synthetic
-
+def _render_once(root: Path, what: str, render) -> Path:
+    """``render(root)`` unless an earlier run finished it (``root/.complete``): a killed
+    rebuild re-renders a half-written folder and reuses a finished one."""
     done = root / ".complete"
     if done.exists():
         print(f"[data] reusing {root}", flush=True)
         return root
-    h, w = parse_crop(args.size)
-    val = max(2, args.frames // 10)
-    print(f"[data] rendering {args.frames} synthetic street frames ({h}x{w}, seed {args.seed}) into {root}", flush=True)
-    synthetic.generate(root, layout="kitti", frames=args.frames, seed=args.seed, height=h, width=w,
-                       splits={"train": args.frames - val, "val": val, "val_selection": 0, "test": 0},
-                       progress=args.progress)
+    print(f"[data] rendering {what} into {root}", flush=True)
+    render(root)
     done.write_text("ok\n")
     return root
+
+
+def _synthetic(root: Path, args: argparse.Namespace) -> Path:
+    from depthsense.data import synthetic
+
+    h, w = parse_crop(args.size)
+    val = max(2, args.frames // 10)
+    return _render_once(root, f"{args.frames} synthetic street frames ({h}x{w}, seed {args.seed})", lambda r: (
+        synthetic.generate(r, layout="kitti", frames=args.frames, seed=args.seed, height=h, width=w,
+                           splits={"train": args.frames - val, "val": val, "val_selection": 0, "test": 0},
+                           progress=args.progress)))
 
 
 def _indoor(root: Path, args: argparse.Namespace) -> Path:
     from depthsense.data.synthetic_indoor import generate_indoor
 
-    done = root / ".complete"
-    if done.exists():
-        print(f"[data] reusing {root}", flush=True)
-        return root
     h, w = parse_crop(args.indoor_size)
-    print(f"[data] rendering {args.indoor_frames} synthetic indoor frames ({h}x{w}, seed {args.seed}) into {root}",
-          flush=True)
-    generate_indoor(root, frames=args.indoor_frames, seed=args.seed, height=h, width=w, progress=args.progress)
-    done.write_text("ok\n")
-    return root
+    return _render_once(root, f"{args.indoor_frames} synthetic indoor frames ({h}x{w}, seed {args.seed})", lambda r: (
+        generate_indoor(r, frames=args.indoor_frames, seed=args.seed, height=h, width=w, progress=args.progress)))
 
 
 def _datasets(src: _Sources, real: bool, crop: tuple[int, int], args: argparse.Namespace):
@@ -354,17 +354,16 @@ def _evaluate(ckpt: Path, out: Path, real_root: Path | None, indoor_root: Path |
     scores: dict[str, Any] = {}
     baselines = ("ip_basic", "nearest")
     demo = out / "demo_data"  # the frames `make demo` evaluates on (seed 0, 48 frames, 352x1216)
-    if not (demo / ".complete").exists():
-        h, w = parse_crop(args.eval_size)
-        synthetic.generate(demo, layout="kitti", frames=args.eval_frames, seed=0, height=h, width=w)
-        (demo / ".complete").write_text("ok\n")
+    h, w = parse_crop(args.eval_size)
+    _render_once(demo, f"{args.eval_frames} street evaluation frames (seed 0)", lambda r: synthetic.generate(
+        r, layout="kitti", frames=args.eval_frames, seed=0, height=h, width=w))
     runs = [("synthetic_demo_val", EvalConfig(dataset="synthetic", data_root=str(demo), split="val",
                                               max_images=6, out=str(out / "report_synthetic")))]
     indoor_val = out / "indoor_val"  # a synthetic indoor sweep of frames never trained on (seed 0)
-    if not (indoor_val / ".complete").exists():
-        h, w = parse_crop(args.indoor_size)
-        generate_indoor(indoor_val, frames=12 if not args.eval_images else args.eval_images, seed=0, height=h, width=w)
-        (indoor_val / ".complete").write_text("ok\n")
+    h, w = parse_crop(args.indoor_size)
+    n_indoor = args.eval_images or 12
+    _render_once(indoor_val, f"{n_indoor} indoor evaluation frames (seed 0)", lambda r: generate_indoor(
+        r, frames=n_indoor, seed=0, height=h, width=w))
     runs.append(("synthetic_indoor_val", EvalConfig(dataset="rgbd", data_root=str(indoor_val), split="all",
                                                     patterns=EVAL_PATTERNS, out=str(out / "report_indoor_synthetic"))))
     if real_root is not None:
