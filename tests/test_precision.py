@@ -62,3 +62,29 @@ def test_bf16_support_names_the_missing_instructions(monkeypatch):
     assert "AVX512-BF16 or AMX" in precision_mod.bf16_support(torch.device("cpu"))
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert precision_mod.bf16_support(torch.device("cpu")) is None
+
+
+def test_cli_precision_bf16_writes_depth_close_to_fp32(monkeypatch, tmp_path, capsys):
+    from depthsense.data.synthetic import render_frame
+    from depthsense.io import read_depth, write_depth, write_rgb
+    from depthsense.tools import infer
+
+    monkeypatch.setattr(precision_mod, "bf16_support", lambda device: None)
+    f = render_frame(3, 0, 96, 320)
+    write_rgb(tmp_path / "img.png", f.rgb)
+    write_depth(tmp_path / "sparse.png", f.sparse)
+    args = [str(tmp_path / "img.png"), str(tmp_path / "sparse.png"), "--device", "cpu"]
+    assert infer.main(args + ["--precision", "bf16", "--out", str(tmp_path / "b")]) == 0
+    assert "in bf16" in capsys.readouterr().out
+    assert infer.main(args + ["--out", str(tmp_path / "f")]) == 0
+    bf, fp = read_depth(tmp_path / "b" / "img_depth.png"), read_depth(tmp_path / "f" / "img_depth.png")
+    valid = fp > 0
+    assert valid.mean() > 0.9 and np.median(np.abs(bf - fp)[valid] / fp[valid]) < 0.002
+
+
+def test_cli_unknown_precision_is_one_line(capsys):
+    from depthsense.tools import infer
+
+    assert infer.cli_main(["a.png", "b.png", "--precision", "int4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "fp32" in err and "bf16" in err
