@@ -1,5 +1,8 @@
 """Real-time figures of the installed default model: torch vs onnxruntime vs IP-Basic in one run.
 
+The torch runtime runs in fp32 and, where the CPU has bf16 instructions, also in bf16
+(``torch-bf16``, ``Predictor(precision="bf16")``).
+
     python benchmarks/bench_runtime.py [--quick] [--threads 2]
 
 Everything goes through :class:`depthsense.inference.Predictor` as ``depthsense-infer`` runs
@@ -40,8 +43,11 @@ from _timing import markdown_table, set_threads  # noqa: E402
 
 from depthsense.data.synthetic import render_frame  # noqa: E402
 from depthsense.inference import Predictor  # noqa: E402
+from depthsense.inference.precision import bf16_support  # noqa: E402
 
-RUNTIMES = ("ip_basic", "torch", "onnxruntime")
+RUNTIMES = ("ip_basic", "torch", "onnxruntime") + (("torch-bf16",) if bf16_support(torch.device("cpu")) is None else ())
+"""Columns: IP-Basic, the default model in torch and in onnxruntime, and in torch with
+``precision="bf16"`` where the CPU has bf16 instructions."""
 SWEEP_MP = (0.2, 0.4, 1.0, 2.0, 4.0)
 
 
@@ -64,6 +70,8 @@ def cpu_model() -> str:
 def make_predictor(runtime: str) -> Predictor:
     if runtime == "ip_basic":
         return Predictor(model="ip_basic", device="cpu")
+    if runtime == "torch-bf16":
+        return Predictor(device="cpu", precision="bf16")
     return Predictor(device="cpu", runtime=runtime)
 
 

@@ -361,7 +361,12 @@ class UNetBase(DepthModel):
 
     def _blend(self, y: Tensor, fills: Tensor) -> Tensor:
         """Coarse depth = softmax-weighted blend of the fills + the predicted correction
-        (``norm="image"``: the log of the blend + a bounded log correction)."""
+        (``norm="image"``: the log of the blend + a bounded log correction).
+
+        In float32 also under bf16 autocast: blend weights with bf16's 8-bit mantissa
+        move every output pixel by up to ~0.4 % of its depth (MAE +2.5 % at dense inputs),
+        the rest of the network's bf16 rounding costs < 0.1 %."""
+        y = y.float()
         if fills.shape[1] == 1:
             blend = fills
         else:

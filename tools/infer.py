@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
                    help="torch: the PyTorch model; onnxruntime: its ONNX graph in ONNX Runtime on the CPU "
                         "(exported once into the cache, $DEPTHSENSE_CACHE or ~/.cache/depthsense)")
+    m.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="fp32: as trained; bf16: bfloat16 autocast with --runtime torch on CPUs with AVX512-BF16 "
+                        "or AMX (about 1.2x faster at 1216x352, RMSE and MAE within 0.1 %%; benchmarks/README.md)")
     m.add_argument("--about", action="store_true",
                    help="print what the shipped pretrained model (or --checkpoint's model) was trained on, its "
                         "command and scores, and exit")
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runtime != "torch":
         print(f"runtime: {args.runtime} (the first run exports the model into the cache, 10-60 s)", flush=True)
     predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args),
-                                    depth_unit=args.depth_unit, runtime=args.runtime,
+                                    depth_unit=args.depth_unit, runtime=args.runtime, precision=args.precision,
                                     log=lambda line: print(line, flush=True))
     if predictor.pretrained:
         print("no --checkpoint or --model given: using the pretrained completion model shipped with DepthSense "

@@ -51,6 +51,7 @@ from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkp
 from depthsense.config import UsageError, build_model_from_options, resolve_device
 from depthsense.errors import CheckpointError, DepthFileError, ShapeError
 from depthsense.io import parse_depth_unit, read_depth, read_rgb
+from depthsense.inference.precision import precision_context
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
 
@@ -102,6 +103,8 @@ class Predictor:
         depth_unit: unit of the sparse depth files :meth:`read_inputs` reads (``kitti``).
         runtime: ``"torch"`` or ``"onnxruntime"`` (learned depth-only models on the CPU;
             the first use exports the graph into the cache, 10-60 s).
+        precision: ``"fp32"`` (default) or ``"bf16"`` (autocast, on CPUs/GPUs with native
+            bf16 only; see :mod:`depthsense.inference.precision`).
         log: called with one line per stage of such an export.
 
     Attributes:
@@ -134,9 +137,11 @@ class Predictor:
         *,
         depth_unit: str | float | None = None,
         runtime: str = "torch",
+        precision: str = "fp32",
         log: Callable[[str], None] | None = None,
     ) -> None:
         from depthsense.inference.onnx_runtime import OnnxRuntimeModel, check_runtime
+        from depthsense.inference.precision import check_precision
 
         self.runtime = check_runtime(runtime)
         try:
@@ -144,6 +149,7 @@ class Predictor:
         except ValueError as exc:
             raise UsageError(f"--depth-unit: {exc}") from None
         self.device = resolve_device(device) if isinstance(device, str) or device is None else torch.device(device)
+        self.precision = check_precision(precision, self.device, self.runtime)
         model_args = dict(model_args or {})
         self.default_model_used = checkpoint is None and model is None
         if self.default_model_used and model_args:  # would silently swap the shipped model for ip_basic
@@ -191,10 +197,11 @@ class Predictor:
                 raise UsageError(f"--runtime onnxruntime runs on the CPU; got --device {self.device}. Pass "
                                  "--device cpu, or --runtime torch for the GPU")
             self.onnx = OnnxRuntimeModel(net.eval(), log=log)
-        # channels_last is faster on CPU for every learned model (1.1-1.4x at 1216x352,
-        # benchmarks/README.md); classical models are numpy/OpenCV and unaffected.
+        # channels_last is faster on CPU for every learned model in fp32 (1.1-1.4x at
+        # 1216x352, benchmarks/README.md), but not under bf16 autocast (no faster than
+        # fp32 channels_last there); classical models are numpy/OpenCV and unaffected.
         self.channels_last: bool = (self.device.type == "cpu" and bool(getattr(net, "learned", True))
-                                    and self.onnx is None)
+                                    and self.onnx is None and self.precision == "fp32")
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model: nn.Module = net.eval()
@@ -216,6 +223,7 @@ class Predictor:
             src = f"{self.name} (classical, no learned weights)"
         kind = "RELATIVE depth (not metres)" if self.relative else "metric depth (metres)"
         via = f" via onnxruntime ({self.onnx.path})" if self.onnx is not None else ""
+        via += " in bf16" if self.precision == "bf16" else ""
         return f"{src} on {self.device}{via}; outputs {kind}"
 
     # ------------------------------------------------------------------ prediction
@@ -283,10 +291,9 @@ class Predictor:
                 s, m, r = (None if t is None else t.contiguous(memory_format=torch.channels_last) for t in (s, m, r))
             if self.onnx is not None:
                 y = {"depth": self.onnx(s, m, r)}
-            elif self.heads:
-                y = self.model(s, m, r, return_heads=True)
             else:
-                y = {"depth": self.model(s, m, r)}
+                with precision_context(self.precision, self.device):
+                    y = self.model(s, m, r, return_heads=True) if self.heads else {"depth": self.model(s, m, r)}
             out = {}
             for key in ("depth", "conf", "fg"):
                 if key not in y:
