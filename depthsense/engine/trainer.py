@@ -1,9 +1,10 @@
-"""The training loop: one ``train_step`` wrapped by logging, validation and checkpoints.
+"""The training loop: one ``train_step`` wrapped by hooks (logging, validation, checkpoints).
 
 A :class:`Trainer` owns model, loss, optimiser, scheduler and the position in the data;
-:func:`depthsense.engine.run.train` builds it from a :class:`TrainConfig`. There are no
-hooks yet: ``fit`` calls progress bar, TensorBoard, validation and checkpointing itself
-(``_after_step``). Design points:
+:func:`depthsense.engine.run.train` builds it from a :class:`TrainConfig`. ``fit`` only
+loops: the progress bar, TensorBoard, validation and checkpoints are hooks
+(:mod:`depthsense.engine.hooks`) called before the first step, after every step and at
+the end; :meth:`Trainer.validate` returns metrics and writes nothing. Design points:
 
 * Exact resume. Data order is a permutation drawn from ``seed + epoch`` (never from the
   global RNG, :class:`depthsense.engine.sampler.EpochSampler`), augmentation is seeded
@@ -31,7 +32,6 @@ hooks yet: ``fit`` calls progress bar, TensorBoard, validation and checkpointing
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import threading
@@ -39,7 +39,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -49,11 +49,11 @@ from depthsense import checkpoint as ckpt_io
 from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, jsonable
 from depthsense.data.loader import worker_safe_loader
 from depthsense.engine.distributed import DistInfo
+from depthsense.engine.hooks import HookBase, default_hooks
 from depthsense.engine.sampler import EpochSampler
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.evaluation.heads_metrics import HeadsAccumulator
-from depthsense.io import atomic_write_bytes
-from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
+from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, MetricAccumulator
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"]
 
@@ -97,7 +97,7 @@ class TrainResult:
 
 
 class Trainer:
-    """Owns the loop; callbacks (log, validate, checkpoint) run around ``train_step``.
+    """Owns the loop; hooks (progress, TensorBoard, validation, checkpoints) run around ``train_step``.
 
     Args:
         cfg: a resolved :class:`TrainConfig`.
@@ -105,10 +105,16 @@ class Trainer:
             returns ``(total, terms)``.
         train_set, val_set: data sets yielding the standard batch dict.
         device: torch device.
+        dist_info: the process's place under ``torchrun`` (default: a single process).
+        hooks: what runs around the steps, in order (:mod:`depthsense.engine.hooks`). None:
+            :func:`depthsense.engine.hooks.default_hooks` of ``cfg`` (none on ranks > 0).
+            A list replaces them and runs on every rank; to add to them pass
+            ``[*default_hooks(cfg, dist_info.main), mine]``. Kept as ``self.hooks``.
     """
 
     def __init__(self, cfg: TrainConfig, model: nn.Module, loss_fn: nn.Module, train_set: Dataset,
-                 val_set: Dataset | None, device: torch.device, dist_info: DistInfo | None = None) -> None:
+                 val_set: Dataset | None, device: torch.device, dist_info: DistInfo | None = None,
+                 hooks: Sequence[HookBase] | None = None) -> None:
         self.cfg = cfg
         self.device = device
         self.dist = dist_info or DistInfo()
@@ -149,7 +155,19 @@ class Trainer:
         self.best: dict = {}
         self.completion = cfg.dataset in COMPLETION_DATASETS
         self.best_key = "rmse" if self.completion else "whdr"
+        self.hooks: list[HookBase] = list(hooks) if hooks is not None else default_hooks(cfg, self.dist.main)
         self.writer = None
+        """The TensorBoard ``SummaryWriter`` while a :class:`TensorBoardWriter` hook has it open."""
+        self.last_val: dict[str, float] = {}
+        """The metrics of the run's last validation (stored in checkpoints as ``metrics``)."""
+        self.validated_at: int | None = None
+        """The step of the run's last validation (None: not validated by this trainer yet)."""
+        self.val_panel: tuple[dict, torch.Tensor] | None = None
+        """The first image's batch and predicted depth (B,1,H,W) of the last :meth:`validate`."""
+        self.start_step = 0
+        self.start_time = self.seconds = 0.0
+        """This ``fit``'s first step, its ``time.perf_counter()`` start and (once the loop
+        ended) its seconds; the progress bar and the summary report them."""
         self.timings = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         self.samples_seen = 0
         self.notes: list[str] = []
@@ -234,22 +252,12 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         cfg = self.cfg
-        if self.dist.main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # Events of a killed run after the checkpoint's step are stale: hide them. Steps up
-            # to self.step were logged by the run that wrote the checkpoint and stay.
-            if self.step:
-                _order_event_files(self.out / "tb")
-            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if self.step else None)
-        bar = None
-        if self.dist.main and cfg.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.model_name}", unit="step", dynamic_ncols=True)
-        start, start_step = time.perf_counter(), self.step
+        self.start_step = self.step
         failed = True
         try:
+            for hook in self.hooks:
+                hook.before_train(self)
+            self.start_time = time.perf_counter()
             while self.step < self.total_steps:
                 if self.step_in_epoch >= self.steps_per_epoch:  # never start an epoch past its end
                     self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -271,71 +279,51 @@ class Trainer:
                     self.samples_seen += cfg.batch_size * self.dist.world
                     if self.step_in_epoch >= self.steps_per_epoch:
                         self.epoch, self.step_in_epoch = self.epoch + 1, 0
-                    self._after_step(terms, bar, start, start_step)
+                    for hook in self.hooks:
+                        hook.after_step(self, terms)
                     if self.step >= self.total_steps:
                         break
                     t_wait = time.perf_counter()
                 if self.step == step_before:  # a bug: an epoch without a batch would loop forever
                     raise RuntimeError(f"epoch {self.epoch} yielded no batch at position {self.step_in_epoch} "
                                        f"of {self.steps_per_epoch}")
-            seconds = time.perf_counter() - start
-            if self.dist.main:
-                if getattr(self, "_validated_at", None) != self.step:
-                    self.validate()
-                self._save("last.pt")
-                self._write_summary(seconds, start_step)
+            self.seconds = time.perf_counter() - self.start_time
+            for hook in self.hooks:
+                hook.after_train(self)
             failed = False
         finally:
-            if bar is not None:
-                bar.close()
-            writer, self.writer = self.writer, None
-            if writer is not None:
-                with contextlib.suppress(OSError) if failed else nullcontext():  # keep the first error
-                    writer.close()
-        trained = self.step - start_step
+            for hook in self.hooks:
+                hook.close(self, failed)
+        trained = self.step - self.start_step
         return TrainResult(
             steps=self.step,
-            seconds=seconds,
-            samples_per_second=trained * cfg.batch_size * self.dist.world / max(seconds, 1e-9),
+            seconds=self.seconds,
+            samples_per_second=trained * cfg.batch_size * self.dist.world / max(self.seconds, 1e-9),
             best=dict(self.best),
             last_checkpoint=str(self.out / "last.pt"),
             best_checkpoint=str(self.out / "best.pt") if (self.out / "best.pt").exists() else None,
             main=self.dist.main,
             notes=list(self.notes),
             config=cfg,
-            start_step=start_step,
+            start_step=self.start_step,
         )
-
-    def _after_step(self, terms: dict, bar, start: float, start_step: int) -> None:
-        cfg = self.cfg
-        if not self.dist.main:
-            return
-        if bar is not None:
-            rate = (self.step - start_step) * cfg.batch_size * self.dist.world / max(time.perf_counter() - start, 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{terms['loss']:.4f}", samples_s=f"{rate:.1f}")
-        if self.writer is not None and (self.step % max(1, cfg.log_every) == 0 or self.step == 1):
-            for k, v in terms.items():
-                self.writer.add_scalar(f"train/{k}", v, self.step)
-            self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
-            for k, v in self.timings.items():
-                self.writer.add_scalar(f"time/{k}_s_per_step", v / self.step_count_since_log(), self.step)
-            self.timings = dict.fromkeys(self.timings, 0.0)
-            self._logged_at = self.step
-        end_of_epoch = self.step_in_epoch == 0
-        if (cfg.val_every and self.step % cfg.val_every == 0) or (not cfg.val_every and end_of_epoch):
-            self.validate()
-        if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
-            self._save("last.pt")
-
-    def step_count_since_log(self) -> int:
-        return max(1, self.step - getattr(self, "_logged_at", 0))
 
     # ------------------------------------------------------------------ validation
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Metrics on the first ``val_samples`` validation images (batch 1, any size)."""
+        """Metrics on the first ``val_samples`` validation images (batch 1, any size).
+
+        Writes nothing (no TensorBoard, no checkpoint) and leaves ``best`` and ``last_val``
+        alone: the :class:`depthsense.engine.hooks.PeriodicValidation` and
+        :class:`depthsense.engine.hooks.BestCheckpoint` hooks log and keep the result.
+
+        Returns:
+            metric name -> value (``METRIC_UNITS``: MAE/RMSE in mm, ...; the extra heads'
+            scalars too); empty without validation images. ``self.val_panel`` is set to
+            the first image's ``(batch, pred)`` (None without images).
+        """
+        self.val_panel = None
         if self.val_set is None or len(self.val_set) == 0:
             return {}
         n = len(self.val_set) if not self.cfg.val_samples else min(self.cfg.val_samples, len(self.val_set))
@@ -360,19 +348,7 @@ class Trainer:
         metrics = {k: v for k, v in acc.compute().items() if v is not None}
         if head_acc is not None:
             metrics.update(_head_val_metrics(head_acc.compute()))
-        if self.writer is not None:
-            for k, v in metrics.items():
-                self.writer.add_scalar(f"val/{k}", v, self.step)
-            if first is not None:
-                from depthsense.viz import tensorboard_grid
-
-                self.writer.add_image("val/panel", tensorboard_grid(first[0], first[1].cpu(), max_images=1), self.step)
-        score = metrics.get(self.best_key)
-        if score is not None and (not self.best or score < self.best.get(self.best_key, math.inf)):
-            self.best = {**metrics, "step": self.step}
-            self._save("best.pt", metrics)
-        self.last_val = metrics
-        self._validated_at = self.step
+        self.val_panel = first
         return metrics
 
     # ------------------------------------------------------------------ checkpoints
@@ -385,7 +361,7 @@ class Trainer:
             "state_dict": self.raw_model.state_dict(),
             "train_cfg": jsonable(self.cfg.to_dict()),
             "step": self.step,
-            "metrics": dict(metrics or getattr(self, "last_val", {}) or {}),
+            "metrics": dict(metrics or self.last_val),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -487,24 +463,6 @@ class Trainer:
             f"training stopped before updating the weights and {kept}. Lower --lr or check these inputs."
         )
 
-    def _write_summary(self, seconds: float, start_step: int) -> None:
-        trained = self.step - start_step
-        summary = {
-            "model": self.model_name,
-            "steps": self.step,
-            "steps_this_run": trained,
-            "seconds_this_run": round(seconds, 3),
-            "samples_per_second": round(trained * self.cfg.batch_size * self.dist.world / max(seconds, 1e-9), 3),
-            "best": self.best,
-            "units": {
-                "best": {k: metric_unit(k, self.cfg.dataset) or "ratio" for k in self.best if k in METRIC_UNITS},
-                "loss": "terms: l1 in m, l2 in m^2, edge in m/pixel, laplace_nll in log m; ssim, rank, ssi, fg_* dimensionless",
-                "samples_per_second": "samples/s",
-            },
-            "config": jsonable(self.cfg.to_dict()),
-        }
-        atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
-
 
 def _head_val_metrics(summary: dict) -> dict[str, float]:
     """Validation scalars of the extra heads: AUSE (mm) and the RMSE cut at 20 % removed
@@ -518,31 +476,6 @@ def _head_val_metrics(summary: dict) -> dict[str, float]:
     if summary["fg"] is not None:
         out["fg_iou"] = summary["fg"]["iou"]
     return out
-
-
-def _order_event_files(tb: Path) -> None:
-    """Make the earlier sessions' TensorBoard event files sort before the one a resumed run
-    opens now.
-
-    Readers (TensorBoard, ``EventAccumulator``) take a run's event files in name order,
-    and the name starts with the whole second the file was opened, then host, pid and a
-    counter. A run resumed within the second of the last session's start would sort by
-    those (``...123.10`` before ``...123.9``), and its events, and the purge of the
-    stale ones, would be read first. Files whose second is not before now are renamed to
-    strictly earlier seconds, keeping their order.
-    """
-    files = sorted(tb.glob("events.out.tfevents.*"))
-    limit = int(time.time())  # the new file's second is at least this
-    for f in reversed(files):
-        parts = f.name.split(".")
-        if len(parts) < 5 or not parts[3].isdigit():
-            continue
-        stamp = int(parts[3])
-        if stamp >= limit:
-            stamp = limit - 1
-            with contextlib.suppress(OSError):
-                f.rename(f.with_name(".".join(parts[:3] + [f"{stamp:010d}"] + parts[4:])))
-        limit = stamp
 
 
 @contextlib.contextmanager

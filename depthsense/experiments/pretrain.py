@@ -339,7 +339,7 @@ def _train_stage(run: Path, what: str, src: _Sources, real: bool, steps: int, ar
           f"(batch {args.batch_size}, crop {crop[0]}x{crop[1]})", flush=True)
     result = trainer.fit()
     print(f"[{what}] {result.samples_per_second:.2f} samples/s; last val RMSE "
-          f"{getattr(trainer, 'last_val', {}).get('rmse', float('nan')):.0f} mm", flush=True)
+          f"{trainer.last_val.get('rmse', float('nan')):.0f} mm", flush=True)
 
 
 # --------------------------------------------------------------------------- evaluation
