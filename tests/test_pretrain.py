@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -148,6 +149,13 @@ def test_tiny_pretrain_runs_end_to_end(tmp_path, kitti_object_root, monkeypatch,
     assert ckpt["train_cfg"]["init"] == os.path.join("stage1_synthetic", "last.pt")  # stage 2 started from stage 1
     assert (ckpt["train_cfg"]["data_root"], ckpt["train_cfg"]["out"]) == ("synthetic", "stage2_real")
     assert ckpt["about"]["command"] == command
+    # The recorded time covers both invocations of the interrupted stage 1, not only the resumed part.
+    summary = json.loads((out / "stage1_synthetic" / "summary.json").read_text())
+    assert summary["seconds_total"] > summary["seconds_this_run"] > 0
+    stage1 = load_checkpoint(out / "stage1_synthetic" / "last.pt")["progress"]["train_seconds"]
+    assert stage1 == pytest.approx(summary["seconds_total"], abs=0.01)
+    assert ckpt["about"]["timings_minutes"]["stage 1"] == round(stage1 / 60, 2)
+    assert abs(ckpt["about"]["train_minutes"] - sum(ckpt["about"]["timings_minutes"].values())) <= 0.1
     assert str(tmp_path) not in repr(ckpt["about"]) + repr(ckpt["train_cfg"])  # no path of this machine
     model = build_model_from_checkpoint(ckpt).eval()
     s = torch.zeros(1, 1, 48, 96)

@@ -237,7 +237,7 @@ class PeriodicCheckpoint(HookBase):
 
 class RunSummary(HookBase):
     """Writes ``summary.json`` at the end: steps, this session's steps, seconds and
-    samples/s, the best validation metrics with their units, the configuration."""
+    samples/s, the training seconds of every invocation (``seconds_total``), the best validation metrics with their units, the configuration."""
 
     def after_train(self, trainer: Any) -> None:
         cfg, best = trainer.cfg, trainer.best
@@ -247,6 +247,7 @@ class RunSummary(HookBase):
             "steps": trainer.step,
             "steps_this_run": trained,
             "seconds_this_run": round(seconds, 3),
+            "seconds_total": round(trainer.train_seconds(), 3),
             "samples_per_second": round(trained * cfg.batch_size * trainer.dist.world / max(seconds, 1e-9), 3),
             "best": best,
             "units": {

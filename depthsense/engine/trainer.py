@@ -164,6 +164,8 @@ class Trainer:
         """The step of the run's last validation (None: not validated by this trainer yet)."""
         self.val_panel: tuple[dict, torch.Tensor] | None = None
         """The first image's batch and predicted depth (B,1,H,W) of the last :meth:`validate`."""
+        self.seconds_before = 0.0
+        """Seconds the run trained in earlier invocations (restored by :meth:`resume`)."""
         self.start_step = 0
         self.start_time = self.seconds = 0.0
         """This ``fit``'s first step, its ``time.perf_counter()`` start and (once the loop
@@ -353,6 +355,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def train_seconds(self) -> float:
+        """Seconds of training over every invocation of the run up to now: the earlier ones
+        (from the resumed checkpoint) plus this ``fit`` so far. Stored in checkpoints, so a
+        run interrupted and resumed reports its whole training time."""
+        if not self.start_time:
+            return self.seconds_before
+        return self.seconds_before + (self.seconds or time.perf_counter() - self.start_time)
+
     def state(self, metrics: dict | None = None) -> dict[str, Any]:
         return {
             "format": ckpt_io.FORMAT,
@@ -368,7 +378,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state()},
             "progress": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "best": dict(self.best),
                          "train_samples": len(self.train_set), "batch_size": self.cfg.batch_size,
-                         "world": self.dist.world},
+                         "world": self.dist.world, "train_seconds": round(self.train_seconds(), 3)},
         }
 
     def _save(self, name: str, metrics: dict | None = None) -> None:
@@ -403,6 +413,7 @@ class Trainer:
         self.epoch = int(progress["epoch"])
         self.step_in_epoch = int(progress["step_in_epoch"])
         self.best = dict(progress.get("best", {}))
+        self.seconds_before = float(progress.get("train_seconds", 0.0))
         self._reposition(progress)
 
     def _reposition(self, progress: dict) -> None:
