@@ -32,7 +32,7 @@ def test_wheel_holds_only_the_depthsense_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"depthsense"}, f"top-level entries besides depthsense: {sorted(top - {'depthsense'})}"
-    for sub in ("engine", "evaluation", "inference", "experiments", "data", "losses", "models", "tools"):
+    for sub in ("engine", "evaluation", "inference", "experiments", "metrics", "data", "losses", "models", "tools"):
         assert f"depthsense/{sub}/__init__.py" in names
     # every module of the source tree is in the wheel (a subpackage missing from pyproject's
     # `packages` would silently drop its modules)
