@@ -46,7 +46,13 @@ from depthsense.eval_config import (  # re-exported, as above
     eval_parser,
     uniform_level_name,
 )
-from depthsense.options import build_model_from_options, jsonable, option  # re-exported, as above
+from depthsense.options import (  # re-exported, as above (config_from_namespace and options_parser are used here)
+    build_model_from_options,
+    config_from_namespace,
+    jsonable,
+    option,
+    options_parser,
+)
 from depthsense.outputs import (  # re-exported, as above
     cache_dir,
     check_output_dir,
@@ -105,12 +111,15 @@ COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
 class TrainConfig:
     """Everything a training run needs; saved inside every checkpoint."""
 
-    dataset: str = option("synthetic", "data set: kitti | kitti_object | redweb | nyu | synthetic")
+    dataset: str = option("synthetic", "data set: kitti | kitti_object | redweb | nyu | synthetic",
+                          choices=("kitti", "kitti_object", "redweb", "nyu", "synthetic"))
     data_root: str | None = option(None, "data set root; synthetic without it generates a small set into the cache "
                                          "($DEPTHSENSE_CACHE or ~/.cache/depthsense; the path is printed)")
     rgb_root: str | None = option(None, "kitti only: folder of the raw KITTI RGB frames and calibration, if not under --data-root")
     model: str | None = option(None, "model name (default: sparse_unet for metric data sets, monocular for redweb)")
-    model_args: dict = option({}, "model options as key=value (repeatable), e.g. width=16 rgb=True")
+    model_args: dict = option({}, "model options as key=value (repeatable), e.g. width=16 rgb=True",
+                              flag="--model-arg", action="append", metavar="KEY=VALUE", parse_default=None,
+                              convert=parse_kv)
     init: str | None = option(
         None, "start from the weights of this checkpoint ('pretrained': the shipped model); its model and "
         "options are the defaults, --model-arg may add heads (new layers start fresh)"
@@ -128,7 +137,8 @@ class TrainConfig:
     batch_size: int = option(4, "samples per step and process")
     lr: float = option(1e-3, "peak learning rate (Adam, warm-up then cosine decay)")
     weight_decay: float = option(0.0, "AdamW weight decay")
-    crop: tuple | None = option(None, "training crop HxW (default per data set; 'none' for full frames)")
+    crop: tuple | None = option(None, "training crop HxW (default per data set; 'none' for full frames)",
+                                type=parse_crop, metavar="HxW")
     workers: int = option(2, "DataLoader worker processes")
     cache: bool = option(False, "keep decoded frames in memory (small data sets, e.g. synthetic)")
     device: str = option("auto", "auto | cpu | cuda | cuda:N")
@@ -142,7 +152,9 @@ class TrainConfig:
     ckpt_every: int = option(50, "steps between last.pt checkpoints (and at the end)")
     val_samples: int = option(8, "validation images per validation (0: all)")
     synthetic_frames: int = option(48, "frames generated for --dataset synthetic without --data-root")
-    synthetic_size: tuple = option((352, 1216), "HxW of generated synthetic frames")
+    synthetic_size: tuple = option((352, 1216), "HxW of generated synthetic frames", type=parse_crop, metavar="HxW",
+                                   parse_default=None, show=lambda size: "x".join(map(str, size)),
+                                   convert=lambda size: size or None)  # "none": the default
     max_depth: float = option(80.0, "depth that scales losses such as SSIM (m)")
     grad_clip: float = option(0.0, "clip gradient norm to this value (0: off)")
     progress: bool = option(True, "show progress bars on stderr (default: on; --no-progress hides them)")
@@ -249,37 +261,12 @@ def train_parser(defaults: bool = True) -> argparse.ArgumentParser:
         defaults: False gives every option the default ``argparse.SUPPRESS``, so the
             parsed namespace holds only the options given on the command line.
     """
-    p = OneLineParser(
+    return options_parser(
+        TrainConfig,
         prog="depthsense-train",
         description="Train a depth-completion (kitti/nyu/synthetic) or monocular (redweb) model.",
-        formatter_class=DefaultsHelpFormatter,
+        defaults=defaults,
     )
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = f.metadata.get("help", "")
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if f.name == "model_args":
-            default = None
-        if not defaults:
-            default = argparse.SUPPRESS
-        if f.name == "dataset":
-            p.add_argument(flag, default=default, choices=("kitti", "kitti_object", "redweb", "nyu", "synthetic"),
-                           help=help_)
-        elif f.name == "progress":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
-        elif f.type in ("bool", bool):
-            p.add_argument(flag, action="store_true", default=default, help=help_)
-        elif f.name == "model_args":
-            p.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE", default=default,
-                           help=help_)
-        elif f.name in ("crop", "synthetic_size"):
-            if f.default:  # shown as HxW; the parsed default stays None (= the dataclass default)
-                help_ += f" (default: {'x'.join(str(v) for v in f.default)})"
-            p.add_argument(flag, type=parse_crop, default=None if defaults else default, metavar="HxW", help=help_)
-        else:
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-            p.add_argument(flag, type=kind, default=default, help=help_)
-    return p
 
 
 def train_config_from_args(argv: list[str] | None) -> TrainConfig:
@@ -296,12 +283,9 @@ def parse_train_args(argv: list[str] | None) -> tuple[TrainConfig, frozenset[str
     Raises:
         UsageError: an argument argparse rejects (one line).
     """
-    ns = vars(train_parser().parse_args(argv))
+    config = config_from_namespace(TrainConfig, vars(train_parser().parse_args(argv)))
     explicit = frozenset(vars(train_parser(defaults=False).parse_args(argv)))
-    ns["model_args"] = parse_kv(ns.get("model_args"))
-    if ns.get("synthetic_size") in (None, ()):
-        ns.pop("synthetic_size", None)
-    return TrainConfig(**ns), explicit
+    return config, explicit
 
 
 def resume_config(given: TrainConfig, stored: dict, explicit: Collection[str] | None = None,

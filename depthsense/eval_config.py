@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from depthsense.cli import OneLineParser, UsageError
-from depthsense.options import option
+from depthsense.cli import UsageError
+from depthsense.options import config_from_namespace, number_list, option, options_parser, split_list
 
 __all__ = [
     "EvalConfig",
@@ -50,41 +50,50 @@ class EvalConfig:
     (:meth:`resolved` fills it in); an empty tuple means "none".
     """
 
-    dataset: str = option("synthetic", "data set (the registry's names, listed by --help)")
+    dataset: str = option("synthetic", "data set (the registry's names, listed by --help)", metavar="NAME",
+                          cli_help=lambda: _dataset_help())
     data_root: str | None = option(None, "data set root folder (synthetic without it: the cache that "
-                                         "depthsense-train generates, see depthsense.config.synthetic_cache_root)")
+                                         "depthsense-train generates, see depthsense.config.synthetic_cache_root)",
+                                   metavar="DIR")
     rgb_root: str | None = option(None, "kitti only: folder of the raw KITTI RGB frames and calibration, "
-                                        "if not under --data-root")
+                                        "if not under --data-root", metavar="DIR")
     split: str | None = option(None, "split to evaluate (needs ground truth: not KITTI's test); default: the data "
-                                     "set's own (val; kitti_object report, rgbd all)")
+                                     "set's own (val; kitti_object report, rgbd all)", cli_help=lambda: _split_help())
     checkpoints: tuple = option((), "checkpoint files (.pt) to evaluate; NAME=PATH sets the column name; 'pretrained' "
-                                    "is the shipped model")
+                                    "is the shipped model", nargs="*", metavar="[NAME=]FILE", convert=tuple)
     baselines: tuple | None = option(
-        None, "non-learned baselines by name (default ip_basic nearest; none on redweb); 'none' for none"
+        None, "non-learned baselines by name (default ip_basic nearest; none on redweb); 'none' for none",
+        nargs="*", metavar="NAME", convert=lambda given: _names(given),
     )
     densities: tuple | None = option(
-        None, "uniform input densities in (0,1], e.g. 0.005,0.01 (default 0.5%..50%; none on redweb); 'none' to skip"
+        None, "uniform input densities in (0,1], e.g. 0.005,0.01 (default 0.5%..50%; none on redweb); 'none' to skip",
+        nargs="+", metavar="D[,D...]",
+        convert=lambda given: number_list(given, float, "--densities", "0.005,0.01,0.05"),
     )
     beams: tuple | None = option(
-        None, "LiDAR beam counts, e.g. 64,32,16,8 (default on kitti/synthetic; none elsewhere); 'none' to skip"
+        None, "LiDAR beam counts, e.g. 64,32,16,8 (default on kitti/synthetic; none elsewhere); 'none' to skip",
+        nargs="+", metavar="B[,B...]", convert=lambda given: number_list(given, int, "--beams", "64,32,16,8"),
     )
     holdout: tuple | None = option(
         None, "real-scan hold-outs, e.g. beams:2 beams:4 points:0.5 (default beams:2 beams:4 on kitti_object; "
-        "kitti_object only); 'none' to skip"
+        "kitti_object only); 'none' to skip",
+        nargs="+", metavar="SPEC", convert=lambda given: _names(given),
     )
     patterns: tuple | None = option(
         None, "sensor patterns, e.g. samples:500 uniform:5% lines:16 holes:25% keypoints:1000 (default on rgbd; "
-        "beams:K on kitti/synthetic); scored at the ground-truth pixels that are not input pixels; 'none' to skip"
+        "beams:K on kitti/synthetic); scored at the ground-truth pixels that are not input pixels; 'none' to skip",
+        nargs="+", metavar="PATTERN", convert=lambda given: _names(given),
     )
     depth_unit: str | None = option(None, "rgbd only: unit of the depth PNGs: kitti (m x 256, default), mm, tum "
-                                          "(m x 5000) or a number of stored values per metre")
-    lidar: bool = option(True, "also evaluate the data set's own sparse input (level 'lidar')")
-    max_images: int = option(0, "images per level, evenly spaced over the split (0: all)")
-    seed: int = option(0, "seed of the uniform sparsification (per image: [seed, index])")
+                                          "(m x 5000) or a number of stored values per metre", metavar="UNIT")
+    lidar: bool = option(True, "also evaluate the data set's own sparse input (level 'lidar')",
+                         flag="--no-lidar", action="store_false", cli_help="skip the 'lidar' level")
+    max_images: int = option(0, "images per level, evenly spaced over the split (0: all)", metavar="N")
+    seed: int = option(0, "seed of the uniform sparsification (per image: [seed, index])", metavar="N")
     device: str = option("auto", "auto | cpu | cuda | cuda:N")
-    out: str = option("reports/eval", "report directory (created; files in it are replaced)")
-    panels: int = option(3, "qualitative panels panel_<i>.png to write")
-    workers: int = option(0, "DataLoader worker processes loading samples (0: main process)")
+    out: str = option("reports/eval", "report directory (created; files in it are replaced)", metavar="DIR")
+    panels: int = option(3, "qualitative panels panel_<i>.png to write", metavar="N")
+    workers: int = option(0, "DataLoader worker processes loading samples (0: main process)", metavar="N")
     progress: bool = option(True, "show progress bars on stderr (default: on; --no-progress hides them)")
 
     def resolved(self) -> "EvalConfig":
@@ -287,42 +296,15 @@ class EvalConfig:
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    """The ``depthsense-evaluate`` parser; its errors raise :class:`UsageError` (one line)."""
-    # argparse %-formats help strings: a literal "%" must be doubled
-    helps = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(EvalConfig)}
-    for f in dataclasses.fields(EvalConfig):
-        if isinstance(f.default, (str, int)) and not isinstance(f.default, bool):
-            helps[f.name] += f" (default: {f.default})"
-    p = OneLineParser(
+    """The ``depthsense-evaluate`` parser, generated from :class:`EvalConfig`'s fields; its
+    errors raise :class:`UsageError` (one line)."""
+    return options_parser(
+        EvalConfig,
         prog="depthsense-evaluate",
         description="Evaluate checkpoints and baselines at every sparsity level; write a report "
         "(report.md/csv/json, plots, panels) into --out.",
+        defaults_in_help=True,
     )
-    from depthsense import data
-
-    known = data.available_datasets()
-    p.add_argument("--dataset", default="synthetic", metavar="NAME",
-                   help=f"data set: {' | '.join(known)} (default: synthetic)")
-    p.add_argument("--data-root", default=None, metavar="DIR", help=helps["data_root"])
-    p.add_argument("--rgb-root", default=None, metavar="DIR", help=helps["rgb_root"])
-    splits = ", ".join(f"{n} {data.dataset_class(n).default_split}" for n in known)
-    p.add_argument("--split", default=None, help=f"split to evaluate (needs ground truth: not KITTI's test; "
-                                                 f"default: the data set's own: {splits})")
-    p.add_argument("--checkpoints", nargs="*", default=[], metavar="[NAME=]FILE", help=helps["checkpoints"])
-    p.add_argument("--baselines", nargs="*", default=None, metavar="NAME", help=helps["baselines"])
-    p.add_argument("--densities", nargs="+", default=None, metavar="D[,D...]", help=helps["densities"])
-    p.add_argument("--beams", nargs="+", default=None, metavar="B[,B...]", help=helps["beams"])
-    p.add_argument("--holdout", nargs="+", default=None, metavar="SPEC", help=helps["holdout"])
-    p.add_argument("--patterns", nargs="+", default=None, metavar="PATTERN", help=helps["patterns"])
-    p.add_argument("--depth-unit", default=None, metavar="UNIT", help=helps["depth_unit"])
-    p.add_argument("--no-lidar", dest="lidar", action="store_false", help="skip the 'lidar' level")
-    for name in ("max_images", "seed", "panels", "workers"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(EvalConfig, name), metavar="N",
-                       help=helps[name])
-    p.add_argument("--device", default="auto", help=helps["device"])
-    p.add_argument("--out", default="reports/eval", metavar="DIR", help=helps["out"])
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help=helps["progress"])
-    return p
 
 
 def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
@@ -331,19 +313,7 @@ def eval_config_from_args(argv: list[str] | None) -> EvalConfig:
     Raises:
         UsageError: an argument argparse rejects, or a sweep value that is not a number.
     """
-    ns = vars(eval_parser().parse_args(argv))
-    ns["checkpoints"] = tuple(ns["checkpoints"] or ())
-    if ns["baselines"] is not None:
-        ns["baselines"] = tuple(b for b in _split_list(ns["baselines"]) if b.lower() != "none")
-    if ns["densities"] is not None:
-        ns["densities"] = _parse_numbers(ns["densities"], float, "--densities", "0.005,0.01,0.05")
-    if ns["beams"] is not None:
-        ns["beams"] = _parse_numbers(ns["beams"], int, "--beams", "64,32,16,8")
-    if ns["holdout"] is not None:
-        ns["holdout"] = tuple(h for h in _split_list(ns["holdout"]) if h.lower() != "none")
-    if ns["patterns"] is not None:
-        ns["patterns"] = tuple(h for h in _split_list(ns["patterns"]) if h.lower() != "none")
-    return EvalConfig(**ns)
+    return config_from_namespace(EvalConfig, vars(eval_parser().parse_args(argv)))
 
 
 def uniform_level_name(density: float) -> str:
@@ -365,22 +335,22 @@ def _checkpoint_spec(spec: Any) -> str:
     return f"{name or 'pretrained'}={PRETRAINED_CHECKPOINT}"
 
 
-def _split_list(values: Sequence[str]) -> list[str]:
-    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+def _names(given: Sequence[str]) -> tuple[str, ...]:
+    """Names given space- or comma-separated; ``none`` stands for no name."""
+    return tuple(name for name in split_list(given) if name.lower() != "none")
 
 
-def _parse_numbers(values: Sequence[str], kind: type, flag: str, example: str) -> tuple:
-    items = _split_list(values)
-    if len(items) == 1 and items[0].lower() == "none":
-        return ()
-    out = []
-    for item in items:
-        try:
-            out.append(kind(item))
-        except ValueError:
-            what = "an integer" if kind is int else "a number"
-            raise UsageError(f"{flag}: {item!r} is not {what}; expected e.g. {flag} {example} (or none)") from None
-    return tuple(out)
+def _dataset_help() -> str:
+    from depthsense import data
+
+    return f"data set: {' | '.join(data.available_datasets())}"
+
+
+def _split_help() -> str:
+    from depthsense import data
+
+    splits = ", ".join(f"{n} {data.dataset_class(n).default_split}" for n in data.available_datasets())
+    return f"split to evaluate (needs ground truth: not KITTI's test; default: the data set's own: {splits})"
 
 
 def _real_scan_datasets() -> list[str]:
