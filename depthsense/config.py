@@ -6,11 +6,12 @@ checkpoint so a run can be reproduced (and resumed, :func:`resume_config`) from 
 file.
 
 ``depthsense.config`` is also where the CLIs import their options from: the evaluation
-options (:mod:`depthsense.eval_config`), the options machinery (:mod:`depthsense.options`),
-the command-line plumbing (:mod:`depthsense.cli`: ``run_cli``, ``UsageError``, parsers,
-argument types) and the output guards and cache location (:mod:`depthsense.outputs`) live
-in their own modules; their names are re-exported here, so ``from depthsense.config
-import run_cli`` keeps working.
+and inference options (:mod:`depthsense.eval_config`, :mod:`depthsense.infer_config`), the
+options machinery (:mod:`depthsense.options`), the command-line plumbing
+(:mod:`depthsense.cli`: ``run_cli``, ``UsageError``, parsers, argument types) and the
+output guards and cache location (:mod:`depthsense.outputs`) live in their own modules;
+their names are re-exported here, so ``from depthsense.config import run_cli`` keeps
+working.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from depthsense.eval_config import (  # re-exported, as above
     eval_parser,
     uniform_level_name,
 )
+from depthsense.infer_config import InferConfig, infer_config_from_args, infer_parser  # re-exported, as above
 from depthsense.options import (  # re-exported, as above (config_from_namespace and options_parser are used here)
     build_model_from_options,
     config_from_namespace,
@@ -79,6 +81,9 @@ __all__ = [
     "DEFAULT_BEAMS",
     "DEFAULT_BASELINES",
     "DEFAULT_HOLDOUTS",
+    "InferConfig",
+    "infer_parser",
+    "infer_config_from_args",
     "COMPLETION_DATASETS",
     "OneLineParser",
     "DefaultsHelpFormatter",
