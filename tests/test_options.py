@@ -10,6 +10,8 @@ import pytest
 
 from depthsense.cli import UsageError
 from depthsense.config import EvalConfig, TrainConfig, eval_config_from_args, eval_parser, train_parser
+from depthsense.experiments.classify_config import ClassifyConfig, classify_config_from_args, classify_parser
+from depthsense.infer_config import InferConfig, infer_config_from_args, infer_parser
 from depthsense.options import (
     config_from_namespace,
     field_default,
@@ -83,7 +85,8 @@ def _one_action_per_field(cls, parser: argparse.ArgumentParser) -> dict[str, arg
     return {a.dest: a for a in actions}
 
 
-@pytest.mark.parametrize("cls, make_parser", [(EvalConfig, eval_parser), (TrainConfig, train_parser)])
+@pytest.mark.parametrize("cls, make_parser", [(EvalConfig, eval_parser), (InferConfig, infer_parser),
+                                             (TrainConfig, train_parser), (ClassifyConfig, classify_parser)])
 def test_every_field_has_one_flag_with_help_and_the_dataclass_default(cls, make_parser):
     actions = _one_action_per_field(cls, make_parser())
     for f in dataclasses.fields(cls):
@@ -97,6 +100,8 @@ def test_every_field_has_one_flag_with_help_and_the_dataclass_default(cls, make_
 
 def test_parsing_nothing_gives_the_dataclass_defaults():
     assert eval_config_from_args([]) == EvalConfig()
+    assert infer_config_from_args([]) == InferConfig()
+    assert classify_config_from_args([]) == ClassifyConfig()
     from depthsense.config import parse_train_args
 
     assert parse_train_args([]) == (TrainConfig(), frozenset())
