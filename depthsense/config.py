@@ -85,6 +85,8 @@ __all__ = [
     "infer_parser",
     "infer_config_from_args",
     "COMPLETION_DATASETS",
+    "completion_datasets",
+    "training_datasets",
     "OneLineParser",
     "DefaultsHelpFormatter",
     "resolve_device",
@@ -108,16 +110,36 @@ __all__ = [
     "written_so_far",
 ]
 
-COMPLETION_DATASETS = ("kitti", "synthetic", "nyu", "kitti_object")
-"""Data sets with metric depth: they train completion models; ``redweb`` trains monocular."""
+
+def training_datasets() -> list[str]:
+    """The data sets ``depthsense-train`` takes (their class's ``can_train``), from the registry."""
+    from depthsense import data
+
+    return data.datasets_with(can_train=True)
+
+
+def completion_datasets() -> tuple[str, ...]:
+    """The training data sets with metric depth: they train completion models (the others,
+    relative depth such as ``redweb``, train monocular ones)."""
+    from depthsense import data
+
+    return tuple(data.datasets_with(can_train=True, has_metric_depth=True))
+
+
+def __getattr__(name: str) -> Any:
+    # COMPLETION_DATASETS, as the engine imports it, is read from the data-set registry when
+    # it is used: importing depthsense.config does not import the data sets (and torch).
+    if name == "COMPLETION_DATASETS":
+        return completion_datasets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; saved inside every checkpoint."""
 
-    dataset: str = option("synthetic", "data set: kitti | kitti_object | redweb | nyu | synthetic",
-                          choices=("kitti", "kitti_object", "redweb", "nyu", "synthetic"))
+    dataset: str = option("synthetic", "data set (the registry's names that can train, listed by --help)",
+                          choices=training_datasets, cli_help=lambda: "data set: " + " | ".join(training_datasets()))
     data_root: str | None = option(None, "data set root; synthetic without it generates a small set into the cache "
                                          "($DEPTHSENSE_CACHE or ~/.cache/depthsense; the path is printed)")
     rgb_root: str | None = option(None, "kitti only: folder of the raw KITTI RGB frames and calibration, if not under --data-root")
@@ -170,18 +192,20 @@ class TrainConfig:
         Raises:
             UsageError: a value that cannot work (names the option and the fix).
         """
-        completion = self.dataset in COMPLETION_DATASETS
+        from depthsense import data
+
+        completion = self.dataset in completion_datasets()
+        # What the data set can do is declared on its class (depthsense.data.DepthDataset).
+        real_scans = self.dataset in data.datasets_with(is_real_scan=True)
         model = self.model or ("sparse_unet" if completion else "monocular")
         if self.loss is not None and not self.loss.strip():
             raise UsageError(f"--loss {self.loss!r} is empty; pass terms such as l1:1.0,ssim:0.2, or drop --loss "
                              "for the data set's default")
         # Held-out rings are lines of pixels: window losses (SSIM, edges) have nothing to compare there.
-        default_loss = "l1:1.0,l2:0.1" if self.dataset == "kitti_object" else "l1:1.0,l2:0.1,ssim:0.2,edge:0.1"
+        default_loss = "l1:1.0,l2:0.1" if real_scans else "l1:1.0,l2:0.1,ssim:0.2,edge:0.1"
         loss = self.loss if self.loss is not None else (default_loss if completion else "rank:1.0,ssi:0.5")
         crop = self.crop
         if crop is None:
-            from depthsense import data
-
             crop = data.dataset_class(self.dataset).default_crop if self.dataset in data.available_datasets() else None
         elif crop == ():
             crop = None
@@ -207,22 +231,23 @@ class TrainConfig:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
         if self.beams is not None and self.beams not in (64, 32, 16, 8, 4, 2, 1):
             raise UsageError(f"--beams must divide 64 (64/32/16/8...), got {self.beams}")
-        if self.holdout is not None and self.dataset != "kitti_object":
-            raise UsageError(f"--holdout needs real scans (--dataset kitti_object); --dataset {self.dataset} has none")
-        if self.dataset == "kitti_object":
+        if self.holdout is not None and not real_scans:
+            real = " | ".join(data.datasets_with(can_train=True, is_real_scan=True))
+            raise UsageError(f"--holdout needs real scans (--dataset {real}); --dataset {self.dataset} has none")
+        if real_scans:
             from depthsense.data.lidar import parse_holdout
 
             if self.holdout is None:
                 raise UsageError(
-                    "--dataset kitti_object has no dense ground truth: train self-supervised with --holdout beams:2 "
-                    "(input = even rings, loss on the odd ones)"
+                    f"--dataset {self.dataset} has no dense ground truth: train self-supervised with --holdout "
+                    "beams:2 (input = even rings, loss on the odd ones)"
                 )
             try:
                 parse_holdout(self.holdout)
             except ValueError as exc:
                 raise UsageError(f"--holdout: {exc}") from None
             if self.density is not None:
-                raise UsageError("--density samples dense ground truth; kitti_object has none (use --holdout)")
+                raise UsageError(f"--density samples dense ground truth; {self.dataset} has none (use --holdout)")
         if self.synthetic_frames < 4:
             raise UsageError(f"--synthetic-frames must be >= 4 (train and val both need frames), got {self.synthetic_frames}")
         return dataclasses.replace(self, model=model, loss=loss, crop=crop)

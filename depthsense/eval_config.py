@@ -124,7 +124,7 @@ class EvalConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         # What the data set can be scored on is declared on its class (depthsense.data.DepthDataset).
         ds_class = data.dataset_class(self.dataset)
-        redweb = not ds_class.has_metric_depth
+        relative = not ds_class.has_metric_depth  # e.g. redweb
         real_scans = ds_class.is_real_scan
         lidar_layout = ds_class.has_lidar and not real_scans
         by_pattern = bool(ds_class.default_patterns)  # no input of their own: scored under sensor patterns
@@ -138,7 +138,7 @@ class EvalConfig:
             except ValueError as exc:
                 raise UsageError(f"--depth-unit: {exc}") from None
 
-        densities = (() if redweb or real_scans or by_pattern else DEFAULT_DENSITIES) if self.densities is None \
+        densities = (() if relative or real_scans or by_pattern else DEFAULT_DENSITIES) if self.densities is None \
             else tuple(self.densities)
         for d in densities:
             if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 < float(d) <= 1.0:
@@ -157,7 +157,7 @@ class EvalConfig:
                 raise UsageError(f"--beams: {b!r} is not a divisor of 64; use e.g. 64,32,16,8")
         beams = tuple(sorted(set(beams), reverse=True))
 
-        baselines = (() if redweb else DEFAULT_BASELINES) if self.baselines is None else tuple(self.baselines)
+        baselines = (() if relative else DEFAULT_BASELINES) if self.baselines is None else tuple(self.baselines)
         classical = sorted(n for n in models.available_models() if not models.model_class(n).learned)
         for b in baselines:
             if b not in models.available_models():
@@ -169,8 +169,9 @@ class EvalConfig:
                 )
         baselines = tuple(dict.fromkeys(baselines))
 
-        if redweb and densities:
-            raise UsageError("--dataset redweb has no metric depth to sample sparse input from; pass --densities none")
+        if relative and densities:
+            raise UsageError(f"--dataset {self.dataset} has no metric depth to sample sparse input from; pass "
+                             "--densities none")
         if real_scans and densities:
             raise UsageError(
                 f"--dataset {self.dataset} has no dense ground truth to sample --densities from; score real scans "
@@ -188,7 +189,7 @@ class EvalConfig:
         holdout = tuple(dict.fromkeys(specs))
         if holdout and not real_scans:
             raise UsageError(
-                f"--holdout needs real LiDAR scans (--dataset {' | '.join(_real_scan_datasets())}); "
+                f"--holdout needs real LiDAR scans (--dataset {' | '.join(data.datasets_with(is_real_scan=True))}); "
                 f"--dataset {self.dataset} has no laser rings"
             )
         if beams and real_scans:
@@ -197,9 +198,10 @@ class EvalConfig:
                              f"{','.join(map(str, beams))}, or --beams none")
         if beams and not lidar_layout:
             raise UsageError(f"--dataset {self.dataset} has no LiDAR scan lines to thin; pass --beams none")
-        if redweb and baselines:
+        if relative and baselines:
             raise UsageError(
-                f"--dataset redweb has no sparse input for the baselines {list(baselines)}; pass --baselines none"
+                f"--dataset {self.dataset} has no sparse input for the baselines {list(baselines)}; "
+                "pass --baselines none"
             )
         patterns = ds_class.default_patterns if self.patterns is None else tuple(self.patterns)
         from depthsense.data.patterns import parse_pattern
@@ -216,7 +218,7 @@ class EvalConfig:
             if p.needs_lidar and not lidar_layout:
                 hint = "score real scans with --holdout beams:K" if real_scans else f"use lines:{p.value:g}"
                 raise UsageError(f"--patterns {spec}: --dataset {self.dataset} has no LiDAR scan to thin; {hint}")
-            if redweb or real_scans:
+            if relative or real_scans:
                 raise UsageError(f"--patterns: --dataset {self.dataset} has no dense metric ground truth to make "
                                  "sensor patterns from" + ("; use --holdout" if real_scans else ""))
             parsed.append(str(p))
@@ -351,9 +353,3 @@ def _split_help() -> str:
 
     splits = ", ".join(f"{n} {data.dataset_class(n).default_split}" for n in data.available_datasets())
     return f"split to evaluate (needs ground truth: not KITTI's test; default: the data set's own: {splits})"
-
-
-def _real_scan_datasets() -> list[str]:
-    from depthsense import data
-
-    return [n for n in data.available_datasets() if data.dataset_class(n).is_real_scan]
