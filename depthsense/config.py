@@ -383,7 +383,8 @@ def resume_command(cfg: TrainConfig, prog: str = "depthsense-train") -> str:
 
 
 def _flag(name: str) -> str:
-    return "--model-arg" if name == "model_args" else "--" + name.replace("_", "-")
+    f = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    return f.metadata.get("flag", "--" + name.replace("_", "-"))
 
 
 def _show(name: str, value: Any) -> str:

@@ -24,7 +24,6 @@ from depthsense.cli import DefaultsHelpFormatter, OneLineParser, UsageError
 __all__ = [
     "option",
     "options_parser",
-    "add_options",
     "config_from_namespace",
     "field_default",
     "split_list",
@@ -82,46 +81,8 @@ def options_parser(cls: type, prog: str, description: str, *, defaults: bool = T
     """
     parser = OneLineParser(prog=prog, description=description,
                            formatter_class=argparse.HelpFormatter if defaults_in_help else DefaultsHelpFormatter)
-    add_options(parser, cls, defaults=defaults, defaults_in_help=defaults_in_help)
+    _add_options(parser, cls, defaults=defaults, defaults_in_help=defaults_in_help)
     return parser
-
-
-def add_options(parser: argparse.ArgumentParser, cls: type, *, defaults: bool = True,
-                defaults_in_help: bool = False) -> None:
-    """Add one argument per field of ``cls`` to ``parser`` (see :func:`options_parser`)."""
-    groups: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        meta = f.metadata
-        value = field_default(f)
-        help_ = meta.get("cli_help", meta.get("help", ""))
-        help_ = (help_() if callable(help_) else help_).replace("%", "%%")  # argparse %-formats help
-        if defaults_in_help and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            help_ += f" (default: {value})"
-        if "show" in meta and value:
-            help_ += f" (default: {meta['show'](value)})"
-        kw: dict[str, Any] = {"help": help_}
-        kw["default"] = meta.get("parse_default", value) if defaults else argparse.SUPPRESS
-        action = meta.get("action")
-        if action is None and f.type in ("bool", bool):
-            action = argparse.BooleanOptionalAction if value else "store_true"
-        if action is not None:
-            kw["action"] = action
-        else:
-            kind = meta.get("type", _TYPES.get(str(f.type)))
-            if kind is not None:
-                kw["type"] = kind
-        for key in ("nargs", "metavar", "choices"):
-            if key in meta:
-                kw[key] = meta[key]() if key == "choices" and callable(meta[key]) else meta[key]
-        target = parser
-        if "group" in meta:
-            if meta["group"] not in groups:
-                groups[meta["group"]] = parser.add_argument_group(meta["group"])
-            target = groups[meta["group"]]
-        if meta.get("positional"):
-            target.add_argument(f.name, **kw)
-        else:
-            target.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name, **kw)
 
 
 def config_from_namespace(cls: type, values: dict) -> Any:
@@ -227,6 +188,44 @@ def jsonable(x: Any) -> Any:
     if x is None or isinstance(x, (str, int, bool)):
         return x
     return str(x)
+
+
+def _add_options(parser: argparse.ArgumentParser, cls: type, *, defaults: bool = True,
+                defaults_in_help: bool = False) -> None:
+    # One argument per field of ``cls`` (see options_parser).
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        value = field_default(f)
+        help_ = meta.get("cli_help", meta.get("help", ""))
+        help_ = (help_() if callable(help_) else help_).replace("%", "%%")  # argparse %-formats help
+        if defaults_in_help and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            help_ += f" (default: {value})"
+        if "show" in meta and value:
+            help_ += f" (default: {meta['show'](value)})"
+        kw: dict[str, Any] = {"help": help_}
+        kw["default"] = meta.get("parse_default", value) if defaults else argparse.SUPPRESS
+        action = meta.get("action")
+        if action is None and f.type in ("bool", bool):
+            action = argparse.BooleanOptionalAction if value else "store_true"
+        if action is not None:
+            kw["action"] = action
+        else:
+            kind = meta.get("type", _TYPES.get(str(f.type)))
+            if kind is not None:
+                kw["type"] = kind
+        for key in ("nargs", "metavar", "choices"):
+            if key in meta:
+                kw[key] = meta[key]() if key == "choices" and callable(meta[key]) else meta[key]
+        target = parser
+        if "group" in meta:
+            if meta["group"] not in groups:
+                groups[meta["group"]] = parser.add_argument_group(meta["group"])
+            target = groups[meta["group"]]
+        if meta.get("positional"):
+            target.add_argument(f.name, **kw)
+        else:
+            target.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), dest=f.name, **kw)
 
 
 _TYPES: dict[str, Callable] = {"int": int, "float": float, "int | None": int, "float | None": float}
