@@ -63,7 +63,6 @@ __all__ = [
     "dataset_class",
     "available_datasets",
     "datasets_with",
-    "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",
 ]
@@ -109,21 +108,16 @@ def dataset_class(name: str) -> type["DepthDataset"]:
 
 
 def datasets_with(**abilities: Any) -> list[str]:
-    """Sorted registered names whose class has every given ability value.
-
-    Example: ``datasets_with(is_real_scan=True)`` -> ``["kitti_object"]``;
-    ``datasets_with(can_train=True, has_metric_depth=True)``: the data sets that train
-    depth-completion models.
+    """Sorted registered names whose class has every given ability value, e.g.
+    ``datasets_with(is_real_scan=True)`` -> ``["kitti_object"]``.
 
     Raises:
-        AttributeError: a name that is no ability of :class:`DepthDataset` (a typo would
-            otherwise match no data set).
+        AttributeError: a name that is no ability of :class:`DepthDataset` (a typo would match nothing).
     """
-    unknown = sorted(name for name in abilities if not hasattr(DepthDataset, name))
+    unknown = sorted(set(abilities) - set(dir(DepthDataset)))
     if unknown:
         raise AttributeError(f"datasets_with(): {', '.join(unknown)} is no ability of DepthDataset")
-    return [name for name in available_datasets()
-            if all(getattr(_DATASETS[name], key) == value for key, value in abilities.items())]
+    return [n for n in available_datasets() if all(getattr(_DATASETS[n], k) == v for k, v in abilities.items())]
 
 
 def build_dataset(
