@@ -2,7 +2,8 @@
 
 ``build_dataset("kitti", root, "val", density=0.05)`` builds a registered data set (the
 keywords make its :class:`~depthsense.data.sparsity.SparsitySpec`), ``dataset_class(name)``
-gives its class and with it its abilities (``has_lidar``, ``default_crop``, ...); every
+gives its class and with it its abilities (``has_lidar``, ``default_crop``, ...),
+``datasets_with(is_real_scan=True)`` the names with given abilities; every
 data set yields the same sample dict and runs the same per-sample pipeline
 (:mod:`depthsense.data.dataset`). Importing this package registers the data sets of
 :mod:`depthsense.data.kitti`, :mod:`~depthsense.data.kitti_object`,
@@ -20,6 +21,7 @@ from depthsense.data.dataset import (
     build_dataset,
     collate_samples,
     dataset_class,
+    datasets_with,
     register_dataset,
 )
 from depthsense.data.sparsity import SparsitySpec
@@ -36,6 +38,7 @@ __all__ = [
     "dataset_class",
     "SparsitySpec",
     "available_datasets",
+    "datasets_with",
     "dataset_class",
     "collate_samples",
     "OPTIONAL_KEYS",

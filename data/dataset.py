@@ -62,7 +62,7 @@ __all__ = [
     "build_dataset",
     "dataset_class",
     "available_datasets",
-    "dataset_class",
+    "datasets_with",
     "collate_samples",
     "OPTIONAL_KEYS",
 ]
@@ -105,6 +105,19 @@ def dataset_class(name: str) -> type["DepthDataset"]:
     if name not in _DATASETS:
         raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(available_datasets())}.")
     return _DATASETS[name]
+
+
+def datasets_with(**abilities: Any) -> list[str]:
+    """Sorted registered names whose class has every given ability value, e.g.
+    ``datasets_with(is_real_scan=True)`` -> ``["kitti_object"]``.
+
+    Raises:
+        AttributeError: a name that is no ability of :class:`DepthDataset` (a typo would match nothing).
+    """
+    unknown = sorted(set(abilities) - set(dir(DepthDataset)))
+    if unknown:
+        raise AttributeError(f"datasets_with(): {', '.join(unknown)} is no ability of DepthDataset")
+    return [n for n in available_datasets() if all(getattr(_DATASETS[n], k) == v for k, v in abilities.items())]
 
 
 def build_dataset(
@@ -239,6 +252,8 @@ class DepthDataset(Dataset):
     """The input when no sparsity option is given (NYU: 500 points of its ground truth)."""
     default_split: ClassVar[str] = "val"
     """The split a command evaluates when none is given (``depthsense-evaluate`` without ``--split``)."""
+    can_train: ClassVar[bool] = True
+    """``depthsense-train`` trains on it (False: an evaluation-only data set, e.g. RGB-D folders)."""
     hidden_target: bool = False
     """When True, ``gt`` keeps only the pixels that are not input pixels: the evaluation
     protocol of sensor patterns (a method earns nothing by copying its input; for

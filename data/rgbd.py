@@ -77,6 +77,7 @@ class RGBDFolderDataset(DepthDataset):
     splits = ("all",)
     default_patterns = ("samples:500", "uniform:5%", "lines:16", "holes:25%", "keypoints:1000")
     default_split = "all"
+    can_train = False  # frames of any RGB-D camera, for evaluation: no train split
 
     def __init__(
         self,

@@ -358,3 +358,34 @@ def test_resume_command_keeps_how_the_run_ran():
     cfg = TrainConfig(out="runs/my run", workers=0, progress=False, ckpt_every=5, lr=0.1, dataset="nyu")
     assert resume_command(cfg) == ("depthsense-train --out 'runs/my run' --resume --workers 0 --ckpt-every 5 "
                                    "--no-progress")  # lr and data set come from last.pt
+
+
+# --------------------------------------------------------------------------- data-set abilities, not names
+
+
+def test_completion_data_sets_are_the_trainable_metric_ones_of_the_registry():
+    from depthsense.config import COMPLETION_DATASETS, train_parser
+
+    assert set(COMPLETION_DATASETS) == {"kitti", "synthetic", "nyu", "kitti_object"}
+    choices = next(a.choices for a in train_parser()._actions if a.dest == "dataset")
+    assert set(choices) == {"kitti", "kitti_object", "redweb", "nyu", "synthetic"}  # not rgbd: evaluation only
+    assert "data set: kitti | kitti_object | nyu | redweb | synthetic" in " ".join(train_parser().format_help().split())
+
+
+def test_train_checks_follow_the_data_sets_abilities(monkeypatch):
+    from depthsense.data import dataset as registry
+    from depthsense.data.kitti_object import KittiObjectDataset
+
+    class _OtherScans(KittiObjectDataset):  # a second real-scan data set: same rules, its own name
+        pass
+
+    monkeypatch.setitem(registry._DATASETS, "other_scans", _OtherScans)
+    with pytest.raises(UsageError, match="^--dataset other_scans has no dense ground truth: train self-supervised"):
+        TrainConfig(dataset="other_scans", data_root="x").resolved()
+    with pytest.raises(UsageError, match="--density samples dense ground truth; other_scans has none"):
+        TrainConfig(dataset="other_scans", data_root="x", holdout="beams:2", density=0.1).resolved()
+    cfg = TrainConfig(dataset="other_scans", data_root="x", holdout="beams:2").resolved()
+    assert cfg.loss == "l1:1.0,l2:0.1" and cfg.model == "sparse_unet" and cfg.crop == (256, 1216)
+    with pytest.raises(UsageError, match=r"--holdout needs real scans \(--dataset kitti_object \| other_scans\); "
+                                         "--dataset nyu has none"):
+        TrainConfig(dataset="nyu", holdout="beams:2").resolved()

@@ -60,7 +60,7 @@ def test_unsupported_runtime_is_one_line_naming_the_alternatives(capsys):
     assert infer.cli_main(["a.png", "b.png", "--runtime", "tensorrt"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "torch" in err and "onnxruntime" in err
-    assert RUNTIMES == ("torch", "onnxruntime")  # the CLI's choices are written out in tools/infer.py
+    assert RUNTIMES == ("torch", "onnxruntime")  # the CLI's choices are written out in depthsense/infer_config.py
 
 
 def test_onnxruntime_refuses_classical_models():

@@ -35,14 +35,13 @@ failure; 2 a user error or a failed write such as a full disk (one line on stder
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from depthsense.config import (
-    DefaultsHelpFormatter,
-    OneLineParser,
     UsageError,
     parse_kv,
     refuse_shared_outputs,
@@ -51,94 +50,40 @@ from depthsense.config import (
     written_so_far,
 )
 from depthsense.errors import DepthSenseError
+from depthsense.infer_config import PROG, InferConfig, infer_config_from_args, infer_parser
 from depthsense.outputs import remove_killed_writes
-
-PROG = "depthsense-infer"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``depthsense-infer`` argument parser (errors are one line)."""
-    p = OneLineParser(
-        prog=PROG,
-        description="Complete sparse depth (or predict relative depth) for your own images.",
-        formatter_class=DefaultsHelpFormatter,
-    )
-    p.add_argument("image", nargs="?", help="RGB image (PNG/JPEG)")
-    p.add_argument("sparse", nargs="?", help="sparse depth, same size: a uint16 PNG (KITTI units, depth*256, unless "
-                   "--depth-unit says otherwise; 0 = missing) or a .npy of metres")
-    u = p.add_argument_group("depth units")
-    u.add_argument("--depth-unit", metavar="UNIT",
-                   help="unit of the sparse depth PNGs: kitti (m x 256, default), mm (RealSense, Kinect, NYU), "
-                        "tum (m x 5000) or a number of stored values per metre")
-    u.add_argument("--depth-scale", type=float, metavar="N", help="stored values per metre (same as --depth-unit N)")
-    u.add_argument("--out-unit", metavar="UNIT",
-                   help="unit of the written depth: kitti, mm, tum, a number per metre, or npy (float32 metres); "
-                        "default: the input's unit")
-    m = p.add_argument_group("model (default: the pretrained completion model shipped in the package)")
-    m.add_argument("--checkpoint", help="DepthSense checkpoint (RUN_DIR/best.pt); loaded with weights_only=True")
-    m.add_argument("--model", help="classical model name (ip_basic, nearest), or a check of the checkpoint's model")
-    m.add_argument("--model-arg", dest="model_args", action="append", metavar="KEY=VALUE",
-                   help="classical model option (repeatable, with --model), e.g. --model ip_basic --model-arg blur=bilateral")
-    m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    m.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
-                   help="torch: the PyTorch model; onnxruntime: its ONNX graph in ONNX Runtime on the CPU "
-                        "(exported once into the cache, $DEPTHSENSE_CACHE or ~/.cache/depthsense)")
-    m.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
-                   help="fp32: as trained; bf16: bfloat16 autocast with --runtime torch on CPUs with AVX512-BF16 "
-                        "or AMX (about 1.2x faster at 1216x352, RMSE and MAE within 0.1 %%; benchmarks/README.md)")
-    m.add_argument("--about", action="store_true",
-                   help="print what the shipped pretrained model (or --checkpoint's model) was trained on, its "
-                        "command and scores, and exit")
-    o = p.add_argument_group("output")
-    o.add_argument("--out", default=".", help="output directory (created if missing)")
-    o.add_argument("--intrinsics", help="K file (9 numbers, or a 3x4 P) -> also write <name>.ply")
-    o.add_argument("--calib-key", metavar="NAME",
-                   help="with --intrinsics: the line of a 'name: values' calibration file to use, e.g. P_rect_02")
-    for k in ("fx", "fy", "cx", "cy"):
-        o.add_argument(f"--{k}", type=float, help=f"camera {k} in pixels (all four instead of --intrinsics)")
-    o.add_argument("--min-conf", type=float, metavar="C",
-                   help="with intrinsics and a checkpoint with a conf head: drop points with confidence below C "
-                        "(0..1) from the PLY")
-    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="show progress bars on stderr in folder and submission mode (default: on; --no-progress hides them)")
-    f = p.add_argument_group("folders")
-    f.add_argument("--image-dir", help="folder of images; pairs with --sparse-dir by file name")
-    f.add_argument("--sparse-dir", help="folder of sparse depth PNGs (same stem, or KITTI _velodyne_raw_ naming)")
-    f.add_argument("--kitti-submission", metavar="DIR",
-                   help="write the KITTI test-set predictions (uint16 PNGs, benchmark names) into DIR")
-    f.add_argument("--data-root", help="KITTI root holding depth_selection/test_depth_completion_anonymous")
-    x = p.add_argument_group("ONNX")
-    x.add_argument("--export-onnx", metavar="OUT.onnx", help="export the checkpoint's model to ONNX and verify it")
-    x.add_argument("--onnx-exporter", default="auto", choices=("auto", "dynamo", "torchscript"),
-                   help="auto: torch.onnx dynamo exporter, TorchScript exporter if that fails")
-    return p
+    """The ``depthsense-infer`` argument parser (errors are one line): :func:`depthsense.infer_config.infer_parser`."""
+    return infer_parser()
 
 
 def main(argv: list[str] | None = None) -> int:
     from depthsense import inference
 
-    args = build_parser().parse_args(argv)
-    if args.about:
-        print(_about_text(_about(args, inference)))
+    cfg = infer_config_from_args(argv)
+    if cfg.about:
+        print(_about_text(_about(cfg, inference)))
         return 0
-    mode = _mode(args)
-    _units(args, mode)
-    K = _intrinsics(args)
-    if args.min_conf is not None and not (0.0 <= args.min_conf <= 1.0):
-        raise UsageError(f"--min-conf {args.min_conf}: a confidence threshold is in [0, 1]")
-    if args.min_conf is not None and (K is None or mode in ("kitti", "onnx")):
+    mode = _mode(cfg)
+    cfg = _units(cfg, mode)
+    K = _intrinsics(cfg)
+    if cfg.min_conf is not None and not (0.0 <= cfg.min_conf <= 1.0):
+        raise UsageError(f"--min-conf {cfg.min_conf}: a confidence threshold is in [0, 1]")
+    if cfg.min_conf is not None and (K is None or mode in ("kitti", "onnx")):
         raise UsageError("--min-conf filters the point cloud; pass --intrinsics (or --fx/--fy/--cx/--cy) too")
     if mode == "onnx":
-        return _export(args, inference)
-    out = Path(args.kitti_submission if mode == "kitti" else args.out)
+        return _export(cfg, inference)
+    out = Path(cfg.kitti_submission if mode == "kitti" else cfg.out)
     # Before any work: a bad --out must not cost a model load, and nothing may overwrite an input.
     inference.check_output_dir(out, option="--kitti-submission" if mode == "kitti" else "--out")
-    pairing = _pairing(args, inference, mode, K)
-    _refuse_overwriting_inputs(args, inference, mode, out, pairing, K)
-    if args.runtime != "torch":
-        print(f"runtime: {args.runtime} (the first run exports the model into the cache, 10-60 s)", flush=True)
-    predictor = inference.Predictor(args.checkpoint, args.model, args.device, parse_kv(args.model_args),
-                                    depth_unit=args.depth_unit, runtime=args.runtime, precision=args.precision,
+    pairing = _pairing(cfg, inference, mode, K)
+    _refuse_overwriting_inputs(cfg, inference, mode, out, pairing, K)
+    if cfg.runtime != "torch":
+        print(f"runtime: {cfg.runtime} (the first run exports the model into the cache, 10-60 s)", flush=True)
+    predictor = inference.Predictor(cfg.checkpoint, cfg.model, cfg.device, parse_kv(list(cfg.model_args)),
+                                    depth_unit=cfg.depth_unit, runtime=cfg.runtime, precision=cfg.precision,
                                     log=lambda line: print(line, flush=True))
     if predictor.pretrained:
         print("no --checkpoint or --model given: using the pretrained completion model shipped with DepthSense "
@@ -147,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no --checkpoint or --model given and no pretrained model installed: using the classical "
               f"{inference.DEFAULT_MODEL} completion (no learned weights)")
     print(f"model: {predictor.describe()}")
-    if args.min_conf is not None and "conf" not in predictor.heads:
+    if cfg.min_conf is not None and "conf" not in predictor.heads:
         raise UsageError(f"--min-conf: {predictor.name!r} has no confidence head; pass a checkpoint trained with "
                          "--model-arg heads=depth,conf (or drop --min-conf)")
     if mode == "single":
-        return _single(args, inference, predictor, out, K)
-    return _folder(args, inference, predictor, out, K, pairing, kitti=(mode == "kitti"))
+        return _single(cfg, inference, predictor, out, K)
+    return _folder(cfg, inference, predictor, out, K, pairing, kitti=(mode == "kitti"))
 
 
 def cli_main(argv: list[str] | None = None) -> int:
@@ -167,49 +112,51 @@ def cli() -> None:
 # --------------------------------------------------------------------------- modes
 
 
-def _single(args, inference, predictor, out: Path, K) -> int:
+def _single(cfg, inference, predictor, out: Path, K) -> int:
     # Everything is read, validated and predicted before the first file is written.
     if predictor.relative and K is not None:
         raise UsageError("--intrinsics/--fx..: a point cloud needs metric depth, but this model predicts "
                          "RELATIVE depth; drop the intrinsics.")
-    pred = predictor.predict_files(args.image, args.sparse)
-    _unit_note(args, pred)
+    pred = predictor.predict_files(cfg.image, cfg.sparse)
+    _unit_note(cfg, pred)
     inference.make_output_dir(out)
     remove_killed_writes(out)  # of an earlier run that was killed mid-write
-    written = inference.write_prediction(out, Path(args.image).stem, pred, K, args.min_conf, args.out_unit)
-    _report(written, pred.relative, args.out_unit or pred.depth_unit)
+    written = inference.write_prediction(out, Path(cfg.image).stem, pred, K, cfg.min_conf, cfg.out_unit)
+    _report(written, pred.relative, cfg.out_unit or pred.depth_unit)
     return 0
 
 
-def _units(args, mode: str) -> None:
-    """Check --depth-unit / --depth-scale / --out-unit and fold --depth-scale into --depth-unit."""
+def _units(cfg: InferConfig, mode: str) -> InferConfig:
+    """Check --depth-unit / --depth-scale / --out-unit; ``cfg`` with --depth-scale folded into
+    --depth-unit and --out-unit in lower case."""
     from depthsense.io import parse_depth_unit
 
-    if args.depth_scale is not None:
-        if args.depth_unit is not None:
+    if cfg.depth_scale is not None:
+        if cfg.depth_unit is not None:
             raise UsageError("--depth-unit and --depth-scale both given; pass one (--depth-scale N is --depth-unit N)")
-        args.depth_unit = repr(args.depth_scale)
-    for option, value in (("--depth-unit", args.depth_unit), ("--out-unit", args.out_unit)):
+        cfg = dataclasses.replace(cfg, depth_unit=repr(cfg.depth_scale))
+    for option, value in (("--depth-unit", cfg.depth_unit), ("--out-unit", cfg.out_unit)):
         if value is not None and not (option == "--out-unit" and str(value).lower() == "npy"):
             try:
                 parse_depth_unit(value)
             except ValueError as exc:
                 raise UsageError(f"{option}: {exc}") from None
-    if args.out_unit is not None:
-        args.out_unit = str(args.out_unit).lower()
+    if cfg.out_unit is not None:
+        cfg = dataclasses.replace(cfg, out_unit=str(cfg.out_unit).lower())
         if mode == "kitti":
             raise UsageError("--out-unit: the KITTI benchmark takes KITTI units only; drop --out-unit")
+    return cfg
 
 
-def _npy_out(args, sparse) -> bool:
-    if args.out_unit is not None:
-        return args.out_unit == "npy"
+def _npy_out(cfg, sparse) -> bool:
+    if cfg.out_unit is not None:
+        return cfg.out_unit == "npy"
     return sparse is not None and Path(sparse).suffix.lower() == ".npy"
 
 
-def _unit_note(args, pred) -> None:
+def _unit_note(cfg, pred) -> None:
     """A depth camera's frame read in the default KITTI units is a likely unit mistake: say so."""
-    if args.depth_unit is None and pred.depth_unit == "kitti" and pred.sparse is not None:
+    if cfg.depth_unit is None and pred.depth_unit == "kitti" and pred.sparse is not None:
         share = float((pred.sparse > 0).mean())
         if share > 0.3:
             print(f"note: {100 * share:.0f}% of the pixels of {pred.sparse_path} have depth, as from a depth camera; "
@@ -217,27 +164,27 @@ def _unit_note(args, pred) -> None:
                   "for TUM --depth-unit tum")
 
 
-def _pairing(args, inference, mode: str, K):
+def _pairing(cfg, inference, mode: str, K):
     """The (image, sparse) pairs to process; reads only folder listings (no model needed)."""
     if mode == "single":
-        pairing = inference.Pairing(pairs=[(Path(args.image), None if args.sparse is None else Path(args.sparse))])
+        pairing = inference.Pairing(pairs=[(Path(cfg.image), None if cfg.sparse is None else Path(cfg.sparse))])
         pairing.files = [p for p, _ in pairing.pairs] + [s for _, s in pairing.pairs if s is not None]
         return pairing
     if mode == "kitti":
-        if args.data_root:
-            image_dir, sparse_dir = inference.kitti_test_dirs(args.data_root)
-        elif args.image_dir and args.sparse_dir:
-            image_dir, sparse_dir = Path(args.image_dir), Path(args.sparse_dir)
+        if cfg.data_root:
+            image_dir, sparse_dir = inference.kitti_test_dirs(cfg.data_root)
+        elif cfg.image_dir and cfg.sparse_dir:
+            image_dir, sparse_dir = Path(cfg.image_dir), Path(cfg.sparse_dir)
         else:
             raise UsageError("--kitti-submission needs --data-root KITTI_ROOT (or --image-dir and --sparse-dir "
                              "of depth_selection/test_depth_completion_anonymous).")
         if K is not None:
             raise UsageError("--kitti-submission writes only the benchmark PNGs; drop --intrinsics/--fx...")
         return inference.pair_files(image_dir, sparse_dir)
-    return inference.pair_files(args.image_dir, args.sparse_dir)
+    return inference.pair_files(cfg.image_dir, cfg.sparse_dir)
 
 
-def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K) -> None:
+def _refuse_overwriting_inputs(cfg, inference, mode: str, out: Path, pairing, K) -> None:
     if mode == "kitti":
         outputs = [out / s.name for _, s in pairing.pairs]
     else:  # without sparse depth the model must be monocular: relative-depth names
@@ -246,15 +193,15 @@ def _refuse_overwriting_inputs(args, inference, mode: str, out: Path, pairing, K
         outputs = [p for image, sparse in pairing.pairs
                    for p in inference.prediction_outputs(out, image, sparse is None, K is not None,
                                                          () if sparse is None else ("conf", "fg"),
-                                                         _npy_out(args, sparse))]
-    inputs = list(pairing.files) + [Path(f) for f in (args.checkpoint, args.intrinsics) if f]
+                                                         _npy_out(cfg, sparse))]
+    inputs = list(pairing.files) + [Path(f) for f in (cfg.checkpoint, cfg.intrinsics) if f]
     option = "--kitti-submission" if mode == "kitti" else "--out"
     # distinct names, but a symlink in --out (x_depth_color.png -> x_depth.png) would still make two one file
     refuse_shared_outputs((str(p), p) for p in outputs)
     inference.refuse_overwrite(outputs, inputs, fix=f"choose an {option} folder that holds no input")
 
 
-def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> int:
+def _folder(cfg, inference, predictor, out: Path, K, pairing, kitti: bool) -> int:
     from tqdm import tqdm
 
     from depthsense.io import WriteError, write_depth
@@ -263,9 +210,9 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
         if predictor.relative:
             raise UsageError(f"--kitti-submission needs a depth-completion model; {predictor.name!r} predicts "
                              "relative depth. Pass a completion checkpoint (or none for ip_basic).")
-        sparse_dir = inference.kitti_test_dirs(args.data_root)[1] if args.data_root else Path(args.sparse_dir)
+        sparse_dir = inference.kitti_test_dirs(cfg.data_root)[1] if cfg.data_root else Path(cfg.sparse_dir)
     else:
-        sparse_dir = args.sparse_dir
+        sparse_dir = cfg.sparse_dir
         if sparse_dir is None and predictor.needs_sparse:
             raise UsageError(f"--image-dir without --sparse-dir: {predictor.name!r} completes sparse depth. Pass "
                              "--sparse-dir with the depth PNGs, or a monocular checkpoint for relative depth.")
@@ -285,14 +232,14 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
             print(f"note: {out} already holds {len(others)} other file(s) (e.g. {others[0]}); the benchmark "
                   "zip must contain only the prediction PNGs")
     written: list[str] = []
-    for image, sparse in tqdm(pairing.pairs, desc="depthsense-infer", unit="img", disable=not args.progress,
+    for image, sparse in tqdm(pairing.pairs, desc="depthsense-infer", unit="img", disable=not cfg.progress,
                               file=sys.stderr):
         try:
             pred = predictor.predict_files(image, sparse)
             if kitti:
                 write_depth(out / sparse.name, pred.depth)
             else:
-                inference.write_prediction(out, image.stem, pred, K, args.min_conf, args.out_unit)
+                inference.write_prediction(out, image.stem, pred, K, cfg.min_conf, cfg.out_unit)
             written.append(image.name)
         except UsageError:
             raise
@@ -314,29 +261,29 @@ def _folder(args, inference, predictor, out: Path, K, pairing, kitti: bool) -> i
     return report_problems(problems, total, "inputs")
 
 
-def _about(args, inference) -> dict:
+def _about(cfg, inference) -> dict:
     """The card --about prints: the shipped model's, or --checkpoint's (its own record if it
     has one, else what the checkpoint stores: model, options, training settings, scores)."""
     from depthsense.checkpoint import load_checkpoint
 
-    work = [n for n, v in (("IMAGE", args.image), ("--image-dir", args.image_dir), ("--sparse-dir", args.sparse_dir),
-                           ("--kitti-submission", args.kitti_submission), ("--data-root", args.data_root),
-                           ("--export-onnx", args.export_onnx), ("--intrinsics", args.intrinsics),
-                           ("--model-arg", args.model_args)) if v]
+    work = [n for n, v in (("IMAGE", cfg.image), ("--image-dir", cfg.image_dir), ("--sparse-dir", cfg.sparse_dir),
+                           ("--kitti-submission", cfg.kitti_submission), ("--data-root", cfg.data_root),
+                           ("--export-onnx", cfg.export_onnx), ("--intrinsics", cfg.intrinsics),
+                           ("--model-arg", cfg.model_args)) if v]
     if work:
         raise UsageError(f"--about prints a model's card and exits; it does not use {', '.join(work)}. Drop --about "
                          "to predict, or drop those to read the card.")
-    if args.checkpoint is None:
-        if args.model:
-            raise UsageError(f"--about describes a trained model; --model {args.model} has no card (pass "
+    if cfg.checkpoint is None:
+        if cfg.model:
+            raise UsageError(f"--about describes a trained model; --model {cfg.model} has no card (pass "
                              "--checkpoint FILE, or neither for the shipped model)")
         return inference.pretrained_about()
-    ckpt = load_checkpoint(args.checkpoint, map_location="cpu")
+    ckpt = load_checkpoint(cfg.checkpoint, map_location="cpu")
     if isinstance(ckpt.get("about"), dict):
         return ckpt["about"]
     train_cfg = ckpt.get("train_cfg") or {}
     metrics = {k: v for k, v in (ckpt.get("metrics") or {}).items() if isinstance(v, (int, float))}
-    return {"name": str(args.checkpoint), "model": ckpt["model"], "model_cfg": ckpt.get("model_cfg"),
+    return {"name": str(cfg.checkpoint), "model": ckpt["model"], "model_cfg": ckpt.get("model_cfg"),
             "parameters": int(sum(v.numel() for v in ckpt["state_dict"].values() if hasattr(v, "numel"))),
             "step": ckpt.get("step"), "train_cfg": train_cfg, "metrics": metrics}
 
@@ -365,20 +312,20 @@ def _about_text(about: dict) -> str:
     return "\n".join(lines)
 
 
-def _export(args, inference) -> int:
+def _export(cfg, inference) -> int:
     from depthsense.inference import onnx_export
 
-    checkpoint = args.checkpoint
-    if not checkpoint and not args.model and inference.PRETRAINED_CHECKPOINT.is_file():
+    checkpoint = cfg.checkpoint
+    if not checkpoint and not cfg.model and inference.PRETRAINED_CHECKPOINT.is_file():
         checkpoint = str(inference.PRETRAINED_CHECKPOINT)  # the shipped model
     if not checkpoint:
         raise UsageError("--export-onnx needs --checkpoint RUN_DIR/best.pt (classical models have no ONNX graph).")
-    dest = onnx_export.check_onnx_destination(args.export_onnx)  # before the model load
+    dest = onnx_export.check_onnx_destination(cfg.export_onnx)  # before the model load
     inference.refuse_overwrite([dest], [checkpoint], fix="choose another --export-onnx path")
-    predictor = inference.Predictor(checkpoint, args.model, "cpu")
+    predictor = inference.Predictor(checkpoint, cfg.model, "cpu")
     print(f"model: {predictor.describe()}", flush=True)
     try:
-        result = onnx_export.export_onnx(predictor, dest, exporter=args.onnx_exporter,
+        result = onnx_export.export_onnx(predictor, dest, exporter=cfg.onnx_exporter,
                                        log=lambda line: print(line, flush=True))
     except onnx_export.OnnxParityError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -398,26 +345,26 @@ def _export(args, inference) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def _mode(args) -> str:
+def _mode(cfg) -> str:
     """single | folder | kitti | onnx, with conflicting arguments refused."""
-    positional = args.image is not None
-    if args.export_onnx:
-        extra = [n for n, v in (("IMAGE", args.image), ("--image-dir", args.image_dir),
-                                ("--kitti-submission", args.kitti_submission)) if v]
+    positional = cfg.image is not None
+    if cfg.export_onnx:
+        extra = [n for n, v in (("IMAGE", cfg.image), ("--image-dir", cfg.image_dir),
+                                ("--kitti-submission", cfg.kitti_submission)) if v]
         if extra:
             raise UsageError(f"--export-onnx exports a model only; drop {', '.join(extra)}.")
         return "onnx"
-    if args.kitti_submission:
+    if cfg.kitti_submission:
         if positional:
             raise UsageError("--kitti-submission runs over the test set; drop IMAGE/SPARSE.")
         return "kitti"
-    if args.data_root:
+    if cfg.data_root:
         raise UsageError("--data-root is used with --kitti-submission only.")
-    if args.image_dir:
+    if cfg.image_dir:
         if positional:
             raise UsageError("pass either IMAGE [SPARSE] or --image-dir, not both.")
         return "folder"
-    if args.sparse_dir:
+    if cfg.sparse_dir:
         raise UsageError("--sparse-dir needs --image-dir.")
     if not positional:
         raise UsageError("nothing to do: pass IMAGE [SPARSE], --image-dir DIR, --kitti-submission DIR or "
@@ -425,16 +372,16 @@ def _mode(args) -> str:
     return "single"
 
 
-def _intrinsics(args) -> np.ndarray | None:
+def _intrinsics(cfg) -> np.ndarray | None:
     from depthsense.io import read_intrinsics
 
-    given = {k: getattr(args, k) for k in ("fx", "fy", "cx", "cy") if getattr(args, k) is not None}
-    if args.intrinsics and given:
+    given = {k: getattr(cfg, k) for k in ("fx", "fy", "cx", "cy") if getattr(cfg, k) is not None}
+    if cfg.intrinsics and given:
         raise UsageError("pass either --intrinsics or --fx/--fy/--cx/--cy, not both.")
-    if args.calib_key and not args.intrinsics:
+    if cfg.calib_key and not cfg.intrinsics:
         raise UsageError("--calib-key names a line of the --intrinsics calibration file; pass --intrinsics FILE too.")
-    if args.intrinsics:
-        return read_intrinsics(args.intrinsics, key=args.calib_key)
+    if cfg.intrinsics:
+        return read_intrinsics(cfg.intrinsics, key=cfg.calib_key)
     if not given:
         return None
     if len(given) < 4:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from depthsense.config import UsageError
+from depthsense.cli import UsageError
 from depthsense.data.classification import available_image_sets
 from depthsense.models.classifier import POOLS
+from depthsense.options import config_from_namespace, option, options_parser, split_list
 
 __all__ = [
     "ClassifyConfig",
@@ -37,33 +37,32 @@ DEFAULT_LEVELS: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 """Sparsity levels (fraction of pixels dropped) swept by default."""
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class ClassifyConfig:
     """Everything one classification experiment needs; saved in ``report.json``."""
 
-    dataset: str = _f("digits", "image set: digits (rendered, no download) | mnist | caltech101")
-    data_root: str | None = _f(None, "folder of mnist's IDX files or caltech101's class folders")
-    levels: tuple = _f(DEFAULT_LEVELS, "sparsity levels = fraction of pixels dropped, in [0,1), e.g. 0,0.5,0.9")
-    train_level: float = _f(0.5, "protocol (b): the one level the nets are trained at")
-    protocols: str = _f("ab", "a: train+test at each level; b: train at --train-level, test at all; ab: both")
-    nets: tuple = _f(tuple(NETS), "nets to compare: " + ", ".join(NETS))
-    epochs: int = _f(5, "training epochs per net and level")
-    batch_size: int = _f(64, "images per training step")
-    lr: float = _f(3e-3, "peak learning rate (Adam, one-cycle schedule)")
-    width: int = _f(8, "channels of the first conv (then 2x, 4x, 4x)")
-    first_kernel: int = _f(7, "side of the first conv's kernel (odd)")
-    pool: str = _f("max", "pooling in both nets: max | avg (the sparse net pools observed positions only)")
-    train_images: int = _f(0, "training images (0: digits renders 6000, others use all); seeded subset")
-    test_images: int = _f(0, "test images (0: digits renders 4000, others use all); seeded subset")
-    image_size: int | None = _f(None, "image side (digits: 28, caltech101: 64; mnist is 28)")
-    seed: int = _f(0, "seed of data, initialisation, data order and dropped pixels")
-    jobs: int = _f(2, "training jobs run side by side, one CPU thread each")
-    out: str = _f("reports/classify", "report directory (created; files in it are replaced)")
-    progress: bool = _f(True, "show a progress bar")
+    dataset: str = option("digits", "image set: digits (rendered, no download) | mnist | caltech101")
+    data_root: str | None = option(None, "folder of mnist's IDX files or caltech101's class folders")
+    levels: tuple = option(DEFAULT_LEVELS, "sparsity levels = fraction of pixels dropped, in [0,1), e.g. 0,0.5,0.9",
+                           type=lambda text: _float_list(text), metavar="S[,S...]")
+    train_level: float = option(0.5, "protocol (b): the one level the nets are trained at")
+    protocols: str = option("ab", "a: train+test at each level; b: train at --train-level, test at all; ab: both")
+    nets: tuple = option(tuple(NETS), "nets to compare: " + ", ".join(NETS),
+                         type=lambda text: tuple(split_list([text])), metavar="NAME[,NAME...]")
+    epochs: int = option(5, "training epochs per net and level")
+    batch_size: int = option(64, "images per training step")
+    lr: float = option(3e-3, "peak learning rate (Adam, one-cycle schedule)")
+    width: int = option(8, "channels of the first conv (then 2x, 4x, 4x)")
+    first_kernel: int = option(7, "side of the first conv's kernel (odd)")
+    pool: str = option("max", "pooling in both nets: max | avg (the sparse net pools observed positions only)")
+    train_images: int = option(0, "training images (0: digits renders 6000, others use all); seeded subset")
+    test_images: int = option(0, "test images (0: digits renders 4000, others use all); seeded subset")
+    image_size: int | None = option(None, "image side (digits: 28, caltech101: 64; mnist is 28)")
+    seed: int = option(0, "seed of data, initialisation, data order and dropped pixels")
+    jobs: int = option(2, "training jobs run side by side, one CPU thread each")
+    out: str = option("reports/classify", "report directory (created; files in it are replaced)")
+    progress: bool = option(True, "show a progress bar", flag="--no-progress", action="store_false",
+                            cli_help="hide the progress bar")
 
     def resolved(self) -> "ClassifyConfig":
         """Validate every value; sort and de-duplicate the levels and nets.
@@ -134,25 +133,13 @@ def level_name(level: float) -> str:
 
 def classify_parser() -> argparse.ArgumentParser:
     """The ``depthsense-classify`` parser, generated from :class:`ClassifyConfig`'s fields."""
-    p = _OneLineParser(
+    return options_parser(
+        ClassifyConfig,
         prog="depthsense-classify",
         description="Train a ConvNet and the same net from sparsity-invariant convolutions (with and without "
         "BatchNorm) on images with dropped pixels; report accuracy per sparsity level (md/csv/json/png).",
+        defaults_in_help=True,
     )
-    for f in dataclasses.fields(ClassifyConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = f.metadata["help"].replace("%", "%%")
-        if f.name == "progress":
-            p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-        elif f.name == "levels":
-            p.add_argument(flag, type=_float_list, default=f.default, metavar="S[,S...]", help=help_)
-        elif f.name == "nets":
-            p.add_argument(flag, type=_name_list, default=f.default, metavar="NAME[,NAME...]", help=help_)
-        else:
-            kind = {"int": int, "float": float, "int | None": int}.get(str(f.type), str)
-            default_text = "" if f.default is None else f" (default: {f.default})"
-            p.add_argument(flag, type=kind, default=f.default, help=help_ + default_text)
-    return p
 
 
 def classify_config_from_args(argv: list[str] | None) -> ClassifyConfig:
@@ -161,15 +148,10 @@ def classify_config_from_args(argv: list[str] | None) -> ClassifyConfig:
     Raises:
         UsageError: an argument argparse rejects (one line).
     """
-    return ClassifyConfig(**vars(classify_parser().parse_args(argv)))
+    return config_from_namespace(ClassifyConfig, vars(classify_parser().parse_args(argv)))
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print the usage block and exit
-        raise UsageError(f"{message} (see depthsense-classify --help)")
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -177,7 +159,3 @@ def _float_list(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 0,0.5,0.9") from None
-
-
-def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
