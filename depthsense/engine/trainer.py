@@ -54,6 +54,7 @@ from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
 from depthsense.evaluation.heads_metrics import HeadsAccumulator
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
+from depthsense.models import forward_outputs
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"]
 
@@ -174,18 +175,16 @@ class Trainer:
         gt = batch["gt"].to(self.device, non_blocking=True)
         t0 = self._now()
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp else nullcontext()
-        heads = getattr(self.raw_model, "heads", ())
         with autocast:
-            out = self.model(sparse, mask, rgb, return_heads=True) if heads else self.model(sparse, mask, rgb)
-        if heads:
-            pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
+            out = forward_outputs(self.model, sparse, mask, rgb)
+        pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
+        if extras:  # the heads' outputs and their targets go to the loss terms that train them
             if "fg" in batch:
                 extras["fg_gt"] = batch["fg"].to(self.device, non_blocking=True)
                 if "fg_valid" in batch:  # a batch mixing data sets with and without masks
                     extras["fg_valid"] = batch["fg_valid"].to(self.device, non_blocking=True)
             total, terms = self.loss_fn(pred.float(), gt, rgb=rgb, extras=extras)
         else:
-            pred = out
             total, terms = self.loss_fn(pred.float(), gt, rgb=rgb)
         t1 = self._now()
         # One host sync per step for the loss and all its terms (logging and the NaN check).

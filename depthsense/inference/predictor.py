@@ -51,6 +51,7 @@ from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkp
 from depthsense.config import UsageError, build_model_from_options, resolve_device
 from depthsense.errors import CheckpointError, DepthFileError, ShapeError
 from depthsense.io import parse_depth_unit, read_depth, read_rgb
+from depthsense.models import forward_outputs
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
 
@@ -281,12 +282,7 @@ class Predictor:
                 r = torch.from_numpy(rgb_a).to(self.device).permute(2, 0, 1)[None].contiguous()
             if self.channels_last:
                 s, m, r = (None if t is None else t.contiguous(memory_format=torch.channels_last) for t in (s, m, r))
-            if self.onnx is not None:
-                y = {"depth": self.onnx(s, m, r)}
-            elif self.heads:
-                y = self.model(s, m, r, return_heads=True)
-            else:
-                y = {"depth": self.model(s, m, r)}
+            y = forward_outputs(self.onnx if self.onnx is not None else self.model, s, m, r)  # no heads in ONNX
             out = {}
             for key in ("depth", "conf", "fg"):
                 if key not in y:
