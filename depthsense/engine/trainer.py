@@ -43,7 +43,7 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from depthsense import checkpoint as ckpt_io
 from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, jsonable
@@ -51,7 +51,9 @@ from depthsense.data.loader import worker_safe_loader
 from depthsense.engine.distributed import DistInfo
 from depthsense.engine.sampler import EpochSampler
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
+from depthsense.evaluation.evaluators import DepthEvaluator, FirstImage, HeadsEvaluator
 from depthsense.evaluation.heads_metrics import HeadsAccumulator
+from depthsense.evaluation.loop import ModelRun, inference_on_dataset
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import DEFAULT_METRICS, METRIC_UNITS, RELATIVE_METRICS, MetricAccumulator, metric_unit
 from depthsense.models import forward_outputs
@@ -334,28 +336,24 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Metrics on the first ``val_samples`` validation images (batch 1, any size)."""
+        """Metrics on the first ``val_samples`` validation images (batch 1, any size).
+
+        The images go through the evaluation loop of ``depthsense-evaluate``
+        (:func:`depthsense.evaluation.loop.inference_on_dataset`) with its depth and
+        extra-head evaluators, so the numbers are the report's on the same images.
+        """
         if self.val_set is None or len(self.val_set) == 0:
             return {}
         n = len(self.val_set) if not self.cfg.val_samples else min(self.cfg.val_samples, len(self.val_set))
-        loader = DataLoader(Subset(self.val_set, range(n)), batch_size=1, shuffle=False, num_workers=0)
         acc = MetricAccumulator(DEFAULT_METRICS if self.completion else RELATIVE_METRICS)
-        heads = tuple(getattr(self.raw_model, "heads", ()))
-        head_acc = HeadsAccumulator() if heads else None
+        head_acc = HeadsAccumulator() if getattr(self.raw_model, "heads", ()) else None
+        capture = FirstImage()
+        evaluators = [DepthEvaluator(acc), capture]
+        if head_acc is not None:
+            evaluators.append(HeadsEvaluator(head_acc))
         self.raw_model.eval()
-        first = None
-        for batch in loader:
-            sparse, mask, rgb = (batch[k].to(self.device) for k in ("sparse", "mask", "rgb"))
-            out = self.raw_model(sparse, mask, rgb, return_heads=True) if heads else None
-            pred = (out["depth"] if heads else self.raw_model(sparse, mask, rgb)).float()
-            gt = batch["gt"].to(self.device)
-            acc.update(pred, gt)
-            if head_acc is not None:
-                unc = {"conf": 1.0 - out["conf"]} if "conf" in out else None
-                fg_gt = batch["fg"].to(self.device) if "fg" in batch else None
-                head_acc.update(pred, gt, unc, out.get("fg"), fg_gt)
-            if first is None:
-                first = (batch, pred)
+        inference_on_dataset([ModelRun(self.raw_model, evaluators)], self.val_set, range(n), self.device)
+        first = capture.first
         metrics = {k: v for k, v in acc.compute().items() if v is not None}
         if head_acc is not None:
             metrics.update(_head_val_metrics(head_acc.compute()))
