@@ -24,7 +24,14 @@ monocular          RGB-only relative depth (ResNet-style encoder-decoder)       
 """
 
 from depthsense.models import classical, dense, monocular, sparse_convnet, sparse_unet  # noqa: F401  (fill the registry)
-from depthsense.models._common import DepthModel, available_models, build_model, model_class, register_model
+from depthsense.models._common import (
+    DepthModel,
+    available_models,
+    build_model,
+    forward_outputs,
+    model_class,
+    register_model,
+)
 from depthsense.models.classical import IPBasic, NearestFill, ip_basic_fill, nearest_fill
 from depthsense.models.dense import ConvNet, ConvNetMask, DenseUNet
 from depthsense.models.monocular import MonocularNet
@@ -37,6 +44,7 @@ __all__ = [
     "model_class",
     "available_models",
     "register_model",
+    "forward_outputs",
     "SparseConvNet",
     "SparseUNet",
     "ConvNet",

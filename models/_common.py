@@ -27,6 +27,7 @@ __all__ = [
     "build_model",
     "model_class",
     "available_models",
+    "forward_outputs",
     "pad_to_multiple",
     "crop_to",
     "plain_conv",
@@ -197,6 +198,38 @@ def model_class(name: str) -> type[DepthModel]:
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
     return _REGISTRY[name]
+
+
+def forward_outputs(model: Callable[..., Tensor | dict[str, Tensor]], sparse: Tensor | None, mask: Tensor | None,
+                    rgb: Tensor | None = None) -> dict[str, Tensor]:
+    """Run a depth model and return every output it has, as one dict.
+
+    The one place that asks whether a model has extra heads: training, validation,
+    evaluation and inference all call models through it, so each of them sees the same
+    dict whatever the model.
+
+    Args:
+        model: a :class:`DepthModel`, the same wrapped in ``DistributedDataParallel`` /
+            ``DataParallel`` (its ``module`` declares the heads), or any callable with
+            the ``model(sparse, mask, rgb)`` API and no ``heads`` (e.g. an ONNX runtime).
+        sparse, mask, rgb: the forward inputs (ARCHITECTURE.md section 2); ``sparse``
+            and ``mask`` None for an RGB-only model.
+    Returns:
+        ``{"depth": (B,1,H,W)}`` for a model without heads; for a model with heads what
+        ``model(sparse, mask, rgb, return_heads=True)`` returns: ``depth`` plus each
+        head's tensors (``conf``, ``scale``, ``fg``, ``fg_logit``). Tensors are as the
+        model made them (no dtype change, e.g. bfloat16 under autocast).
+
+    Examples:
+        >>> net = build_model("sparse_convnet")
+        >>> sparse = torch.zeros(1, 1, 8, 8); sparse[0, 0, 2, 3] = 5.0
+        >>> sorted(forward_outputs(net, sparse, None))
+        ['depth']
+    """
+    core = model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+    if getattr(core, "heads", ()):
+        return dict(model(sparse, mask, rgb, return_heads=True))
+    return {"depth": model(sparse, mask, rgb)}
 
 
 def pad_to_multiple(x: Tensor, multiple: int, mode: str = "constant") -> Tensor:

@@ -410,6 +410,32 @@ def test_head_outputs_are_finite_in_range_and_of_the_input_size(cfg):
     assert torch.isfinite(out["conf"]).all() and ((out["conf"] >= 0) & (out["conf"] <= 1)).all()
 
 
+def test_forward_outputs_is_a_dict_with_the_heads_only_when_the_model_has_them():
+    import doctest
+
+    from depthsense.models import _common
+
+    sparse, mask, rgb, _ = _inputs(b=1, h=24, w=40, density=0.1)
+    plain = _build("sparse_unet", {"rgb": True}).eval()
+    headed = _build("sparse_unet", dict(HEADED, heads="depth,conf,fg")).eval()
+    with torch.no_grad():
+        out = models.forward_outputs(plain, sparse, mask, rgb)
+        assert list(out) == ["depth"]
+        torch.testing.assert_close(out["depth"], plain(sparse, mask, rgb), rtol=0, atol=0)
+        out = models.forward_outputs(headed, sparse, mask, rgb)
+        ref = headed(sparse, mask, rgb, return_heads=True)
+        assert set(out) == {"depth", "conf", "scale", "fg", "fg_logit"} == set(ref)
+        for key in ref:
+            torch.testing.assert_close(out[key], ref[key], rtol=0, atol=0)
+        # A wrapped model (DistributedDataParallel / DataParallel in training) declares
+        # its heads through its module: still the whole dict.
+        assert set(models.forward_outputs(torch.nn.DataParallel(headed), sparse, mask, rgb)) == set(ref)
+        # Any callable without ``heads`` (the ONNX runtime) gives depth only.
+        assert list(models.forward_outputs(lambda s, m, r: s * 2, sparse, mask, rgb)) == ["depth"]
+    result = doctest.testmod(_common)
+    assert result.failed == 0 and result.attempted > 0
+
+
 def test_heads_config_round_trips_and_bad_names_raise():
     model = _build("sparse_unet", {"heads": "fg, depth"})
     assert model.heads == ("fg",) and model.config["heads"] == "depth,fg"

@@ -43,7 +43,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from depthsense import checkpoint as ckpt_io
 from depthsense.config import COMPLETION_DATASETS, TrainConfig, UsageError, jsonable
@@ -52,8 +52,11 @@ from depthsense.engine.distributed import DistInfo
 from depthsense.engine.hooks import HookBase, default_hooks
 from depthsense.engine.sampler import EpochSampler
 from depthsense.errors import CheckpointError, DepthFileError, DepthSenseError
+from depthsense.evaluation.evaluators import DepthEvaluator, FirstImage, HeadsEvaluator
 from depthsense.evaluation.heads_metrics import HeadsAccumulator
+from depthsense.evaluation.loop import ModelRun, inference_on_dataset
 from depthsense.metrics import DEFAULT_METRICS, RELATIVE_METRICS, MetricAccumulator
+from depthsense.models import forward_outputs
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"]
 
@@ -194,18 +197,16 @@ class Trainer:
         gt = batch["gt"].to(self.device, non_blocking=True)
         t0 = self._now()
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp else nullcontext()
-        heads = getattr(self.raw_model, "heads", ())
         with autocast:
-            out = self.model(sparse, mask, rgb, return_heads=True) if heads else self.model(sparse, mask, rgb)
-        if heads:
-            pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
+            out = forward_outputs(self.model, sparse, mask, rgb)
+        pred, extras = out["depth"], {k: v.float() for k, v in out.items() if k != "depth"}
+        if extras:  # the heads' outputs and their targets go to the loss terms that train them
             if "fg" in batch:
                 extras["fg_gt"] = batch["fg"].to(self.device, non_blocking=True)
                 if "fg_valid" in batch:  # a batch mixing data sets with and without masks
                     extras["fg_valid"] = batch["fg_valid"].to(self.device, non_blocking=True)
             total, terms = self.loss_fn(pred.float(), gt, rgb=rgb, extras=extras)
         else:
-            pred = out
             total, terms = self.loss_fn(pred.float(), gt, rgb=rgb)
         t1 = self._now()
         # One host sync per step for the loss and all its terms (logging and the NaN check).
@@ -316,6 +317,10 @@ class Trainer:
     def validate(self) -> dict:
         """Metrics on the first ``val_samples`` validation images (batch 1, any size).
 
+        The images go through the evaluation loop of ``depthsense-evaluate``
+        (:func:`depthsense.evaluation.loop.inference_on_dataset`) with its depth and
+        extra-head evaluators, so the numbers are the report's on the same images.
+
         Writes nothing (no TensorBoard, no checkpoint) and leaves ``best`` and ``last_val``
         alone: the :class:`depthsense.engine.hooks.PeriodicValidation` and
         :class:`depthsense.engine.hooks.BestCheckpoint` hooks log and keep the result.
@@ -329,24 +334,15 @@ class Trainer:
         if self.val_set is None or len(self.val_set) == 0:
             return {}
         n = len(self.val_set) if not self.cfg.val_samples else min(self.cfg.val_samples, len(self.val_set))
-        loader = DataLoader(Subset(self.val_set, range(n)), batch_size=1, shuffle=False, num_workers=0)
         acc = MetricAccumulator(DEFAULT_METRICS if self.completion else RELATIVE_METRICS)
-        heads = tuple(getattr(self.raw_model, "heads", ()))
-        head_acc = HeadsAccumulator() if heads else None
+        head_acc = HeadsAccumulator() if getattr(self.raw_model, "heads", ()) else None
+        capture = FirstImage()
+        evaluators = [DepthEvaluator(acc), capture]
+        if head_acc is not None:
+            evaluators.append(HeadsEvaluator(head_acc))
         self.raw_model.eval()
-        first = None
-        for batch in loader:
-            sparse, mask, rgb = (batch[k].to(self.device) for k in ("sparse", "mask", "rgb"))
-            out = self.raw_model(sparse, mask, rgb, return_heads=True) if heads else None
-            pred = (out["depth"] if heads else self.raw_model(sparse, mask, rgb)).float()
-            gt = batch["gt"].to(self.device)
-            acc.update(pred, gt)
-            if head_acc is not None:
-                unc = {"conf": 1.0 - out["conf"]} if "conf" in out else None
-                fg_gt = batch["fg"].to(self.device) if "fg" in batch else None
-                head_acc.update(pred, gt, unc, out.get("fg"), fg_gt)
-            if first is None:
-                first = (batch, pred)
+        inference_on_dataset([ModelRun(self.raw_model, evaluators)], self.val_set, range(n), self.device)
+        first = capture.first
         metrics = {k: v for k, v in acc.compute().items() if v is not None}
         if head_acc is not None:
             metrics.update(_head_val_metrics(head_acc.compute()))

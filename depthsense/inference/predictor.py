@@ -52,6 +52,7 @@ from depthsense.config import UsageError, build_model_from_options, resolve_devi
 from depthsense.errors import CheckpointError, DepthFileError, ShapeError
 from depthsense.io import parse_depth_unit, read_depth, read_rgb
 from depthsense.inference.precision import precision_context
+from depthsense.models import forward_outputs
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
 
@@ -289,11 +290,8 @@ class Predictor:
                 r = torch.from_numpy(rgb_a).to(self.device).permute(2, 0, 1)[None].contiguous()
             if self.channels_last:
                 s, m, r = (None if t is None else t.contiguous(memory_format=torch.channels_last) for t in (s, m, r))
-            if self.onnx is not None:
-                y = {"depth": self.onnx(s, m, r)}
-            else:
-                with precision_context(self.precision, self.device):
-                    y = self.model(s, m, r, return_heads=True) if self.heads else {"depth": self.model(s, m, r)}
+            with precision_context(self.precision, self.device):  # fp32 for onnxruntime
+                y = forward_outputs(self.onnx if self.onnx is not None else self.model, s, m, r)  # no heads in ONNX
             out = {}
             for key in ("depth", "conf", "fg"):
                 if key not in y:
