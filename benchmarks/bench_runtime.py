@@ -43,7 +43,7 @@ from _timing import markdown_table, set_threads  # noqa: E402
 
 from depthsense.data.synthetic import render_frame  # noqa: E402
 from depthsense.inference import Predictor  # noqa: E402
-from depthsense.inference.precision import bf16_support  # noqa: E402
+from depthsense.precision import bf16_support  # noqa: E402
 
 RUNTIMES = ("ip_basic", "torch", "onnxruntime") + (("torch-bf16",) if bf16_support(torch.device("cpu")) is None else ())
 """Columns: IP-Basic, the default model in torch and in onnxruntime, and in torch with

@@ -91,6 +91,9 @@ class EvalConfig:
     max_images: int = option(0, "images per level, evenly spaced over the split (0: all)", metavar="N")
     seed: int = option(0, "seed of the uniform sparsification (per image: [seed, index])", metavar="N")
     device: str = option("auto", "auto | cpu | cuda | cuda:N")
+    precision: str = option("fp32", "precision of the checkpoints' forward: fp32, or bf16 (autocast on CPUs with "
+                                    "AVX512-BF16 or AMX, as depthsense-infer --precision bf16); baselines run as "
+                                    "they are", choices=("fp32", "bf16"))
     out: str = option("reports/eval", "report directory (created; files in it are replaced)", metavar="DIR")
     panels: int = option(3, "qualitative panels panel_<i>.png to write", metavar="N")
     workers: int = option(0, "DataLoader worker processes loading samples (0: main process)", metavar="N")
@@ -292,6 +295,8 @@ class EvalConfig:
         for name in ("max_images", "seed", "panels", "workers"):
             argv += ["--" + name.replace("_", "-"), str(getattr(self, name))]
         argv += ["--device", self.device]
+        if self.precision != "fp32":
+            argv += ["--precision", self.precision]
         if not self.progress:
             argv.append("--no-progress")
         return argv

@@ -89,6 +89,7 @@ from depthsense.evaluation.loop import evaluate_level
 from depthsense.evaluation.plots import write_plots, write_sparsification_plots
 from depthsense.evaluation.report import EvalModel, Level, Report
 from depthsense.io import atomic_write_bytes, write_rgb
+from depthsense.precision import check_precision, run_in_precision
 from depthsense.provenance import git_info, versions
 
 __all__ = ["evaluate", "write_report", "checkpoint_names"]
@@ -115,6 +116,7 @@ def evaluate(cfg: EvalConfig, *, write: bool = True) -> Report:
     start = time.perf_counter()
     cfg = cfg.resolved()
     device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
     models_ = _load_models(cfg, device)
     levels = _build_levels(cfg, models_)
     datasets = {lv.name: _build_level_dataset(cfg, lv) for lv in levels}
@@ -257,6 +259,7 @@ def _load_models(cfg: EvalConfig, device: torch.device) -> list[EvalModel]:
             model = build_model_from_checkpoint(ckpt, device)
         except CheckpointError as exc:  # given a dict, its messages say "<checkpoint>": name the file
             raise CheckpointError(str(exc).replace("<checkpoint>", str(path), 1)) from None
+        model = run_in_precision(model, cfg.precision, device)
         relative = not getattr(model, "needs_sparse", True)
         if cfg.dataset == "redweb" and not relative:
             raise UsageError(

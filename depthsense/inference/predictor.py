@@ -51,7 +51,7 @@ from depthsense.checkpoint import PRETRAINED_CHECKPOINT, build_model_from_checkp
 from depthsense.config import UsageError, build_model_from_options, resolve_device
 from depthsense.errors import CheckpointError, DepthFileError, ShapeError
 from depthsense.io import parse_depth_unit, read_depth, read_rgb
-from depthsense.inference.precision import precision_context
+from depthsense.precision import precision_context
 from depthsense.models import forward_outputs
 
 __all__ = ["DEFAULT_MODEL", "PRETRAINED_CHECKPOINT", "Predictor", "Prediction", "pretrained_about"]
@@ -105,7 +105,7 @@ class Predictor:
         runtime: ``"torch"`` or ``"onnxruntime"`` (learned depth-only models on the CPU;
             the first use exports the graph into the cache, 10-60 s).
         precision: ``"fp32"`` (default) or ``"bf16"`` (autocast, on CPUs/GPUs with native
-            bf16 only; see :mod:`depthsense.inference.precision`).
+            bf16 only; see :mod:`depthsense.precision`).
         log: called with one line per stage of such an export.
 
     Attributes:
@@ -142,7 +142,7 @@ class Predictor:
         log: Callable[[str], None] | None = None,
     ) -> None:
         from depthsense.inference.onnx_runtime import OnnxRuntimeModel, check_runtime
-        from depthsense.inference.precision import check_precision
+        from depthsense.precision import check_precision
 
         self.runtime = check_runtime(runtime)
         try:

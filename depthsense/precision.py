@@ -1,4 +1,5 @@
-"""Numeric precision of a :class:`~depthsense.inference.Predictor`'s PyTorch forward.
+"""Numeric precision of a PyTorch forward: :class:`~depthsense.inference.Predictor`'s and
+``depthsense-evaluate --precision``'s.
 
 ``fp32`` (the default) runs the model as trained. ``bf16`` runs its convolutions and
 matrix products in bfloat16 under ``torch.autocast`` and returns float32 depth: on CPUs
@@ -11,13 +12,14 @@ there rather than offered. Accuracy and speed of each precision are measured in
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from typing import Any, ContextManager
 
 import torch
+from torch import nn
 
 from depthsense.cli import UsageError
 
-__all__ = ["PRECISIONS", "bf16_support", "check_precision", "precision_context"]
+__all__ = ["PRECISIONS", "bf16_support", "check_precision", "precision_context", "run_in_precision"]
 
 PRECISIONS = ("fp32", "bf16")
 """Precisions ``Predictor(precision=...)`` and ``depthsense-infer --precision`` accept."""
@@ -59,3 +61,21 @@ def precision_context(precision: str, device: torch.device) -> ContextManager:
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def run_in_precision(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
+    """``model`` with its forward run under :func:`precision_context` and every output
+    tensor returned in float32 (unchanged for fp32)."""
+    if precision == "fp32":
+        return model
+    forward = model.forward
+
+    def in_precision(*args: Any, **kwargs: Any) -> Any:
+        with precision_context(precision, device):
+            out = forward(*args, **kwargs)
+        if isinstance(out, dict):
+            return {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
+        return out.float()
+
+    model.forward = in_precision
+    return model
