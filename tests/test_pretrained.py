@@ -104,24 +104,20 @@ def test_outputs_stay_within_zero_and_max_depth_at_low_density(shipped, frames, 
     assert out[f.gt > 0].max() <= 1.5 * f.gt.max()
 
 
-def _rmse_mae_where_hidden(pred, gt, sparse):
-    m = (gt > 0) & (sparse <= 0)  # scored where the input is silent, as depthsense-evaluate does
-    e = pred[m] - gt[m]
-    return float(np.sqrt(np.mean(e**2))), float(np.mean(np.abs(e)))
-
-
 def _versus_nearest(model, items):
-    """Mean RMSE, MAE of the model and of nearest-pixel fill over (rgb HxWx3 float, gt, sparse) items."""
+    """Mean RMSE, MAE (mm) of the model and of nearest-pixel fill over (rgb HxWx3 float, gt, sparse)
+    items, scored where the input is silent, as depthsense-evaluate does."""
     near = build_model("nearest").eval()
     ours, ref = [], []
     for rgb, gt, sparse in items:
-        s = torch.from_numpy(sparse)[None, None]
+        s, g = torch.from_numpy(sparse)[None, None], torch.from_numpy(gt)[None, None]
         with torch.no_grad():
-            out = model(s, (s > 0).float(), torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])[0, 0].numpy()
-            fill = near(s, (s > 0).float())[0, 0].numpy()
-        assert np.isfinite(out).all() and (out[gt > 0] > 0).all()  # a depth everywhere it was asked
-        ours.append(_rmse_mae_where_hidden(out, gt, sparse))
-        ref.append(_rmse_mae_where_hidden(fill, gt, sparse))
+            out = model(s, (s > 0).float(), torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])
+            fill = near(s, (s > 0).float())
+        assert torch.isfinite(out).all() and (out[g > 0] > 0).all()  # a depth everywhere it was asked
+        for scores, pred in ((ours, out), (ref, fill)):
+            m = depth_metrics(pred, g, s <= 0, names=("rmse", "mae"))
+            scores.append((m["rmse"], m["mae"]))
     return np.mean(ours, axis=0), np.mean(ref, axis=0)
 
 
