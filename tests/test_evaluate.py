@@ -275,6 +275,18 @@ def test_redweb_layout_evaluates_monocular_only(tmp_path):
     assert "## Relative depth" in report.markdown()
 
 
+def test_metric_units_follow_the_data_sets_ability_not_its_name(monkeypatch):
+    from depthsense.evaluation.report import metric_label
+
+    assert metric_label("ssi_rmse") == metric_label("ssi_rmse", "kitti") == "RMSE (aligned) [m]"
+    assert metric_label("ssi_rmse", "redweb") == "RMSE (aligned)"  # relative ground truth: no unit
+    assert metric_label("rmse", "redweb") == "RMSE [mm]"
+    monkeypatch.setattr(data.dataset_class("kitti"), "has_metric_depth", False)
+    monkeypatch.setattr(data.dataset_class("redweb"), "has_metric_depth", True)
+    assert metric_label("ssi_rmse", "kitti") == "RMSE (aligned)"
+    assert metric_label("ssi_rmse", "redweb") == "RMSE (aligned) [m]"
+
+
 # --------------------------------------------------------------------------- names and config
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 
 import pytest
 import torch
@@ -204,6 +206,25 @@ def test_units_and_names_are_consistent():
     assert M.METRIC_UNITS["mae"] == "mm" and M.METRIC_UNITS["irmse"] == "1/km"
     assert M.HIGHER_IS_BETTER <= set(M.METRIC_UNITS)
     assert set(M.__all__) <= set(dir(M))
+
+
+def test_the_package_re_exports_every_public_name_of_its_modules():
+    modules = [info.name for info in pkgutil.iter_modules(M.__path__)]
+    assert {"names", "_inputs", "per_image", "alignment", "pairs", "accumulator"} <= set(modules)
+    for name in modules:
+        module = importlib.import_module(f"depthsense.metrics.{name}")
+        for public in module.__all__:
+            assert public in M.__all__ and getattr(M, public) is getattr(module, public), (name, public)
+
+
+def test_metric_unit_on_relative_ground_truth():
+    assert M.metric_unit("ssi_rmse") == "m" and M.metric_unit("rmse") == "mm" and M.metric_unit("whdr") == ""
+    assert M.metric_unit("ssi_rmse", metric_depth=False) == ""  # aligned to relative depth: no unit
+    assert M.metric_unit("rmse", metric_depth=False) == "mm"  # only the relative metrics lose theirs
+    with pytest.raises(TypeError):
+        M.metric_unit("ssi_rmse", "redweb")  # the data set's ability, never its name
+    with pytest.raises(KeyError):
+        M.metric_unit("rmse_typo")
 
 
 # --------------------------------------------------------------------------- accumulator

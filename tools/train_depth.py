@@ -20,6 +20,7 @@ _SHOWN = ("mae", "rmse", "imae", "irmse", "whdr", "ssi_absrel", "ssi_rmse")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from depthsense.data import dataset_class
     from depthsense.engine import NonFiniteLossError, train
     from depthsense.metrics import metric_unit
 
@@ -32,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     if not result.main:  # under torchrun only rank 0 reports
         return 0
     dataset = result.config.dataset if result.config is not None else cfg.dataset
+    metric_depth = dataset_class(dataset).has_metric_depth
     shown = [k for k in _SHOWN if isinstance(result.best.get(k), float)]  # all of them: summary.json
-    best = ", ".join(f"{k} {result.best[k]:.4g}{' ' + metric_unit(k, dataset) if metric_unit(k, dataset) else ''}"
-                     for k in shown)
+    units = {k: metric_unit(k, metric_depth=metric_depth) for k in shown}
+    best = ", ".join(f"{k} {result.best[k]:.4g}{' ' + units[k] if units[k] else ''}" for k in shown)
     where = f"{result.last_checkpoint}" + (f", {result.best_checkpoint}" if result.best_checkpoint else "")
     at = f" (step {result.best['step']})" if best and "step" in result.best else ""
     if result.complete:

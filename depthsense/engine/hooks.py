@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from depthsense.config import TrainConfig, jsonable
+from depthsense.data import dataset_class
 from depthsense.io import atomic_write_bytes
 from depthsense.metrics import METRIC_UNITS, metric_unit
 
@@ -242,6 +243,7 @@ class RunSummary(HookBase):
     def after_train(self, trainer: Any) -> None:
         cfg, best = trainer.cfg, trainer.best
         seconds, trained = trainer.seconds, trainer.step - trainer.start_step
+        metric_depth = dataset_class(cfg.dataset).has_metric_depth
         summary = {
             "model": trainer.model_name,
             "steps": trainer.step,
@@ -251,7 +253,7 @@ class RunSummary(HookBase):
             "samples_per_second": round(trained * cfg.batch_size * trainer.dist.world / max(seconds, 1e-9), 3),
             "best": best,
             "units": {
-                "best": {k: metric_unit(k, cfg.dataset) or "ratio" for k in best if k in METRIC_UNITS},
+                "best": {k: metric_unit(k, metric_depth=metric_depth) or "ratio" for k in best if k in METRIC_UNITS},
                 "loss": "terms: l1 in m, l2 in m^2, edge in m/pixel, laplace_nll in log m; ssim, rank, ssi, fg_* dimensionless",
                 "samples_per_second": "samples/s",
             },

@@ -61,7 +61,7 @@ _SPARSE_LEVEL_KINDS = ("uniform", "beams", "holdout", "pattern", "lidar")
 
 def metric_label(metric: str, dataset: str | None = None) -> str:
     """``"RMSE [mm]"``: the metric's display name with its unit (see :func:`depthsense.metrics.metric_unit`)."""
-    unit = metric_unit(metric, dataset)
+    unit = metric_unit(metric, metric_depth=_metric_depth(dataset))
     return f"{METRIC_TITLES.get(metric, metric)}{f' [{unit}]' if unit else ''}"
 
 
@@ -215,7 +215,8 @@ class Report:
                  "train_cfg": m.info.get("train_cfg"), "step": m.info.get("step")}
                 for m in self.models if m.source == "checkpoint"
             ],
-            "metric_units": {k: metric_unit(k, self.config.dataset) for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
+            "metric_units": {k: metric_unit(k, metric_depth=_metric_depth(self.config.dataset))
+                             for k in (*DEFAULT_METRICS, *RELATIVE_METRICS)},
             "results": self.tables,
             "timings_ms": self.timings,
             **({"heads": self.heads} if any(self.heads.values()) else {}),
@@ -443,6 +444,16 @@ class Report:
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
         return lines
+
+
+def _metric_depth(dataset: str | None) -> bool:
+    """Whether ``dataset``'s ground truth is in metres (its class's ``has_metric_depth``); True unnamed."""
+    if dataset is None:
+        return True
+    from depthsense.data import dataset_class  # not at import: report readers need no data sets
+
+    return dataset_class(dataset).has_metric_depth
+
 
 def _fmt(v: float | None) -> str:
     if v is None:

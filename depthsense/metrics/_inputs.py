@@ -9,6 +9,8 @@ from torch import Tensor
 from depthsense.check import check_shape
 from depthsense.errors import ShapeError
 
+__all__: list[str] = []  # private helpers of the package
+
 def _prepare(pred: Tensor, gt: Tensor, mask: Tensor | None, where: str) -> tuple[Tensor, Tensor, Tensor]:
     """Validate and flatten to (B,N) compute-dtype pred/gt and a (B,N) bool validity."""
     p4, g4 = _as_b1hw(pred, "pred", where), _as_b1hw(gt, "gt", where)

@@ -41,14 +41,19 @@ METRIC_UNITS: dict[str, str] = {
 """Unit of each metric for report headers ("" = dimensionless ratio/fraction)."""
 
 
-def metric_unit(metric: str, dataset: str | None = None) -> str:
-    """The unit of ``metric`` on ``dataset`` ("" = none).
+def metric_unit(metric: str, *, metric_depth: bool = True) -> str:
+    """The unit of ``metric`` ("" = none) on ground truth that is, or is not, in metres.
 
     ``METRIC_UNITS`` gives metres for ``ssi_rmse`` (the aligned prediction is in the
-    ground truth's unit); ReDWeb's ground truth is itself relative depth, so there it
-    has no unit.
+    ground truth's unit); on relative ground truth (``metric_depth=False``: a data set
+    whose ``has_metric_depth`` is False, e.g. ReDWeb) the relative metrics have no unit.
+    Callers read the ability from the data set's class (``dataset_class(name)``), which
+    this leaf cannot import.
+
+    Raises:
+        KeyError: an unknown metric name.
     """
-    if dataset == "redweb" and metric in RELATIVE_METRICS:
+    if not metric_depth and metric in RELATIVE_METRICS:
         return ""
     return METRIC_UNITS[metric]
 
